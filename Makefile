@@ -1,0 +1,50 @@
+# metaaug: one-command setup, training, tests and benchmarks.
+# Every target that runs code first makes sure .venv exists and holds the current install.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test test-full lint format bench tensorboard clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -c "import torch, torchvision, hydra; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install metaaug with its dev tools
+
+train: $(STAMP) ## run `metaaug train` with the defaults (digits, no download); ARGS='...' adds overrides
+	$(BIN)/metaaug train $(ARGS)
+
+test: $(STAMP) ## the default test suite (excludes tests marked slow)
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-full: $(STAMP) ## every test, the slow ones included
+	$(BIN)/python -m pytest -q -m '' $(ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff's formatter and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) ## print the training benchmark figures (wall time, it/s, FID and memorization)
+	$(BIN)/python scripts/bench_train.py $(ARGS)
+
+tensorboard: $(STAMP) ## serve TensorBoard over outputs/ and multirun/
+	$(BIN)/tensorboard --logdir . --bind_all 2>/dev/null || $(BIN)/tensorboard --logdir .
+
+clean: ## remove the venv, caches and build files (keeps outputs/)
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

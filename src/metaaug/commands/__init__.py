@@ -1,0 +1,12 @@
+"""One module per `metaaug` command, each exposing `main()` (a Hydra app).
+
+The registry holds the one-line help too, so `metaaug --help` answers without importing torch.
+"""
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": (
+        "metaaug.commands.train",
+        "meta-train a GAN initialization, fine-tune it on a few-shot target, write synthetic "
+        "images and metrics",
+    ),
+}

@@ -1,0 +1,292 @@
+"""`metaaug train`: meta-train a GAN initialization, fine-tune it on the few-shot target, write
+synthetic images, measure them against held-out real images, compare with the baselines."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+
+from metaaug import hardware
+from metaaug.commands import build
+from metaaug.data.tasks import TaskSampler
+from metaaug.errors import UserError, exits_on_user_error
+from metaaug.io.checkpoint import load, save_atomic
+from metaaug.io.images import ensure_empty_dir, grid, save_grid, write_synthetic
+from metaaug.meta.adapt import adapt, sample
+from metaaug.models.gan import GAN
+from metaaug.training.meta_loop import Validation, meta_train
+
+OBJECTIVES = ("fid", "kid", "is", "memorization")
+# Outputs that mark a run directory as used; Hydra's own .hydra/ and train.log are expected.
+RUN_OUTPUTS = ("checkpoints", "synthetic", "samples", "tensorboard", "metrics.json")
+
+log = logging.getLogger("metaaug.train")
+
+
+def _progress(setting: Any) -> bool:
+    return sys.stderr.isatty() if setting == "auto" else bool(setting)
+
+
+def _check_outputs_free(run_dir: Path, synthetic_dir: Path) -> None:
+    for name in RUN_OUTPUTS:
+        if (run_dir / name).exists():
+            raise UserError(
+                f"run directory '{run_dir}' already holds {name}; pick a new hydra.run.dir "
+                f"(metaaug never overwrites outputs)"
+            )
+    ensure_empty_dir(synthetic_dir, "generate.out")
+
+
+def finetune(
+    init: GAN,
+    shots: torch.Tensor,
+    cfg: DictConfig,
+    writer: SummaryWriter,
+    tag: str,
+    curve: Callable[[GAN], dict[str, float]] | None = None,
+) -> tuple[GAN, dict[int, dict[str, float]]]:
+    """A copy of `init` adapted to the target shots; logs its losses under `<tag>/`.
+
+    At each step listed in `finetune.eval_steps`, `curve(gan)` measures the GAN so far; the
+    returned dict maps those steps to their metrics (a quality-vs-budget curve).
+    """
+    gan = copy.deepcopy(init)
+    device = next(gan.parameters()).device
+    eval_steps = {int(s) for s in cfg.finetune.eval_steps or ()}
+    points: dict[int, dict[str, float]] = {}
+
+    def on_step(step: int, d: float, g: float) -> None:
+        writer.add_scalar(f"{tag}/loss_D", d, step)
+        writer.add_scalar(f"{tag}/loss_G", g, step)
+        if curve is not None and step + 1 in eval_steps:
+            points[step + 1] = curve(gan)
+            for key in OBJECTIVES:
+                writer.add_scalar(f"{tag}/curve/{key}", points[step + 1][key], step + 1)
+
+    adapt(
+        gan,
+        shots.to(device),
+        int(cfg.finetune.steps),
+        build.optimizer(cfg.finetune.optimizer),
+        build.adversarial(cfg),
+        hardware.generator(cfg.seed + 1),
+        batch_size=cfg.finetune.batch_size,
+        augment=build.augment(cfg),
+        on_step=on_step,
+    )
+    return gan, points
+
+
+def run(cfg: DictConfig) -> float:
+    hc = HydraConfig.get()
+    run_dir = Path(hc.runtime.output_dir)
+    synthetic_dir = Path(cfg.generate.out) if cfg.generate.out else run_dir / "synthetic"
+    _check_outputs_free(run_dir, synthetic_dir)
+    if cfg.objective not in OBJECTIVES:
+        raise UserError(f"objective={cfg.objective!r} is not known; use one of {OBJECTIVES}")
+    device = hardware.setup(
+        cfg.hardware.device, cfg.hardware.threads, cfg.hardware.deterministic, cfg.seed
+    )
+    t_start = time.perf_counter()
+    data = build.data(cfg)
+    target = data.target
+    log.info(
+        "dataset %s: %d meta-train / %d meta-val / %d meta-test classes; target %r with %d "
+        "shots and %d held-out images",
+        cfg.dataset.name, len(data.split.train), len(data.split.val), len(data.split.test),
+        target.class_name, target.shots.shape[0], target.heldout.shape[0],
+    )  # fmt: skip
+    init = build.gan(cfg, device)
+    random_init = copy.deepcopy(init)  # the scratch baseline starts where meta-training did
+    evaluate, metric_info = build.evaluator(cfg, data, device)
+
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    writer.add_text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
+    ckpt_dir = run_dir / "checkpoints"
+    chash = build.config_hash(cfg)
+    timing: dict[str, float] = {}
+    adv = build.adversarial(cfg)
+    algo_name = str(cfg.meta_algo.name)
+
+    # 1. meta-train the initialization on tasks from meta-train classes
+    if cfg.meta_algo.algorithm is not None and cfg.meta_algo.iterations > 0:
+        algo = build.instantiate(
+            cfg.meta_algo.algorithm, adversarial=adv, augment=build.augment(cfg)
+        )
+        rng = hardware.generator(cfg.seed)
+        start = 0
+        if cfg.resume:
+            state = load(cfg.resume, map_location=device)
+            init.load_state_dict(state["gan"])
+            algo.load_state_dict(state["algorithm"])
+            rng.set_state(state["rng"])
+            start = int(state["iteration"])
+            log.info("resumed from %s at meta-iteration %d", cfg.resume, start)
+        sampler = TaskSampler(
+            data.classes,
+            data.split.train,
+            int(cfg.meta_algo.support),
+            int(cfg.meta_algo.query),
+            seed=cfg.seed + start,
+        )
+        val_classes = []
+        for name in data.split.val[: int(cfg.validation.classes)]:
+            images = data.classes[name]
+            k = min(int(cfg.target.shots), images.shape[0] - 1)
+            val_classes.append((name, images[:k], images[k:]))
+        validation = Validation(
+            every=int(cfg.validation.every),
+            classes=val_classes,
+            steps=int(cfg.validation.steps),
+            num_images=int(cfg.validation.num_images),
+            optimizer=build.optimizer(cfg.finetune.optimizer),
+            adversarial=adv,
+            augment=build.augment(cfg),
+            evaluate=evaluate,
+            seed=cfg.seed,
+        )
+        timing |= meta_train(
+            init,
+            algo,
+            sampler,
+            iterations=int(cfg.meta_algo.iterations),
+            meta_batch_size=int(cfg.meta_algo.meta_batch_size),
+            rng=rng,
+            writer=writer,
+            validation=validation if cfg.validation.every > 0 else None,
+            checkpoint_dir=ckpt_dir,
+            checkpoint_every=int(cfg.checkpoint.every),
+            start=start,
+            progress=_progress(cfg.progress),
+        )
+    save_atomic(
+        {"gan": init.state_dict(), "meta_algo": algo_name, "config_hash": chash,
+         "config": OmegaConf.to_container(cfg, resolve=True)},
+        ckpt_dir / "meta_init.pt",
+    )  # fmt: skip
+
+    # 2. fine-tune on the target shots (and the baselines on the same shots)
+    n = int(cfg.generate.num_images)
+    gen_seed = cfg.seed + 2
+
+    def generate(gan: GAN) -> torch.Tensor:
+        # the same noise for every arm and step, so grids compare image for image
+        return sample(gan, n, hardware.generator(gen_seed), int(cfg.generate.batch_size))
+
+    def measure(gan: GAN) -> dict[str, float]:
+        return evaluate(generate(gan), target.heldout, target.shots)
+
+    starts = {algo_name: init}
+    if cfg.compare_baselines and algo_name != "scratch":
+        starts["scratch"] = random_init
+    arms: dict[str, GAN] = {}
+    curves: dict[str, dict[int, dict[str, float]]] = {}
+    t0 = time.perf_counter()
+    for name, start_gan in starts.items():
+        tag = "finetune" if name == algo_name else f"baseline/{name}"
+        arms[name], curves[name] = finetune(start_gan, target.shots, cfg, writer, tag, measure)
+    timing["finetune_s"] = time.perf_counter() - t0
+    tuned = arms[algo_name]
+    save_atomic(
+        {"gan": tuned.state_dict(), "generator": tuned.generator.state_dict(),
+         "target": target.class_name, "shots": target.shots.cpu(), "config_hash": chash,
+         "config": OmegaConf.to_container(cfg, resolve=True)},
+        ckpt_dir / "finetuned.pt",
+    )  # fmt: skip
+
+    # 3. generate
+    fakes = {name: generate(gan) for name, gan in arms.items()}
+    manifest = write_synthetic(
+        fakes[algo_name],
+        synthetic_dir,
+        target.class_name,
+        {"seed": cfg.seed, "noise_seed": gen_seed, "meta_algo": algo_name,
+         "source_checkpoint": str(ckpt_dir / "finetuned.pt"), "config_hash": chash,
+         "finetune_steps": int(cfg.finetune.steps), "shots": int(target.shots.shape[0])},
+    )  # fmt: skip
+    k = target.shots.shape[0]
+    save_grid(target.shots, run_dir / "samples" / "target_shots.png", nrow=k)
+    writer.add_image("target/shots", grid(target.shots, k), 0)
+    for name, fake in fakes.items():
+        save_grid(fake[:64], run_dir / "samples" / f"{name}.png")
+        writer.add_image(f"target/{name}", grid(fake[:64]), 0)
+
+    # 4. evaluate against the held-out images; copying the shots is the reference a GAN
+    #    that memorizes would match (FID against held-out drawings rewards copying)
+    t0 = time.perf_counter()
+    reps = math.ceil(n / k)
+    copies = target.shots.cpu().repeat(reps, 1, 1, 1)[:n]
+    results = {name: evaluate(fake, target.heldout, target.shots) for name, fake in fakes.items()}
+    results["copy_shots"] = evaluate(copies, target.heldout, target.shots)
+    timing["metrics_s"] = time.perf_counter() - t0
+    timing["total_s"] = time.perf_counter() - t_start
+    for name, metrics in results.items():
+        prefix = "metrics" if name == algo_name else f"baseline/{name}"
+        for key in OBJECTIVES:
+            writer.add_scalar(f"{prefix}/{key}", metrics[key], int(cfg.finetune.steps))
+        log.info("%s: %s", name, ", ".join(f"{k}={metrics[k]:.4g}" for k in OBJECTIVES))
+    for key, value in timing.items():
+        writer.add_scalar(f"time/{key}", value, 0)
+
+    value = float(results[algo_name][cfg.objective])
+    report = {
+        "objective": {"name": cfg.objective, "value": value, "arm": algo_name},
+        "seed": cfg.seed,
+        "config_hash": chash,
+        "dataset": cfg.dataset.name,
+        "image_size": int(cfg.dataset.image_size),
+        "channels": int(cfg.dataset.channels),
+        "target": {"class_name": target.class_name, "shots": k,
+                   "heldout": int(target.heldout.shape[0]), "path": cfg.target.path},
+        "split": {"train": list(data.split.train), "val": list(data.split.val),
+                  "test": list(data.split.test)},
+        "metric": {"name": cfg.metric.name, "classifier_accuracy": metric_info["accuracy"],
+                   "classifier_path": str(metric_info["path"])},
+        "finetune_steps": int(cfg.finetune.steps),
+        "meta_iterations": int(cfg.meta_algo.iterations),
+        "results": results,
+        "curves": {arm: {str(k): v for k, v in pts.items()} for arm, pts in curves.items()},
+        "timing": timing,
+        "synthetic": {"path": str(synthetic_dir), "count": manifest["count"]},
+    }  # fmt: skip
+    (run_dir / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    _log_hparams(writer, cfg, results[algo_name])
+    writer.close()
+    log.info("wrote %d synthetic images to %s; %s=%.4g", n, synthetic_dir, cfg.objective, value)
+    return value
+
+
+def _log_hparams(writer: SummaryWriter, cfg: DictConfig, metrics: dict[str, float]) -> None:
+    """The flattened config beside the final metrics, for TensorBoard's HParams tab."""
+    flat: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not str(key).startswith("_"):
+                    walk(value, f"{prefix}{key}.")
+        elif isinstance(node, bool | int | float | str):
+            flat[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    final = {f"hparam/{k}": float(metrics[k]) for k in OBJECTIVES}
+    writer.add_hparams(flat, final, run_name="hparams")
+
+
+@hydra.main(config_path="../conf", config_name="train", version_base="1.3")
+@exits_on_user_error
+def main(cfg: DictConfig) -> float:
+    return run(cfg)

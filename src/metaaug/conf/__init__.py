@@ -1,0 +1,1 @@
+"""Hydra config groups of metaaug (shipped with the package)."""

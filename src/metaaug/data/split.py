@@ -1,0 +1,64 @@
+"""Disjoint meta-train / meta-val / meta-test class splits, deterministic for a seed.
+
+Few-shot generation is only honest when the target class was never seen in meta-training, so
+the split is by class, never by image, and must come out the same for the same seed on any
+machine and whatever order the loader listed the classes in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from metaaug.errors import UserError
+
+
+@dataclass(frozen=True)
+class ClassSplit:
+    """Class names per split, each tuple sorted (so "the first meta-test class" is defined)."""
+
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+
+def _count(n: int, fraction: float, at_most: int) -> int:
+    """round(n * fraction) half up, clamped to [1, at_most]: every split gets a class."""
+    return max(1, min(at_most, math.floor(n * fraction + 0.5)))
+
+
+def split_classes(
+    names: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+) -> ClassSplit:
+    """Split class names into disjoint train/val/test with a seeded permutation.
+
+    The names are sorted (and de-duplicated) first, so the result does not depend on the input
+    order; test is taken first, then val, the rest is train.
+    """
+    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"split {key}={value} is outside [0, 1); set it to e.g. 0.1")
+    if val_fraction + test_fraction >= 1.0:
+        raise UserError(
+            f"split val_fraction + test_fraction = {val_fraction + test_fraction} leaves no "
+            "meta-train classes; lower them so that they sum to less than 1"
+        )
+    ordered = sorted(set(names))
+    n = len(ordered)
+    if n < 3:
+        raise UserError(
+            f"the dataset has {n} class(es) but a meta-train/val/test split needs at least 3; "
+            "use a dataset with more classes (or more class folders under dataset.root)"
+        )
+    n_test = _count(n, test_fraction, n - 2)
+    n_val = _count(n, val_fraction, n - n_test - 1)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled = [ordered[i] for i in perm]
+    return ClassSplit(
+        train=tuple(sorted(shuffled[n_test + n_val :])),
+        val=tuple(sorted(shuffled[n_test : n_test + n_val])),
+        test=tuple(sorted(shuffled[:n_test])),
+    )

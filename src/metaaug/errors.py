@@ -1,0 +1,45 @@
+"""User-facing errors: one line that names the problem and the fix, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """Bad input the user can fix (missing path, too few images, impossible config).
+
+    The message is a single line: what is wrong, then what to do about it.
+    """
+
+
+def nearest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
+    """The valid names closest to `name`, for 'did you mean' hints."""
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=n, cutoff=0.3)
+    return close or choices[:n]
+
+
+def exits_on_user_error(fn: F) -> F:
+    """Turn a UserError raised by `fn` into `error: <message>` on stderr and exit code 2.
+
+    Hydra prints a traceback for any exception escaping a task function; SystemExit is not an
+    Exception, so it passes through Hydra untouched.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            print(f"metaaug: error: {err}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper  # type: ignore[return-value]

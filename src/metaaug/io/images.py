@@ -1,0 +1,76 @@
+"""Images on disk: PNG folders that torchvision's ImageFolder loads as is, and sample grids."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+from metaaug.errors import UserError
+
+
+def folder_name(class_name: str) -> str:
+    """A class name as one folder name (Omniglot's `Korean/character07` -> `Korean_character07`).
+
+    ImageFolder takes only the first level under its root as classes, so no slashes.
+    """
+    return re.sub(r"[^\w.\-]+", "_", class_name).strip("_") or "class"
+
+
+def ensure_empty_dir(path: Path, what: str) -> None:
+    """Refuse to write into a non-empty folder: existing outputs are never overwritten."""
+    if path.exists() and any(path.iterdir()):
+        raise UserError(
+            f"{what} '{path}' already exists and is not empty; choose another folder "
+            f"or move the old one away (metaaug never overwrites outputs)"
+        )
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """[-1, 1] float [N, C, H, W] -> uint8 [N, H, W, C]."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def write_synthetic(
+    images: Tensor, root: Path, class_name: str, manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """Write `root/<class>/NNNNNN.png` and `root/manifest.json`; returns the manifest."""
+    ensure_empty_dir(root, "synthetic output folder")
+    cls_dir = root / folder_name(class_name)
+    cls_dir.mkdir(parents=True, exist_ok=True)
+    arrays = to_uint8(images)
+    for i, arr in enumerate(arrays):
+        mode = "L" if arr.shape[2] == 1 else "RGB"
+        Image.fromarray(arr.squeeze(2) if mode == "L" else arr, mode=mode).save(
+            cls_dir / f"{i:06d}.png"
+        )
+    full = {
+        "count": int(images.shape[0]),
+        "class_name": class_name,
+        "folder": cls_dir.name,
+        "image_size": int(images.shape[-1]),
+        "channels": int(images.shape[1]),
+        "format": "png, uint8, foreground bright",
+        **manifest,
+    }
+    (root / "manifest.json").write_text(json.dumps(full, indent=2) + "\n")
+    return full
+
+
+def grid(images: Tensor, nrow: int = 8) -> Tensor:
+    """A [C, H, W] grid in [0, 1] for TensorBoard and PNG files."""
+    return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1))
+
+
+def save_grid(images: Tensor, path: Path, nrow: int = 8) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid(images, nrow), path)
+    return path

@@ -1,0 +1,73 @@
+"""All image-quality metrics of one set of generated images, in one flat dict."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from metaaug.metrics.fid import (
+    diversity,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    memorization_score,
+)
+
+NAN = float("nan")
+
+
+def image_metrics(
+    extract: Callable[[Tensor], tuple[Tensor, Tensor]],
+    fake: Tensor,
+    heldout: Tensor,
+    shots: Tensor,
+    *,
+    kid_subset_size: int = 100,
+    kid_subsets: int = 50,
+    seed: int = 0,
+) -> dict[str, float]:
+    """FID, KID, IS, memorization and diversity of `fake` against held-out real images.
+
+    Arguments:
+        extract: images -> (features [N, D], class probabilities [N, K]), e.g. `DomainFeatures`.
+        fake: generated images [N, C, H, W] in [-1, 1].
+        heldout: real images of the target class that the generator never saw.
+        shots: the few real images the generator was adapted to.
+        kid_subset_size, kid_subsets, seed: KID's random subsets (see
+            `kernel_inception_distance`).
+
+    Returns:
+        `fid`, `kid`, `kid_std`, `is`, `memorization`, `diversity_fake`, `diversity_real`,
+        `num_fake`, `num_real`. A metric whose inputs are too few is nan rather than an error,
+        so that a run with a tiny class still reports what it can: fid, kid and kid_std need at
+        least 2 fake and 2 held-out images; memorization needs a fake, 2 held-out images and a
+        shot; diversity needs 2 images of its set. IS only needs one fake.
+    """
+    fake_feats, fake_probs = extract(fake)
+    num_fake, num_real = len(fake), len(heldout)
+    metrics: dict[str, float] = {
+        "fid": NAN,
+        "kid": NAN,
+        "kid_std": NAN,
+        "is": inception_score(fake_probs) if num_fake >= 1 else NAN,
+        "memorization": NAN,
+        "diversity_fake": diversity(fake_feats) if num_fake >= 2 else NAN,
+        "diversity_real": NAN,
+        "num_fake": num_fake,
+        "num_real": num_real,
+    }
+    if num_real < 2:
+        return metrics
+
+    real_feats, _ = extract(heldout)
+    metrics["diversity_real"] = diversity(real_feats)
+    if num_fake >= 2:
+        metrics["fid"] = frechet_distance(fake_feats, real_feats)
+        metrics["kid"], metrics["kid_std"] = kernel_inception_distance(
+            fake_feats, real_feats, subset_size=kid_subset_size, subsets=kid_subsets, seed=seed
+        )
+    if len(shots) >= 1 and num_fake >= 1:
+        shot_feats, _ = extract(shots)
+        metrics["memorization"] = memorization_score(fake_feats, real_feats, shot_feats)
+    return metrics

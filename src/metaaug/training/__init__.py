@@ -1,0 +1,1 @@
+"""The stages of `metaaug train`: meta-training with validation, fine-tuning, evaluation."""

@@ -1,0 +1,63 @@
+"""Shared fixtures: running the real `metaaug` command, the shared Omniglot subset, a cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
+
+# The smallest budget that still runs every stage: for end-to-end tests of the plumbing.
+TINY = [
+    "meta_algo.iterations=4",
+    "validation.every=2",
+    "validation.classes=1",
+    "validation.steps=2",
+    "validation.num_images=16",
+    "finetune.steps=3",
+    "generate.num_images=24",
+    "metric.epochs=1",
+    "metric.kid_subset_size=10",
+    "metric.kid_subsets=5",
+    "checkpoint.every=2",
+]
+
+
+@pytest.fixture(scope="session")
+def metric_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One domain-classifier cache for the session: tests share a trained classifier."""
+    return tmp_path_factory.mktemp("metaaug-cache")
+
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture
+def metaaug(metric_cache: Path, tmp_path: Path) -> Runner:
+    """Run `metaaug <args>` in a subprocess, as a user would (from a scratch working dir)."""
+
+    def run(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+        env = {**os.environ, "METAAUG_CACHE": str(metric_cache), "PYTHONUNBUFFERED": "1"}
+        return subprocess.run(
+            [sys.executable, "-m", "metaaug.cli", *args],
+            cwd=cwd or tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run
+
+
+@pytest.fixture
+def omniglot_root() -> Path:
+    if not (SHARED_OMNIGLOT / "images_background_small1.zip").exists():
+        pytest.skip(f"shared Omniglot subset not found at {SHARED_OMNIGLOT}")
+    return SHARED_OMNIGLOT

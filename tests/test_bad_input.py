@@ -1,0 +1,96 @@
+"""Bad input gets one line naming the problem and the fix, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY, Runner
+
+
+def _assert_one_line_error(proc, *fragments: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("metaaug: error:")]
+    assert len(errors) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+def _pngs(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("L", (12, 12), 40 * i % 255).save(folder / f"{i}.png")
+    return folder
+
+
+def test_missing_dataset_root(metaaug: Runner, tmp_path: Path) -> None:
+    proc = metaaug("train", "dataset=omniglot", f"dataset.root={tmp_path}/nowhere")
+    _assert_one_line_error(proc, "dataset.root", "nowhere", "does not exist")
+
+
+def test_empty_dataset_root(metaaug: Runner, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = metaaug("train", "dataset=imagefolder", f"dataset.root={tmp_path}/empty")
+    _assert_one_line_error(proc, "empty")
+
+
+def test_target_path_with_too_few_images(metaaug: Runner, tmp_path: Path) -> None:
+    folder = _pngs(tmp_path / "mine", 3)
+    proc = metaaug("train", f"target.path={folder}", "target.shots=5")
+    _assert_one_line_error(proc, "3 images", "target.shots=5")
+
+
+@pytest.mark.parametrize("shots", ["0", "-1"])
+def test_shots_below_one(metaaug: Runner, shots: str) -> None:
+    _assert_one_line_error(metaaug("train", f"target.shots={shots}"), "target.shots")
+
+
+def test_unknown_target_class_lists_nearest_names(metaaug: Runner) -> None:
+    proc = metaaug("train", "target.class_name=nosuch")
+    _assert_one_line_error(proc, "nosuch", "target.class_name")
+
+
+def test_unsupported_image_size(metaaug: Runner) -> None:
+    proc = metaaug("train", "dataset.image_size=20")
+    _assert_one_line_error(proc, "image_size=20", "16, 28, 32, 64")
+
+
+def test_unreadable_image_file(metaaug: Runner, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for c in "abcde":
+        _pngs(root / c, 8)
+    (root / "c" / "broken.png").write_bytes(b"not a png at all")
+    proc = metaaug("train", "dataset=imagefolder", f"dataset.root={root}")
+    _assert_one_line_error(proc, "broken.png")
+
+
+def test_unknown_group_option_keeps_hydras_message(metaaug: Runner) -> None:
+    proc = metaaug("train", "dataset=nosuch")
+    assert proc.returncode != 0
+    assert "Could not find 'dataset/nosuch'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_used_run_directory_is_never_overwritten(metaaug: Runner, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    keep = run_dir / "metrics.json"
+    keep.write_text("precious")
+    proc = metaaug("train", *TINY, f"hydra.run.dir={run_dir}")
+    _assert_one_line_error(proc, "run directory", "not empty")
+    assert keep.read_text() == "precious"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.json"]
+
+
+def test_non_empty_synthetic_output_is_never_overwritten(metaaug: Runner, tmp_path: Path) -> None:
+    out = _pngs(tmp_path / "synthetic" / "old", 1).parent
+    proc = metaaug("train", *TINY, f"generate.out={out}", f"hydra.run.dir={tmp_path}/run")
+    _assert_one_line_error(proc, "generate.out", "not empty")
+    assert [p.name for p in (out / "old").iterdir()] == ["0.png"]
+
+
+def test_unknown_command(metaaug: Runner) -> None:
+    _assert_one_line_error(metaaug("trian"), "unknown command", "train")

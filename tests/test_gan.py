@@ -1,0 +1,62 @@
+"""GAN architecture sizes, adversarial losses and the WGAN-GP penalty."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from metaaug.errors import UserError
+from metaaug.gan.losses import d_loss, g_loss, gradient_penalty
+from metaaug.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
+
+
+@pytest.mark.parametrize("size", [16, 28, 32, 64])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pair_maps_noise_to_images_of_the_dataset_size(size: int, channels: int) -> None:
+    gan = GAN(DCGANGenerator(16, channels, size, width=8), DCGANDiscriminator(channels, size, 8))
+    x = gan.generator(gan.noise(3))
+    assert x.shape == (3, channels, size, size)
+    assert x.min() >= -1 and x.max() <= 1
+    assert gan.discriminator(x).shape == (3,)
+
+
+def test_no_batchnorm_in_the_meta_learned_path() -> None:
+    gan = GAN(DCGANGenerator(16, 1, 32), DCGANDiscriminator(1, 32))
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in gan.modules())
+    assert any(isinstance(m, nn.GroupNorm) and m.num_groups == 1 for m in gan.modules())
+
+
+@pytest.mark.parametrize("size", [8, 20, 48])
+def test_unsupported_size_names_the_supported_ones(size: int) -> None:
+    with pytest.raises(UserError, match=rf"image_size={size} is not supported.*16, 28, 32, 64"):
+        DCGANGenerator(16, 1, size)
+
+
+def test_nonsat_losses_at_zero_logits_are_log2() -> None:
+    zero = torch.zeros(5)
+    assert d_loss("nonsat", zero, zero).item() == pytest.approx(2 * math.log(2))
+    assert g_loss("nonsat", zero).item() == pytest.approx(math.log(2))
+    # a confident, correct discriminator has a loss near 0
+    assert d_loss("nonsat", torch.full((5,), 20.0), torch.full((5,), -20.0)).item() < 1e-6
+
+
+def test_wasserstein_losses_are_score_differences() -> None:
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([-2.0, 0.0])
+    assert d_loss("wgan_gp", real, fake).item() == pytest.approx(-1.0 - 2.0)
+    assert g_loss("wgan_gp", fake).item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("norm", "expected"), [(1.0, 0.0), (2.0, 1.0), (0.5, 0.25)])
+def test_gradient_penalty_of_a_linear_critic(norm: float, expected: float) -> None:
+    """The gradient of x -> w.x is w everywhere: penalty (||w|| - 1)^2, zero when ||w|| = 1."""
+    w = torch.randn(2 * 6 * 6)
+    w = w / w.norm() * norm
+
+    def critic(x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ w
+
+    real, fake = torch.randn(4, 2, 6, 6), torch.randn(4, 2, 6, 6)
+    assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, abs=1e-5)

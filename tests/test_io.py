@@ -1,0 +1,66 @@
+"""Synthetic images load with ImageFolder; checkpoints are atomic and weights-only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torchvision.datasets import ImageFolder
+from torchvision.transforms.functional import pil_to_tensor
+
+from metaaug.augment.classic import ClassicAugment
+from metaaug.errors import UserError
+from metaaug.io.checkpoint import load, save_atomic
+from metaaug.io.images import folder_name, write_synthetic
+
+
+def test_synthetic_folder_round_trips_pixels(tmp_path: Path) -> None:
+    images = torch.linspace(-1, 1, 3 * 16 * 16).reshape(3, 1, 16, 16)
+    root = tmp_path / "synthetic"
+    manifest = write_synthetic(images, root, "Korean/character07", {"seed": 4})
+    folder = ImageFolder(str(root))
+    assert folder.classes == ["Korean_character07"]
+    assert len(folder) == 3
+    pixels = pil_to_tensor(folder.loader(folder.samples[1][0]).convert("L")).float()
+    expected = ((images[1] + 1) * 127.5).round()
+    assert torch.equal(pixels, expected)
+    on_disk = json.loads((root / "manifest.json").read_text())
+    assert on_disk == manifest
+    assert on_disk["count"] == 3 and on_disk["class_name"] == "Korean/character07"
+    assert on_disk["seed"] == 4 and on_disk["image_size"] == 16
+
+
+def test_synthetic_writer_refuses_a_non_empty_folder(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("x")
+    with pytest.raises(UserError, match="not empty"):
+        write_synthetic(torch.zeros(1, 1, 16, 16), tmp_path, "a", {})
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize(("name", "folder"), [("T-shirt/top", "T-shirt_top"), ("3", "3")])
+def test_folder_names_have_no_slashes(name: str, folder: str) -> None:
+    assert folder_name(name) == folder
+
+
+def test_checkpoint_is_atomic_and_weights_only(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt" / "last.pt"
+    save_atomic({"w": torch.ones(2), "step": 3, "name": "reptile"}, path)
+    assert load(path)["step"] == 3
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left behind
+
+
+def test_classic_augment_is_identity_at_zero_strength() -> None:
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    aug = ClassicAugment(rotate=0, translate=0, scale=0, hflip=0, noise=0)
+    torch.testing.assert_close(aug(x, torch.Generator()), x, atol=1e-5, rtol=0)
+
+
+def test_classic_augment_flip_and_shift_fill_with_background() -> None:
+    x = torch.full((1, 1, 8, 8), -1.0)
+    x[..., :, 0] = 1.0  # a bright left column
+    flipped = ClassicAugment(rotate=0, translate=0, scale=0, hflip=1.0)(x, torch.Generator())
+    torch.testing.assert_close(flipped, x.flip(-1), atol=1e-5, rtol=0)
+    shifted = ClassicAugment(rotate=0, translate=0.5, scale=0)(x, torch.Generator().manual_seed(1))
+    assert shifted.min() >= -1 and (shifted == -1).float().mean() > 0.3  # padding is background

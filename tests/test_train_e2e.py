@@ -1,0 +1,137 @@
+"""`metaaug train` end to end, through the real command line, with a tiny budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torchvision.datasets import ImageFolder
+
+from tests.conftest import TINY, Runner
+
+METRIC_KEYS = {"fid", "kid", "kid_std", "is", "memorization", "diversity_fake", "num_fake"}
+
+
+def _events(run_dir: Path) -> EventAccumulator:
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    return acc
+
+
+def _check_run(run_dir: Path, n_images: int, arms: set[str]) -> dict:
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert set(report["results"]) == arms | {"copy_shots"}
+    for metrics in report["results"].values():
+        assert set(metrics) >= METRIC_KEYS
+    assert report["objective"]["name"] == "fid"
+    assert report["objective"]["value"] == report["results"][report["objective"]["arm"]]["fid"]
+    # the target never leaks into meta-training
+    split = report["split"]
+    assert not set(split["train"]) & set(split["test"])
+
+    folder = ImageFolder(str(run_dir / "synthetic"))
+    assert len(folder) == n_images and len(folder.classes) == 1
+    image, _ = folder[0]
+    size = report["image_size"]
+    assert image.size == (size, size)
+    manifest = json.loads((run_dir / "synthetic" / "manifest.json").read_text())
+    assert manifest["count"] == n_images
+    assert manifest["class_name"] == report["target"]["class_name"]
+    assert manifest["config_hash"] == report["config_hash"]
+    assert Path(manifest["source_checkpoint"]).name == "finetuned.pt"
+
+    for name in ("meta_init.pt", "finetuned.pt"):
+        ckpt = torch.load(run_dir / "checkpoints" / name, weights_only=True)
+        assert "gan" in ckpt
+    assert (run_dir / "train.log").read_text().count("validation at meta-iteration") >= 1
+    assert (run_dir / "samples" / "target_shots.png").exists()
+    return report
+
+
+def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = metaaug("train", *TINY, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = _check_run(run_dir, 24, {"reptile", "scratch"})
+    assert report["target"]["class_name"] == report["split"]["test"][0]
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert last["iteration"] == 4
+
+    tags = _events(run_dir).Tags()
+    for tag in ("loss/D", "loss/G", "meta/adapt_distance", "metrics/fid", "metrics/kid",
+                "metrics/is", "metrics/memorization", "baseline/scratch/fid", "val/fid",
+                "time/total_s", "finetune/loss_D"):  # fmt: skip
+        assert tag in tags["scalars"], tag
+    assert any(t.startswith("val/") for t in tags["images"])
+    assert "target/reptile" in tags["images"]
+    assert "config/text_summary" in tags["tensors"]
+
+
+def test_resume_continues_from_last_checkpoint(metaaug: Runner, tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    assert metaaug("train", *TINY, f"hydra.run.dir={first}").returncode == 0
+    second = tmp_path / "second"
+    proc = metaaug(
+        "train", *TINY, "meta_algo.iterations=6", f"resume={first}/checkpoints/last.pt",
+        f"hydra.run.dir={second}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed from" in (second / "train.log").read_text()
+    assert torch.load(second / "checkpoints" / "last.pt", weights_only=True)["iteration"] == 6
+
+
+def test_train_on_the_shared_omniglot_subset(
+    metaaug: Runner, tmp_path: Path, omniglot_root: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    proc = metaaug(
+        "train", "dataset=omniglot", f"dataset.root={omniglot_root}", "dataset.image_size=28",
+        "target.shots=5", *TINY, f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = _check_run(run_dir, 24, {"reptile", "scratch"})
+    assert "/" in report["target"]["class_name"]  # Alphabet/characterNN
+    assert report["target"]["heldout"] == 15  # 20 drawers - 5 shots
+    assert (run_dir / "synthetic" / report["target"]["class_name"].replace("/", "_")).is_dir()
+
+
+def test_scratch_algorithm_skips_meta_training(metaaug: Runner, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = metaaug("train", "meta_algo=scratch", *TINY, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert set(report["results"]) == {"scratch", "copy_shots"}
+    assert not (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_two_job_multirun_writes_one_run_dir_per_job(metaaug: Runner, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = metaaug(
+        "train", "-m", "seed=0,1", *TINY, "compare_baselines=false", f"hydra.sweep.dir={sweep}"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reports = [json.loads((sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
+    assert [r["seed"] for r in reports] == [0, 1]
+    assert reports[0]["objective"]["value"] != reports[1]["objective"]["value"]
+    hparams = list((sweep / "0" / "tensorboard").glob("hparams/events.*"))
+    assert hparams, "the hparams summary is written per job"
+
+
+@pytest.mark.parametrize("flag", ["--help", "--cfg job"])
+def test_hydra_flags_work_through_the_dispatcher(metaaug: Runner, flag: str) -> None:
+    proc = metaaug("train", *flag.split())
+    assert proc.returncode == 0, proc.stderr
+    if flag == "--help":
+        assert "meta_algo: reptile, scratch" in proc.stdout
+        assert "dataset: digits, fashion_mnist, imagefolder, mnist, omniglot" in proc.stdout
+    else:
+        assert "meta_batch_size:" in proc.stdout and "shots: 5" in proc.stdout
+
+
+def test_top_level_help_lists_the_commands(metaaug: Runner) -> None:
+    proc = metaaug("--help")
+    assert proc.returncode == 0
+    assert "train " in proc.stdout and "metaaug <command> --help" in proc.stdout
