@@ -42,8 +42,8 @@ format: $(STAMP) ## apply ruff's formatter and safe fixes
 bench: $(STAMP) ## print the training benchmark figures (wall time, it/s, FID and memorization)
 	$(BIN)/python scripts/bench_train.py $(ARGS)
 
-tensorboard: $(STAMP) ## serve TensorBoard over outputs/ and multirun/
-	$(BIN)/tensorboard --logdir . --bind_all 2>/dev/null || $(BIN)/tensorboard --logdir .
+tensorboard: $(STAMP) ## serve TensorBoard over every run under outputs/ (http://localhost:6006)
+	$(BIN)/tensorboard --logdir outputs
 
 clean: ## remove the venv, caches and build files (keeps outputs/)
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -23,6 +23,7 @@ TINY = [
     "finetune.steps=3",
     "generate.num_images=24",
     "metric.epochs=1",
+    "metric.min_steps=0",
     "metric.kid_subset_size=10",
     "metric.kid_subsets=5",
     "checkpoint.every=2",

@@ -94,3 +94,16 @@ def test_non_empty_synthetic_output_is_never_overwritten(metaaug: Runner, tmp_pa
 
 def test_unknown_command(metaaug: Runner) -> None:
     _assert_one_line_error(metaaug("trian"), "unknown command", "train")
+
+
+def test_missing_resume_checkpoint(metaaug: Runner, tmp_path: Path) -> None:
+    proc = metaaug("train", f"resume={tmp_path}/last.pt")
+    _assert_one_line_error(proc, "resume=", "last.pt")
+
+
+def test_cuda_requested_without_a_gpu(metaaug: Runner) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    _assert_one_line_error(metaaug("train", "hardware=cuda"), "hardware", "no CUDA device")

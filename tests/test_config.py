@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from hydra import compose, initialize_config_module
 from hydra.utils import get_method, instantiate
 from omegaconf import OmegaConf
 
-from metaaug.meta.adapt import Adversarial
+from metaaug.commands import build
+from metaaug.data.tasks import Task
 from metaaug.models.gan import GAN
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "metaaug" / "conf"
@@ -64,18 +66,26 @@ def test_option_composes_and_its_targets_exist(group: str, option: str) -> None:
 
 
 @pytest.mark.parametrize("option", [o for g, o in OPTIONS if g == "meta_algo"])
+@pytest.mark.parametrize("gan", [o for g, o in OPTIONS if g == "gan"])
 @pytest.mark.parametrize("augment", [o for g, o in OPTIONS if g == "augment"])
-def test_gan_algorithm_and_augment_instantiate(option: str, augment: str) -> None:
-    cfg = _compose(f"meta_algo={option}", f"augment={augment}")
-    gan = GAN(instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator))
-    images = gan.generator(gan.noise(2))
-    assert images.shape == (2, cfg.dataset.channels, cfg.dataset.image_size, cfg.dataset.image_size)
-    if cfg.augment.transform is not None:
-        out = instantiate(cfg.augment.transform)(images, torch.Generator().manual_seed(0))
-        assert out.shape == images.shape
-    if cfg.meta_algo.algorithm is not None:
-        algo = instantiate(cfg.meta_algo.algorithm, adversarial=Adversarial())
-        assert algo.name == option
+def test_every_algorithm_gan_and_augment_runs_a_meta_iteration(
+    option: str, gan: str, augment: str
+) -> None:
+    """Each combination composes, builds, and (for meta-learners) moves the initialization."""
+    cfg = _compose(f"meta_algo={option}", f"gan={gan}", f"augment={augment}", "gan.width=4")
+    pair = GAN(instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator))
+    size, channels = cfg.dataset.image_size, cfg.dataset.channels
+    images = pair.generator(pair.noise(2))
+    assert images.shape == (2, channels, size, size)
+    if cfg.meta_algo.algorithm is None:
+        return
+    algo = build.meta_algorithm(cfg, build.adversarial(cfg), inner_steps=1)
+    assert algo.name == option
+    before = [p.detach().clone() for p in pair.parameters()]
+    support = torch.rand(1, 4, channels, size, size) * 2 - 1
+    logs = algo.meta_step(pair, Task(support, support[:, :0], ("x",)), torch.Generator())
+    assert all(math.isfinite(v) for v in logs.values())
+    assert any(not torch.equal(b, p) for b, p in zip(before, pair.parameters(), strict=True))
 
 
 def test_experiment_demo_is_the_default_spelled_out() -> None:

@@ -60,3 +60,27 @@ def test_gradient_penalty_of_a_linear_critic(norm: float, expected: float) -> No
 
     real, fake = torch.randn(4, 2, 6, 6), torch.randn(4, 2, 6, 6)
     assert gradient_penalty(critic, real, fake).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_one_fused_discriminator_pass_equals_separate_passes() -> None:
+    """adversarial_step scores real, fake and interpolates in one batch; with no batch
+    statistics in D that must equal the textbook loss from three separate passes."""
+    from metaaug.gan.losses import interpolates, penalty
+    from metaaug.meta.adapt import Adversarial, adversarial_step
+
+    torch.manual_seed(0)
+    gan = GAN(DCGANGenerator(8, 1, 16, width=4), DCGANDiscriminator(1, 16, width=4))
+    real = torch.rand(4, 1, 16, 16) * 2 - 1
+    G, D = gan.generator, gan.discriminator
+
+    rng = torch.Generator().manual_seed(5)
+    fake = G(gan.noise(4, rng)).detach()
+    x_hat = interpolates(real, fake, rng)
+    expected = d_loss("wgan_gp", D(real), D(fake)) + 10 * penalty(D(x_hat), x_hat)
+
+    frozen = [torch.optim.SGD(m.parameters(), lr=0.0) for m in (G, D)]
+    got, _ = adversarial_step(
+        gan, real, *frozen, Adversarial("wgan_gp", 10.0), torch.Generator().manual_seed(5)
+    )
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert all(p.requires_grad for p in D.parameters())  # restored after the G step

@@ -70,17 +70,26 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
     assert "config/text_summary" in tags["tensors"]
 
 
-def test_resume_continues_from_last_checkpoint(metaaug: Runner, tmp_path: Path) -> None:
-    first = tmp_path / "first"
-    assert metaaug("train", *TINY, f"hydra.run.dir={first}").returncode == 0
-    second = tmp_path / "second"
+def test_resume_continues_exactly_where_the_run_stopped(metaaug: Runner, tmp_path: Path) -> None:
+    """4 meta-iterations, then 2 more resumed, equal 6 in one go, weight for weight."""
+    runs = {name: tmp_path / name for name in ("first", "resumed", "straight")}
+    assert metaaug("train", *TINY, f"hydra.run.dir={runs['first']}").returncode == 0
     proc = metaaug(
-        "train", *TINY, "meta_algo.iterations=6", f"resume={first}/checkpoints/last.pt",
-        f"hydra.run.dir={second}",
+        "train", *TINY, "meta_algo.iterations=6", f"resume={runs['first']}/checkpoints/last.pt",
+        f"hydra.run.dir={runs['resumed']}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "resumed from" in (second / "train.log").read_text()
-    assert torch.load(second / "checkpoints" / "last.pt", weights_only=True)["iteration"] == 6
+    assert "resumed from" in (runs["resumed"] / "train.log").read_text()
+    proc = metaaug("train", *TINY, "meta_algo.iterations=6", f"hydra.run.dir={runs['straight']}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    def weights(name: str) -> dict[str, torch.Tensor]:
+        return torch.load(runs[name] / "checkpoints" / "meta_init.pt", weights_only=True)["gan"]
+
+    resumed, straight = weights("resumed"), weights("straight")
+    assert any(not torch.equal(resumed[k], weights("first")[k]) for k in resumed)
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=1e-6)
 
 
 def test_train_on_the_shared_omniglot_subset(

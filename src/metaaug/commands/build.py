@@ -18,6 +18,7 @@ from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target, select_target
 from metaaug.errors import UserError
 from metaaug.meta.adapt import Adversarial, Augment, OptimizerSpec
+from metaaug.meta.base import MetaAlgorithm
 from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
 from metaaug.metrics.report import image_metrics
 from metaaug.models.gan import GAN
@@ -80,11 +81,23 @@ def gan(cfg: DictConfig, device: torch.device) -> GAN:
 
 def adversarial(cfg: DictConfig) -> Adversarial:
     g = cfg.gan
-    return Adversarial(g.loss, float(g.gp_weight), int(g.d_steps), int(g.g_steps))
+    return Adversarial(
+        g.loss, float(g.gp_weight), int(g.d_steps), int(g.g_steps), float(g.r1_weight)
+    )
 
 
 def optimizer(node: DictConfig) -> OptimizerSpec:
     return OptimizerSpec(str(node.name), float(node.lr), tuple(node.betas))
+
+
+def meta_algorithm(cfg: DictConfig, adv: Adversarial, **overrides: Any) -> MetaAlgorithm:
+    """The meta-algorithm of `meta_algo.algorithm`, given the run's adversarial settings.
+
+    Built as a partial and then called, so that the objects passed in stay plain Python objects
+    (Hydra would turn a dataclass argument into a config node).
+    """
+    factory = instantiate(cfg.meta_algo.algorithm, _partial_=True, **overrides)
+    return factory(adversarial=adv, augment=augment(cfg))
 
 
 def augment(cfg: DictConfig) -> Augment | None:
@@ -109,6 +122,8 @@ def evaluator(cfg: DictConfig, data: Data, device: torch.device):
         cache_dir=Path(str(m.cache_dir)).expanduser(),
         key=key,
         epochs=int(m.epochs),
+        min_steps=int(m.min_steps),
+        batch_size=int(m.batch_size),
         seed=int(cfg.seed),
         device=str(device),
     )

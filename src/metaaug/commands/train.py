@@ -27,7 +27,7 @@ from metaaug.io.checkpoint import load, save_atomic
 from metaaug.io.images import ensure_empty_dir, grid, save_grid, write_synthetic
 from metaaug.meta.adapt import adapt, sample
 from metaaug.models.gan import GAN
-from metaaug.training.meta_loop import Validation, meta_train
+from metaaug.training.meta_loop import Evaluate, Validation, meta_train
 
 OBJECTIVES = ("fid", "kid", "is", "memorization")
 # Outputs that mark a run directory as used; Hydra's own .hydra/ and train.log are expected.
@@ -90,6 +90,67 @@ def finetune(
     return gan, points
 
 
+def _meta_train(
+    cfg: DictConfig,
+    data: build.Data,
+    init: GAN,
+    evaluate: Evaluate,
+    writer: SummaryWriter,
+    ckpt_dir: Path,
+    device: torch.device,
+) -> dict[str, float]:
+    """Build the meta-algorithm, sampler and validation from the config; run meta-training."""
+    adv = build.adversarial(cfg)
+    algo = build.meta_algorithm(cfg, adv)
+    rng = hardware.generator(cfg.seed)
+    sampler = TaskSampler(
+        data.classes,
+        data.split.train,
+        int(cfg.meta_algo.support),
+        int(cfg.meta_algo.query),
+        seed=cfg.seed,
+    )
+    start = 0
+    if cfg.resume:
+        state = load(cfg.resume, map_location=device)
+        init.load_state_dict(state["gan"])
+        algo.load_state_dict(state["algorithm"])
+        rng.set_state(state["rng"])
+        sampler.generator.set_state(state["sampler_rng"])
+        start = int(state["iteration"])
+        log.info("resumed from %s at meta-iteration %d", cfg.resume, start)
+    val_classes = []
+    for name in data.split.val[: int(cfg.validation.classes)]:
+        images = data.classes[name]
+        k = min(int(cfg.target.shots), images.shape[0] - 1)
+        val_classes.append((name, images[:k], images[k:]))
+    validation = Validation(
+        every=int(cfg.validation.every),
+        classes=val_classes,
+        steps=int(cfg.validation.steps),
+        num_images=int(cfg.validation.num_images),
+        optimizer=build.optimizer(cfg.finetune.optimizer),
+        adversarial=adv,
+        augment=build.augment(cfg),
+        evaluate=evaluate,
+        seed=cfg.seed,
+    )
+    return meta_train(
+        init,
+        algo,
+        sampler,
+        iterations=int(cfg.meta_algo.iterations),
+        meta_batch_size=int(cfg.meta_algo.meta_batch_size),
+        rng=rng,
+        writer=writer,
+        validation=validation if cfg.validation.every > 0 else None,
+        checkpoint_dir=ckpt_dir,
+        checkpoint_every=int(cfg.checkpoint.every),
+        start=start,
+        progress=_progress(cfg.progress),
+    )
+
+
 def run(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
@@ -97,6 +158,10 @@ def run(cfg: DictConfig) -> float:
     _check_outputs_free(run_dir, synthetic_dir)
     if cfg.objective not in OBJECTIVES:
         raise UserError(f"objective={cfg.objective!r} is not known; use one of {OBJECTIVES}")
+    if cfg.resume and not Path(cfg.resume).is_file():
+        raise UserError(
+            f"resume='{cfg.resume}' is not a file; point resume at a run's checkpoints/last.pt"
+        )
     device = hardware.setup(
         cfg.hardware.device, cfg.hardware.threads, cfg.hardware.deterministic, cfg.seed
     )
@@ -118,60 +183,11 @@ def run(cfg: DictConfig) -> float:
     ckpt_dir = run_dir / "checkpoints"
     chash = build.config_hash(cfg)
     timing: dict[str, float] = {}
-    adv = build.adversarial(cfg)
     algo_name = str(cfg.meta_algo.name)
 
     # 1. meta-train the initialization on tasks from meta-train classes
     if cfg.meta_algo.algorithm is not None and cfg.meta_algo.iterations > 0:
-        algo = build.instantiate(
-            cfg.meta_algo.algorithm, adversarial=adv, augment=build.augment(cfg)
-        )
-        rng = hardware.generator(cfg.seed)
-        start = 0
-        if cfg.resume:
-            state = load(cfg.resume, map_location=device)
-            init.load_state_dict(state["gan"])
-            algo.load_state_dict(state["algorithm"])
-            rng.set_state(state["rng"])
-            start = int(state["iteration"])
-            log.info("resumed from %s at meta-iteration %d", cfg.resume, start)
-        sampler = TaskSampler(
-            data.classes,
-            data.split.train,
-            int(cfg.meta_algo.support),
-            int(cfg.meta_algo.query),
-            seed=cfg.seed + start,
-        )
-        val_classes = []
-        for name in data.split.val[: int(cfg.validation.classes)]:
-            images = data.classes[name]
-            k = min(int(cfg.target.shots), images.shape[0] - 1)
-            val_classes.append((name, images[:k], images[k:]))
-        validation = Validation(
-            every=int(cfg.validation.every),
-            classes=val_classes,
-            steps=int(cfg.validation.steps),
-            num_images=int(cfg.validation.num_images),
-            optimizer=build.optimizer(cfg.finetune.optimizer),
-            adversarial=adv,
-            augment=build.augment(cfg),
-            evaluate=evaluate,
-            seed=cfg.seed,
-        )
-        timing |= meta_train(
-            init,
-            algo,
-            sampler,
-            iterations=int(cfg.meta_algo.iterations),
-            meta_batch_size=int(cfg.meta_algo.meta_batch_size),
-            rng=rng,
-            writer=writer,
-            validation=validation if cfg.validation.every > 0 else None,
-            checkpoint_dir=ckpt_dir,
-            checkpoint_every=int(cfg.checkpoint.every),
-            start=start,
-            progress=_progress(cfg.progress),
-        )
+        timing |= _meta_train(cfg, data, init, evaluate, writer, ckpt_dir, device)
     save_atomic(
         {"gan": init.state_dict(), "meta_algo": algo_name, "config_hash": chash,
          "config": OmegaConf.to_container(cfg, resolve=True)},

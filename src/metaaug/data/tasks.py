@@ -35,9 +35,13 @@ class TaskSampler:
         seed: int,
     ) -> None:
         if support < 1:
-            raise UserError(f"task support={support} must be at least 1; set it to e.g. 4")
+            raise UserError(
+                f"meta_algo.support={support}: a task needs at least 1 image; set it to e.g. 4"
+            )
         if query < 0:
-            raise UserError(f"task query={query} must be 0 or more; set it to e.g. 4")
+            raise UserError(
+                f"meta_algo.query={query} must be 0 or more; set it to e.g. 0 (Reptile) or 4"
+            )
         if not names:
             raise UserError("no classes to sample tasks from; the meta-train split is empty")
         for name in names:
@@ -47,7 +51,7 @@ class TaskSampler:
             if count < support + query:
                 raise UserError(
                     f"class '{name}' has {count} images but a task needs support + query = "
-                    f"{support} + {query} = {support + query}; lower support/query or "
+                    f"{support} + {query} = {support + query}; lower meta_algo.support/query or "
                     "remove the class"
                 )
         self.classes = classes
@@ -59,7 +63,9 @@ class TaskSampler:
     def sample(self, batch_size: int) -> Task:
         """`batch_size` tasks of distinct classes (repeats only when there are too few)."""
         if batch_size < 1:
-            raise UserError(f"meta batch size {batch_size} must be at least 1")
+            raise UserError(
+                f"meta_algo.meta_batch_size={batch_size} must be at least 1; set it to e.g. 1 or 4"
+            )
         n = len(self.names)
         if batch_size <= n:
             picks = torch.randperm(n, generator=self.generator)[:batch_size]

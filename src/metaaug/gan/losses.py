@@ -1,7 +1,26 @@
-"""Adversarial losses as pure functions of discriminator outputs.
+"""Adversarial losses and gradient regularizers as pure functions of discriminator outputs.
 
 Conventions: the discriminator returns one unbounded score per image, higher means "real".
 Each `d_*` loss is minimized by the discriminator, each `g_*` loss by the generator.
+
+Losses (`LOSSES`):
+- nonsat: the original GAN objective for D with the non-saturating G loss (Goodfellow et al.,
+  "Generative Adversarial Nets", NeurIPS 2014, section 3).
+- wgan_gp: the Wasserstein critic loss (Arjovsky et al., "Wasserstein GAN", ICML 2017); its
+  gradient penalty (Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017,
+  eq. 3) is `penalty`/`gradient_penalty`, weighted by the caller.
+- hinge: the hinge loss (Lim & Ye, "Geometric GAN", 2017; Miyato et al., "Spectral
+  Normalization for GANs", ICLR 2018, eq. 16-17).
+- lsgan: least squares with targets real 1, fake 0, and 1 for G (Mao et al., "Least Squares
+  Generative Adversarial Networks", ICCV 2017, eq. 2 with a=0, b=c=1).
+
+Regularizers: the WGAN-GP penalty and R1 (`r1_penalty`; Mescheder et al., "Which Training
+Methods for GANs do actually Converge?", ICML 2018, eq. 9), each in two forms:
+- `penalty`, `r1_penalty` take the scores of inputs that require grad and differentiate with
+  `torch.autograd.grad(create_graph=True)`: for the ordinary stateful training loop.
+- `scores_and_input_grads` + `gp_of_grads`/`r1_of_grads` differentiate with `torch.func.vjp`,
+  which also works inside `torch.func.grad` and `vmap` (a functional inner loop), where
+  `torch.autograd.grad` does not.
 """
 
 from __future__ import annotations
@@ -14,7 +33,7 @@ from torch import Tensor
 
 from metaaug.errors import UserError
 
-LOSSES = ("nonsat", "wgan_gp")
+LOSSES = ("nonsat", "wgan_gp", "hinge", "lsgan")
 
 
 def check_loss(kind: str) -> str:
@@ -31,6 +50,12 @@ def d_loss(kind: str, real: Tensor, fake: Tensor) -> Tensor:
     if kind == "wgan_gp":
         # the critic maximizes E[D(x)] - E[D(G(z))]
         return fake.mean() - real.mean()
+    if kind == "hinge":
+        # push real scores above +1 and fake scores below -1; no gradient beyond the margin
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if kind == "lsgan":
+        # regress real scores to 1 and fake scores to 0
+        return 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean()
     raise ValueError(kind)
 
 
@@ -39,9 +64,48 @@ def g_loss(kind: str, fake: Tensor) -> Tensor:
     if kind == "nonsat":
         # non-saturating: maximize log D(G(z)) rather than minimize log(1 - D(G(z)))
         return F.softplus(-fake).mean()
-    if kind == "wgan_gp":
+    if kind in ("wgan_gp", "hinge"):
         return -fake.mean()
+    if kind == "lsgan":
+        # regress fake scores to the real target 1
+        return 0.5 * ((fake - 1) ** 2).mean()
     raise ValueError(kind)
+
+
+def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Random points on the lines between real and fake images, ready for a gradient."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real)
+    return (eps * real + (1 - eps) * fake).requires_grad_(True)
+
+
+def gp_of_grads(grads: Tensor) -> Tensor:
+    """E[(||g||_2 - 1)^2], the norm over each sample's flattened gradient."""
+    return ((grads.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def r1_of_grads(grads: Tensor) -> Tensor:
+    """E[||g||_2^2], the squared norm over each sample's flattened gradient."""
+    return grads.flatten(1).pow(2).sum(dim=1).mean()
+
+
+def penalty(scores: Tensor, x_hat: Tensor) -> Tensor:
+    """E[(||grad_x D(x_hat)||_2 - 1)^2] from the critic's scores of the interpolates `x_hat`.
+
+    The gradient norm is taken over each sample's flattened pixels. (FIGR's code took it over
+    channels only, which penalizes every pixel position separately.)
+    """
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
+    return gp_of_grads(grad)
+
+
+def r1_penalty(scores_real: Tensor, x_real: Tensor) -> Tensor:
+    """R1 = E[||grad_x D(x)||_2^2] over real images, from D's scores of `x_real`.
+
+    `x_real` must require grad and `scores_real` be computed from it. Mescheder et al. weight
+    it by gamma/2; here the caller's weight (`gan.r1_weight`) plays that role.
+    """
+    (grad,) = torch.autograd.grad(scores_real.sum(), x_real, create_graph=True)
+    return r1_of_grads(grad)
 
 
 def gradient_penalty(
@@ -50,14 +114,19 @@ def gradient_penalty(
     fake: Tensor,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates (Gulrajani 2017).
+    """WGAN-GP penalty (Gulrajani et al. 2017) of `critic` on random interpolates."""
+    x_hat = interpolates(real, fake, generator)
+    return penalty(critic(x_hat), x_hat)
 
-    The gradient norm is taken over each sample's flattened pixels. (FIGR's code took it over
-    channels only, which penalizes every pixel position separately.)
+
+def scores_and_input_grads(critic: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
+    """(critic(x), grad_x sum(critic(x))), both differentiable w.r.t. the critic's weights.
+
+    Built on `torch.func.vjp`, so it composes with `torch.func.grad`/`vmap` (for the
+    functional inner loop) as well as with ordinary autograd. One call on a fused batch
+    [real, fake, interpolates] gives the D loss, the WGAN-GP term (`gp_of_grads` of the
+    interpolates' rows) and R1 (`r1_of_grads` of the real rows).
     """
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real)
-    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)
-    return ((norms - 1) ** 2).mean()
+    scores, pullback = torch.func.vjp(critic, x)
+    (grads,) = pullback(torch.ones_like(scores))
+    return scores, grads

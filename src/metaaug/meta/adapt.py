@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from metaaug.gan.losses import check_loss, d_loss, g_loss, gradient_penalty
+from metaaug.gan.losses import check_loss, d_loss, g_loss, interpolates, penalty, r1_penalty
 from metaaug.models.gan import GAN
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
@@ -27,6 +27,11 @@ class Adversarial:
     gp_weight: float = 10.0
     d_steps: int = 1
     g_steps: int = 1
+    r1_weight: float = 0.0
+
+    @property
+    def gp(self) -> bool:
+        return self.loss == "wgan_gp" and self.gp_weight > 0
 
     def __post_init__(self) -> None:
         check_loss(self.loss)
@@ -74,26 +79,53 @@ def adversarial_step(
     rng: torch.Generator,
     augment: Augment | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """One round of D updates then G updates; returns the last (D loss, G loss), detached."""
+    """One round of D updates then G updates; returns the last (D loss, G loss), detached.
+
+    D scores real, fake (and, for WGAN-GP, interpolated) images in one forward pass: the
+    discriminator has no batch statistics, so this equals separate passes, and on small
+    images the per-call overhead is most of the cost.
+
+    A plain augmentation (classic) changes the real images only, like a bigger dataset. A
+    differentiable one (DiffAugment) is applied to real and generated images in both steps,
+    so D never sees an un-augmented image and G's gradient flows through it.
+    """
     G, D = gan.generator, gan.discriminator
     n = real.shape[0]
+    both = augment is not None and getattr(augment, "differentiable", False)
     for _ in range(adv.d_steps):
         # Update D: score real images high and generated ones low
         x = augment(real, rng) if augment is not None else real
         with torch.no_grad():
             fake = G(gan.noise(n, rng))
-        loss_d = d_loss(adv.loss, D(x), D(fake))
-        if adv.loss == "wgan_gp" and adv.gp_weight > 0:
-            loss_d = loss_d + adv.gp_weight * gradient_penalty(D, x, fake, rng)
+        if both:
+            fake = augment(fake, rng)
+        if adv.r1_weight > 0:
+            x = x.detach().requires_grad_(True)
+        batch = [x, fake, interpolates(x.detach(), fake, rng)] if adv.gp else [x, fake]
+        scores = D(torch.cat(batch))
+        loss_d = d_loss(adv.loss, scores[:n], scores[n : 2 * n])
+        if adv.gp:
+            loss_d = loss_d + adv.gp_weight * penalty(scores[2 * n :], batch[2])
+        if adv.r1_weight > 0:
+            loss_d = loss_d + adv.r1_weight * r1_penalty(scores[:n], x)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-    for _ in range(adv.g_steps):
-        # Update G: make D score generated images as real
-        loss_g = g_loss(adv.loss, D(G(gan.noise(n, rng))))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+    # D's weights need no gradient in the G step; skipping them saves a third of its backward
+    d_params = list(D.parameters())
+    for p in d_params:
+        p.requires_grad_(False)
+    try:
+        for _ in range(adv.g_steps):
+            # Update G: make D score generated images as real
+            fake = G(gan.noise(n, rng))
+            loss_g = g_loss(adv.loss, D(augment(fake, rng) if both else fake))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+    finally:
+        for p in d_params:
+            p.requires_grad_(True)
     return loss_d.detach(), loss_g.detach()
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from metaaug.errors import UserError
+from metaaug.models.spectral import apply_spectral_norm
 
 SUPPORTED_SIZES_HINT = "16, 28, 32, 64 (4 or 7 times a power of two, at least 16)"
 
@@ -75,7 +76,12 @@ class DCGANDiscriminator(nn.Module):
     """Image -> one unbounded score (a logit for nonsat, a critic value for WGAN-GP)."""
 
     def __init__(
-        self, channels: int, image_size: int, width: int = 32, norm: str = "layer"
+        self,
+        channels: int,
+        image_size: int,
+        width: int = 32,
+        norm: str = "layer",
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         base, doublings = spatial_plan(image_size)
@@ -89,6 +95,8 @@ class DCGANDiscriminator(nn.Module):
         # state size: c x base x base -> 1
         layers += [nn.Flatten(), nn.Linear(c * base * base, 1)]
         self.net = nn.Sequential(*layers)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)
