@@ -27,6 +27,7 @@ TINY = [
     "metric.kid_subset_size=10",
     "metric.kid_subsets=5",
     "checkpoint.every=2",
+    "baselines.pretrain.iterations=2",
 ]
 
 

@@ -79,11 +79,13 @@ def test_every_algorithm_gan_and_augment_runs_a_meta_iteration(
     assert images.shape == (2, channels, size, size)
     if cfg.meta_algo.algorithm is None:
         return
-    algo = build.meta_algorithm(cfg, build.adversarial(cfg), inner_steps=1)
+    overrides = {"inner_steps": 1} if "inner_steps" in cfg.meta_algo.algorithm else {}
+    algo = build.meta_algorithm(cfg.meta_algo, cfg, build.adversarial(cfg), **overrides)
     assert algo.name == option
     before = [p.detach().clone() for p in pair.parameters()]
-    support = torch.rand(1, 4, channels, size, size) * 2 - 1
-    logs = algo.meta_step(pair, Task(support, support[:, :0], ("x",)), torch.Generator())
+    s, q = cfg.meta_algo.support, cfg.meta_algo.query
+    images = torch.rand(2, s + q, channels, size, size) * 2 - 1
+    logs = algo.meta_step(pair, Task(images[:, :s], images[:, s:], ("x", "y")), torch.Generator())
     assert all(math.isfinite(v) for v in logs.values())
     assert any(not torch.equal(b, p) for b, p in zip(before, pair.parameters(), strict=True))
 

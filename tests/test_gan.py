@@ -66,7 +66,8 @@ def test_one_fused_discriminator_pass_equals_separate_passes() -> None:
     """adversarial_step scores real, fake and interpolates in one batch; with no batch
     statistics in D that must equal the textbook loss from three separate passes."""
     from metaaug.gan.losses import interpolates, penalty
-    from metaaug.meta.adapt import Adversarial, adversarial_step
+    from metaaug.meta.adapt import adversarial_step
+    from metaaug.meta.settings import Adversarial
 
     torch.manual_seed(0)
     gan = GAN(DCGANGenerator(8, 1, 16, width=4), DCGANDiscriminator(1, 16, width=4))

@@ -64,3 +64,13 @@ def test_classic_augment_flip_and_shift_fill_with_background() -> None:
     torch.testing.assert_close(flipped, x.flip(-1), atol=1e-5, rtol=0)
     shifted = ClassicAugment(rotate=0, translate=0.5, scale=0)(x, torch.Generator().manual_seed(1))
     assert shifted.min() >= -1 and (shifted == -1).float().mean() > 0.3  # padding is background
+
+
+def test_classic_affine_grid_equals_torch_affine_grid() -> None:
+    import torch.nn.functional as F
+
+    from metaaug.augment.classic import _affine_grid
+
+    theta = torch.randn(3, 2, 3)
+    expected = F.affine_grid(theta, [3, 1, 7, 9], align_corners=False)
+    torch.testing.assert_close(_affine_grid(theta, 7, 9), expected, atol=1e-6, rtol=1e-5)

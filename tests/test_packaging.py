@@ -57,7 +57,7 @@ def test_installed_wheel_runs_from_any_directory(wheel_venv: Path, tmp_path: Pat
 
     proc = _run(wheel_venv, tmp_path, "train", "--help")
     assert proc.returncode == 0, proc.stderr
-    assert "meta_algo: reptile, scratch" in proc.stdout
+    assert "meta_algo: fomaml, maml, metasgd, pretrain, reptile, scratch" in proc.stdout
 
     proc = _run(wheel_venv, tmp_path, "train", *TINY, "hydra.run.dir=run")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -55,7 +55,7 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
     run_dir = tmp_path / "run"
     proc = metaaug("train", *TINY, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = _check_run(run_dir, 24, {"reptile", "scratch"})
+    report = _check_run(run_dir, 24, {"reptile", "scratch", "pretrain"})
     assert report["target"]["class_name"] == report["split"]["test"][0]
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert last["iteration"] == 4
@@ -63,6 +63,7 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
     tags = _events(run_dir).Tags()
     for tag in ("loss/D", "loss/G", "meta/adapt_distance", "metrics/fid", "metrics/kid",
                 "metrics/is", "metrics/memorization", "baseline/scratch/fid", "val/fid",
+                "baseline/pretrain/fid", "baseline/pretrain/loss/D",
                 "time/total_s", "finetune/loss_D"):  # fmt: skip
         assert tag in tags["scalars"], tag
     assert any(t.startswith("val/") for t in tags["images"])
@@ -101,10 +102,28 @@ def test_train_on_the_shared_omniglot_subset(
         "target.shots=5", *TINY, f"hydra.run.dir={run_dir}",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = _check_run(run_dir, 24, {"reptile", "scratch"})
+    report = _check_run(run_dir, 24, {"reptile", "scratch", "pretrain"})
     assert "/" in report["target"]["class_name"]  # Alphabet/characterNN
     assert report["target"]["heldout"] == 15  # 20 drawers - 5 shots
     assert (run_dir / "synthetic" / report["target"]["class_name"].replace("/", "_")).is_dir()
+
+
+@pytest.mark.parametrize(
+    ("algo", "arms"),
+    [("maml", {"maml", "scratch", "pretrain"}), ("metasgd", {"metasgd", "scratch", "pretrain"}),
+     ("pretrain", {"pretrain", "scratch"})],
+)  # fmt: skip
+def test_every_meta_algorithm_trains_end_to_end(
+    metaaug: Runner, tmp_path: Path, algo: str, arms: set[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    proc = metaaug(
+        "train", f"meta_algo={algo}", "meta_algo.meta_batch_size=2", "meta_algo.inner_steps=1",
+        *TINY, f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = _check_run(run_dir, 24, arms)
+    assert report["objective"]["arm"] == algo
 
 
 def test_scratch_algorithm_skips_meta_training(metaaug: Runner, tmp_path: Path) -> None:
@@ -134,7 +153,7 @@ def test_hydra_flags_work_through_the_dispatcher(metaaug: Runner, flag: str) -> 
     proc = metaaug("train", *flag.split())
     assert proc.returncode == 0, proc.stderr
     if flag == "--help":
-        assert "meta_algo: reptile, scratch" in proc.stdout
+        assert "meta_algo: fomaml, maml, metasgd, pretrain, reptile, scratch" in proc.stdout
         assert "dataset: digits, fashion_mnist, imagefolder, mnist, omniglot" in proc.stdout
     else:
         assert "meta_batch_size:" in proc.stdout and "shots: 5" in proc.stdout

@@ -17,8 +17,8 @@ from torch import Tensor
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target, select_target
 from metaaug.errors import UserError
-from metaaug.meta.adapt import Adversarial, Augment, OptimizerSpec
 from metaaug.meta.base import MetaAlgorithm
+from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
 from metaaug.metrics.report import image_metrics
 from metaaug.models.gan import GAN
@@ -90,13 +90,15 @@ def optimizer(node: DictConfig) -> OptimizerSpec:
     return OptimizerSpec(str(node.name), float(node.lr), tuple(node.betas))
 
 
-def meta_algorithm(cfg: DictConfig, adv: Adversarial, **overrides: Any) -> MetaAlgorithm:
-    """The meta-algorithm of `meta_algo.algorithm`, given the run's adversarial settings.
+def meta_algorithm(
+    meta: DictConfig, cfg: DictConfig, adv: Adversarial, **overrides: Any
+) -> MetaAlgorithm:
+    """The meta-algorithm of the meta_algo node `meta`, given the run's adversarial settings.
 
     Built as a partial and then called, so that the objects passed in stay plain Python objects
     (Hydra would turn a dataclass argument into a config node).
     """
-    factory = instantiate(cfg.meta_algo.algorithm, _partial_=True, **overrides)
+    factory = instantiate(meta.algorithm, _partial_=True, **overrides)
     return factory(adversarial=adv, augment=augment(cfg))
 
 

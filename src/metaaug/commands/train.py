@@ -10,6 +10,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -92,26 +93,25 @@ def finetune(
 
 def _meta_train(
     cfg: DictConfig,
+    meta: DictConfig,
     data: build.Data,
     init: GAN,
     evaluate: Evaluate,
     writer: SummaryWriter,
     ckpt_dir: Path,
     device: torch.device,
+    tag: str = "",
 ) -> dict[str, float]:
-    """Build the meta-algorithm, sampler and validation from the config; run meta-training."""
+    """Build the meta-algorithm `meta` (a meta_algo node), its sampler and validation; run
+    meta-training on `init` in place. `tag` marks a baseline (no resume, own log tags)."""
     adv = build.adversarial(cfg)
-    algo = build.meta_algorithm(cfg, adv)
+    algo = build.meta_algorithm(meta, cfg, adv)
     rng = hardware.generator(cfg.seed)
     sampler = TaskSampler(
-        data.classes,
-        data.split.train,
-        int(cfg.meta_algo.support),
-        int(cfg.meta_algo.query),
-        seed=cfg.seed,
+        data.classes, data.split.train, int(meta.support), int(meta.query), seed=cfg.seed
     )
     start = 0
-    if cfg.resume:
+    if cfg.resume and not tag:
         state = load(cfg.resume, map_location=device)
         init.load_state_dict(state["gan"])
         algo.load_state_dict(state["algorithm"])
@@ -139,16 +139,40 @@ def _meta_train(
         init,
         algo,
         sampler,
-        iterations=int(cfg.meta_algo.iterations),
-        meta_batch_size=int(cfg.meta_algo.meta_batch_size),
+        iterations=int(meta.iterations),
+        meta_batch_size=int(meta.meta_batch_size),
         rng=rng,
         writer=writer,
-        validation=validation if cfg.validation.every > 0 else None,
+        validation=validation if cfg.validation.every > 0 and not tag else None,
         checkpoint_dir=ckpt_dir,
         checkpoint_every=int(cfg.checkpoint.every),
         start=start,
         progress=_progress(cfg.progress),
+        tag=tag,
     )
+
+
+def _pretrained(
+    cfg: DictConfig,
+    data: build.Data,
+    random_init: GAN,
+    evaluate: Evaluate,
+    writer: SummaryWriter,
+    ckpt_dir: Path,
+    device: torch.device,
+    timing: dict[str, float],
+) -> GAN:
+    """The plain transfer baseline: the same random initialization pre-trained on all
+    meta-train classes pooled (settings in `baselines.pretrain`)."""
+    node = OmegaConf.load(files("metaaug.conf") / "meta_algo" / "pretrain.yaml")
+    meta = OmegaConf.merge({"baselines": cfg.baselines}, {"meta_algo": node}).meta_algo
+    gan = copy.deepcopy(random_init)
+    figures = _meta_train(
+        cfg, meta, data, gan, evaluate, writer, ckpt_dir / "baseline_pretrain", device,
+        tag="baseline/pretrain/",
+    )  # fmt: skip
+    timing["pretrain_s"] = figures["meta_train_s"]
+    return gan
 
 
 def run(cfg: DictConfig) -> float:
@@ -187,7 +211,7 @@ def run(cfg: DictConfig) -> float:
 
     # 1. meta-train the initialization on tasks from meta-train classes
     if cfg.meta_algo.algorithm is not None and cfg.meta_algo.iterations > 0:
-        timing |= _meta_train(cfg, data, init, evaluate, writer, ckpt_dir, device)
+        timing |= _meta_train(cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir, device)
     save_atomic(
         {"gan": init.state_dict(), "meta_algo": algo_name, "config_hash": chash,
          "config": OmegaConf.to_container(cfg, resolve=True)},
@@ -206,8 +230,13 @@ def run(cfg: DictConfig) -> float:
         return evaluate(generate(gan), target.heldout, target.shots)
 
     starts = {algo_name: init}
-    if cfg.compare_baselines and algo_name != "scratch":
-        starts["scratch"] = random_init
+    if cfg.compare_baselines:
+        if algo_name != "scratch":
+            starts["scratch"] = random_init
+        if algo_name not in ("scratch", "pretrain"):
+            starts["pretrain"] = _pretrained(
+                cfg, data, random_init, evaluate, writer, ckpt_dir, device, timing
+            )
     arms: dict[str, GAN] = {}
     curves: dict[str, dict[int, dict[str, float]]] = {}
     t0 = time.perf_counter()

@@ -11,46 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from metaaug.gan.losses import check_loss, d_loss, g_loss, interpolates, penalty, r1_penalty
+from metaaug.meta.functional import Pair, at, d_objective, draw_noise, g_objective
+from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
-
-Augment = Callable[[Tensor, torch.Generator], Tensor]
-
-
-@dataclass(frozen=True)
-class Adversarial:
-    """How one adversarial update is computed (shared by every loop of a run)."""
-
-    loss: str = "wgan_gp"
-    gp_weight: float = 10.0
-    d_steps: int = 1
-    g_steps: int = 1
-    r1_weight: float = 0.0
-
-    @property
-    def gp(self) -> bool:
-        return self.loss == "wgan_gp" and self.gp_weight > 0
-
-    def __post_init__(self) -> None:
-        check_loss(self.loss)
-
-
-@dataclass(frozen=True)
-class OptimizerSpec:
-    """An optimizer for both G and D, rebuilt fresh for every adaptation (no state leaks)."""
-
-    name: str = "adam"
-    lr: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-
-    def build(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-        if self.name == "sgd":
-            return torch.optim.SGD(params, lr=self.lr)
-        if self.name == "adam":
-            return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas))
-        raise ValueError(f"optimizer {self.name!r} is not known; use 'sgd' or 'adam'")
 
 
 @dataclass
@@ -79,52 +44,37 @@ def adversarial_step(
     rng: torch.Generator,
     augment: Augment | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """One round of D updates then G updates; returns the last (D loss, G loss), detached.
+    """One round of D updates then G updates on a module pair; returns the last losses.
 
-    D scores real, fake (and, for WGAN-GP, interpolated) images in one forward pass: the
-    discriminator has no batch statistics, so this equals separate passes, and on small
-    images the per-call overhead is most of the cost.
-
-    A plain augmentation (classic) changes the real images only, like a bigger dataset. A
-    differentiable one (DiffAugment) is applied to real and generated images in both steps,
-    so D never sees an un-augmented image and G's gradient flows through it.
+    The losses are the functional inner loop's own (`d_objective`, `g_objective`), evaluated
+    on the modules' live parameters, so fine-tuning and meta-training share one definition.
     """
     G, D = gan.generator, gan.discriminator
-    n = real.shape[0]
-    both = augment is not None and getattr(augment, "differentiable", False)
-    for _ in range(adv.d_steps):
+    pair = Pair(G, D, adv, augment)
+    noise = draw_noise(pair, 1, real.shape[0], real.shape[-1], rng)
+    g_live, d_live = dict(G.named_parameters()), dict(D.named_parameters())
+    g_frozen = {k: v.detach() for k, v in g_live.items()}
+    for k in range(adv.d_steps):
         # Update D: score real images high and generated ones low
-        x = augment(real, rng) if augment is not None else real
-        with torch.no_grad():
-            fake = G(gan.noise(n, rng))
-        if both:
-            fake = augment(fake, rng)
-        if adv.r1_weight > 0:
-            x = x.detach().requires_grad_(True)
-        batch = [x, fake, interpolates(x.detach(), fake, rng)] if adv.gp else [x, fake]
-        scores = D(torch.cat(batch))
-        loss_d = d_loss(adv.loss, scores[:n], scores[n : 2 * n])
-        if adv.gp:
-            loss_d = loss_d + adv.gp_weight * penalty(scores[2 * n :], batch[2])
-        if adv.r1_weight > 0:
-            loss_d = loss_d + adv.r1_weight * r1_penalty(scores[:n], x)
+        loss_d = d_objective(
+            d_live, g_frozen, pair, real, noise.z_d[0, k], noise.eps[0, k],
+            at(noise.aug_real, 0, k), at(noise.aug_fake_d, 0, k),
+        )  # fmt: skip
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
     # D's weights need no gradient in the G step; skipping them saves a third of its backward
-    d_params = list(D.parameters())
-    for p in d_params:
+    for p in d_live.values():
         p.requires_grad_(False)
     try:
-        for _ in range(adv.g_steps):
+        for k in range(adv.g_steps):
             # Update G: make D score generated images as real
-            fake = G(gan.noise(n, rng))
-            loss_g = g_loss(adv.loss, D(augment(fake, rng) if both else fake))
+            loss_g = g_objective(g_live, d_live, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
     finally:
-        for p in d_params:
+        for p in d_live.values():
             p.requires_grad_(True)
     return loss_d.detach(), loss_g.detach()
 

@@ -18,8 +18,9 @@ from tqdm import tqdm
 from metaaug.data.tasks import TaskSampler
 from metaaug.io.checkpoint import save_atomic
 from metaaug.io.images import grid
-from metaaug.meta.adapt import Adversarial, Augment, OptimizerSpec, adapt, sample
+from metaaug.meta.adapt import adapt, sample
 from metaaug.meta.base import MetaAlgorithm
+from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 
 log = logging.getLogger(__name__)
@@ -100,17 +101,22 @@ def meta_train(
     checkpoint_every: int,
     start: int = 0,
     progress: bool = False,
+    tag: str = "",
 ) -> dict[str, float]:
-    """Run meta-iterations `start..iterations-1` on `gan` in place; returns timing figures."""
+    """Run meta-iterations `start..iterations-1` on `gan` in place; returns timing figures.
+
+    `tag` prefixes every TensorBoard tag (a baseline's own meta-training logs apart).
+    """
     t0 = time.perf_counter()
     val_s = 0.0
-    bar = tqdm(range(start, iterations), desc="meta-train", disable=not progress, leave=False)
+    desc = f"{tag}{algo.name}"
+    bar = tqdm(range(start, iterations), desc=desc, disable=not progress, leave=False)
     for it in bar:
         logs = algo.meta_step(gan, sampler.sample(meta_batch_size), rng)
-        writer.add_scalar("loss/D", logs.pop("loss_D"), it)
-        writer.add_scalar("loss/G", logs.pop("loss_G"), it)
+        writer.add_scalar(f"{tag}loss/D", logs.pop("loss_D"), it)
+        writer.add_scalar(f"{tag}loss/G", logs.pop("loss_G"), it)
         for key, value in logs.items():
-            writer.add_scalar(f"meta/{key}", value, it)
+            writer.add_scalar(f"{tag}meta/{key}", value, it)
         done = it + 1
         if validation is not None and (done % validation.every == 0 or done == iterations):
             tv = time.perf_counter()
@@ -129,7 +135,7 @@ def meta_train(
         "meta_it_per_s": (iterations - start) / stepping if stepping > 0 else 0.0,
     }
     for key, value in figures.items():
-        writer.add_scalar(f"time/{key}", value, iterations)
+        writer.add_scalar(f"{tag}time/{key}", value, iterations)
     return figures
 
 

@@ -1,0 +1,220 @@
+"""The GAN inner loop as a pure function of (parameters, images, random draws), for torch.func.
+
+Every meta-algorithm builds on `inner_loop`: Reptile maps a task to its adapted weights, MAML
+and Meta-SGD differentiate a meta-loss through it. Because all random numbers (noise vectors,
+interpolation weights, augmentation draws) are drawn up front by `draw_noise`, a task is a pure
+function of its inputs, so `torch.func.vmap` can run a meta-batch of tasks as one computation
+and give the same numbers as a loop over tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value
+
+from metaaug.gan.losses import d_loss, g_loss, gp_of_grads, r1_of_grads, scores_and_input_grads
+from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+
+Params = dict[str, Tensor]
+
+
+class Noise(NamedTuple):
+    """All random draws of one inner loop (a pytree, so vmap can batch it over tasks)."""
+
+    z_d: Tensor  # [steps, d_steps, n, z_dim]   noise of the fakes in D steps
+    eps: Tensor  # [steps, d_steps, n, 1, 1, 1] interpolation weights of WGAN-GP
+    z_g: Tensor  # [steps, g_steps, n, z_dim]   noise of the fakes in G steps
+    aug_real: dict[str, Tensor]  # augmentation draws, each [steps, d_steps, n, ...]
+    aug_fake_d: dict[str, Tensor]
+    aug_fake_g: dict[str, Tensor]  # [steps, g_steps, n, ...]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A GAN pair seen as two pure functions of their parameters."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    adversarial: Adversarial
+    augment: Augment | None = None
+
+    @property
+    def z_dim(self) -> int:
+        return int(self.generator.z_dim)
+
+    def g(self, params: Params, z: Tensor) -> Tensor:
+        return functional_call(self.generator, params, (z,))
+
+    def d(self, params: Params, x: Tensor) -> Tensor:
+        return functional_call(self.discriminator, params, (x,))
+
+    def augments_fakes(self) -> bool:
+        return self.augment is not None and getattr(self.augment, "differentiable", False)
+
+
+def parameters(module: nn.Module) -> Params:
+    """A detached copy of a module's parameters as a dict (the functional form's input)."""
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+def draw_noise(pair: Pair, steps: int, n: int, image_size: int, rng: torch.Generator) -> Noise:
+    """The random draws of `steps` inner rounds on `n` images, in a fixed order."""
+    adv = pair.adversarial
+
+    def aug(rounds: int, wanted: bool) -> dict[str, Tensor]:
+        if pair.augment is None or not wanted:
+            return {}
+        draws = [pair.augment.sample_params(n, rng, image_size) for _ in range(steps * rounds)]
+        return {
+            k: torch.stack([d[k] for d in draws]).reshape(steps, rounds, *draws[0][k].shape)
+            for k in draws[0]
+        }
+
+    z_d = torch.randn(steps, adv.d_steps, n, pair.z_dim, generator=rng)
+    eps = torch.rand(steps, adv.d_steps, n, 1, 1, 1, generator=rng)
+    z_g = torch.randn(steps, adv.g_steps, n, pair.z_dim, generator=rng)
+    fakes = pair.augments_fakes()
+    return Noise(z_d, eps, z_g, aug(adv.d_steps, True), aug(adv.d_steps, fakes),
+                 aug(adv.g_steps, fakes))  # fmt: skip
+
+
+def at(draws: Mapping[str, Tensor], t: int, k: int) -> dict[str, Tensor]:
+    """The augmentation draws of round `t`, step `k`."""
+    return {name: v[t, k] for name, v in draws.items()}
+
+
+def _augment(pair: Pair, x: Tensor, draws: Mapping[str, Tensor]) -> Tensor:
+    return pair.augment.apply(x, dict(draws)) if draws else x  # type: ignore[union-attr]
+
+
+def d_objective(
+    d: Params,
+    g: Params,
+    pair: Pair,
+    real: Tensor,
+    z: Tensor,
+    eps: Tensor,
+    aug_real: Mapping[str, Tensor],
+    aug_fake: Mapping[str, Tensor],
+) -> Tensor:
+    """The discriminator's loss (with its penalties) on one task's real images."""
+    adv = pair.adversarial
+    n = real.shape[0]
+    x = _augment(pair, real, aug_real)
+    fake = _augment(pair, pair.g(g, z), aug_fake)
+    batch = [x, fake]
+    if adv.gp:
+        batch.append(eps * x + (1 - eps) * fake)
+    batch_x = torch.cat(batch)
+    if adv.gp or adv.r1_weight > 0:
+        scores, input_grads = scores_and_input_grads(partial(pair.d, d), batch_x)
+    else:
+        scores, input_grads = pair.d(d, batch_x), None
+    loss = d_loss(adv.loss, scores[:n], scores[n : 2 * n])
+    if adv.gp:
+        loss = loss + adv.gp_weight * gp_of_grads(input_grads[2 * n :])
+    if adv.r1_weight > 0:
+        loss = loss + adv.r1_weight * r1_of_grads(input_grads[:n])
+    return loss
+
+
+def g_objective(
+    g: Params, d: Params, pair: Pair, z: Tensor, aug_fake: Mapping[str, Tensor]
+) -> Tensor:
+    """The generator's loss: make the discriminator score its images as real."""
+    return g_loss(pair.adversarial.loss, pair.d(d, _augment(pair, pair.g(g, z), aug_fake)))
+
+
+@dataclass(frozen=True)
+class InnerOptimizer:
+    """SGD or Adam as pure functions: (params, grads, state) -> (params, state).
+
+    `lrs` (Meta-SGD) replaces the scalar learning rate with one learning rate per weight.
+    """
+
+    spec: OptimizerSpec
+
+    def init(self, params: Params) -> dict[str, Any]:
+        if self.spec.name == "sgd":
+            return {}
+        zeros = {k: torch.zeros_like(v) for k, v in params.items()}
+        return {"m": zeros, "v": dict(zeros), "t": 0}
+
+    def step(
+        self, params: Params, grads: Params, state: dict[str, Any], lrs: Params | None = None
+    ) -> tuple[Params, dict[str, Any]]:
+        def lr(k: str) -> Tensor | float:
+            return lrs[k] if lrs is not None else self.spec.lr
+
+        if self.spec.name == "sgd":
+            return {k: p - lr(k) * grads[k] for k, p in params.items()}, state
+        b1, b2 = self.spec.betas
+        t = state["t"] + 1
+        m = {k: b1 * state["m"][k] + (1 - b1) * grads[k] for k in params}
+        v = {k: b2 * state["v"][k] + (1 - b2) * grads[k] ** 2 for k in params}
+        # bias-corrected Adam (Kingma & Ba 2015, Algorithm 1)
+        new = {
+            k: p - lr(k) * (m[k] / (1 - b1**t)) / ((v[k] / (1 - b2**t)).sqrt() + 1e-8)
+            for k, p in params.items()
+        }
+        return new, {"m": m, "v": v, "t": t}
+
+
+def _detached(grads: Params) -> Params:
+    return {k: v.detach() for k, v in grads.items()}
+
+
+def inner_loop(
+    pair: Pair,
+    optimizer: InnerOptimizer,
+    g: Params,
+    d: Params,
+    images: Tensor,
+    noise: Noise,
+    *,
+    first_order: bool = False,
+    lrs_g: Params | None = None,
+    lrs_d: Params | None = None,
+    update_g: bool = True,
+) -> tuple[Params, Params, Tensor, Tensor]:
+    """Adapt (g, d) to one task's `images`: per round, D steps then G steps.
+
+    Returns the adapted (g, d) and the per-round D and G losses. The result is differentiable
+    with respect to the starting parameters (second order, as MAML needs) unless
+    `first_order`, which stops the gradient at each inner gradient, so that d(adapted)/d(start)
+    is the identity (first-order MAML). `update_g=False` adapts D alone (DAWSON's query D).
+    """
+    adv = pair.adversarial
+    state_g, state_d = optimizer.init(g), optimizer.init(d)
+    losses_d, losses_g = [], []
+    for t in range(noise.z_d.shape[0]):
+        for k in range(adv.d_steps):
+            grads, loss = grad_and_value(d_objective)(
+                d, g, pair, images, noise.z_d[t, k], noise.eps[t, k],
+                at(noise.aug_real, t, k), at(noise.aug_fake_d, t, k),
+            )  # fmt: skip
+            d, state_d = optimizer.step(d, _detached(grads) if first_order else grads,
+                                        state_d, lrs_d)  # fmt: skip
+            losses_d.append(loss.detach())
+        if not update_g:
+            continue
+        for k in range(adv.g_steps):
+            grads, loss = grad_and_value(g_objective)(
+                g, d, pair, noise.z_g[t, k], at(noise.aug_fake_g, t, k)
+            )
+            g, state_g = optimizer.step(g, _detached(grads) if first_order else grads,
+                                        state_g, lrs_g)  # fmt: skip
+            losses_g.append(loss.detach())
+    zero = images.new_zeros(())
+    return (
+        g,
+        d,
+        torch.stack(losses_d).mean() if losses_d else zero,
+        torch.stack(losses_g).mean() if losses_g else zero,
+    )

@@ -1,0 +1,210 @@
+"""MAML for GANs with DAWSON's meta-losses; `first_order=True` is first-order MAML (FOMAML).
+
+Description:
+    A GAN has no likelihood to evaluate on a task's held-out (query) images, so the meta-loss
+    follows DAWSON. For each task:
+
+    1. Adapt (G, D) from the initialization (theta_G, theta_D) on the support images with
+       `inner_steps` rounds of D and G updates: (phi_G, phi_D).
+    2. Adapt a second copy of D from theta_D on the query images, against the fixed phi_G:
+       phi_D^q, a discriminator that has seen the query set.
+    3. Meta-losses: G's is its generator loss against phi_D^q (a validation loss for G);
+       D's is phi_D's discriminator loss on the query images against phi_G's samples.
+    4. Meta-gradients: dL_G/dtheta_G and dL_D/dtheta_D, differentiated through the whole
+       unrolled inner loop with torch.func (second order). phi_D^q (in L_G) and phi_G (in
+       L_D) are held fixed: each network is judged by the other one, not trained through it.
+
+    With `first_order=True` the inner gradients are treated as constants, so d(phi)/d(theta)
+    is the identity and the meta-gradient is dL/dphi at the adapted weights (Finn et al.'s
+    first-order approximation; DAWSON's default). The meta-gradients are averaged over the
+    meta-batch and applied by the outer optimizer (Adam by default).
+
+Arguments:
+    inner_steps, inner_optimizer: the inner loop (SGD or Adam, as pure functions).
+    meta_lr, meta_optimizer, meta_betas: the outer update.
+    adversarial, augment: losses, penalties and augmentation of every step.
+    first_order: FOMAML.
+    vectorize: tasks of a meta-batch in one torch.func.vmap computation.
+
+References:
+    Finn, Abbeel & Levine (2017), "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
+    Networks", Algorithm 1 and Section 5.2 (first-order approximation).
+    Liang, Liu & Liu (2020), "DAWSON: A Domain Adaptive Few Shot Generation Framework",
+    Section 3 (the GAN meta-losses above).
+
+Example:
+    >>> algo = MAML(5, OptimizerSpec("sgd", 1e-2), meta_lr=1e-4, adversarial=Adversarial())
+    >>> logs = algo.meta_step(gan, sampler.sample(4), rng)  # tasks need support and query
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.func import vjp
+
+from metaaug.data.tasks import Task
+from metaaug.errors import UserError
+from metaaug.meta.batching import over_tasks, stack, to_device
+from metaaug.meta.functional import (
+    InnerOptimizer,
+    Noise,
+    Pair,
+    Params,
+    at,
+    d_objective,
+    draw_noise,
+    g_objective,
+    inner_loop,
+    parameters,
+)
+from metaaug.meta.outer import OuterLoop
+from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+from metaaug.models.gan import GAN
+
+
+def _detached(params: Params) -> Params:
+    return {k: v.detach() for k, v in params.items()}
+
+
+def dawson_losses(
+    pair: Pair,
+    optimizer: InnerOptimizer,
+    g0: Params,
+    d0: Params,
+    support: Tensor,
+    query: Tensor,
+    noise: tuple[Noise, Noise, Noise],
+    *,
+    first_order: bool = False,
+    lrs_g: Params | None = None,
+    lrs_d: Params | None = None,
+    judges: tuple[Params, Params] | None = None,
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """((L_G, L_D), (inner D loss, inner G loss)) of one task, as pure functions of (g0, d0).
+
+    `noise` holds the draws of the support loop, the query-D loop and the meta-losses.
+    `judges` = (phi_D^q, phi_G) replaces the judges computed here (for gradient checks: the
+    judges are constants of the meta-gradient either way).
+    """
+    noise_s, noise_q, noise_m = noise
+    g1, d1, inner_d, inner_g = inner_loop(
+        pair, optimizer, g0, d0, support, noise_s,
+        first_order=first_order, lrs_g=lrs_g, lrs_d=lrs_d,
+    )  # fmt: skip
+    if judges is None:
+        judges = query_judges(pair, optimizer, g1, d0, query, noise_q, lrs_d)
+    d_judge, g_judge = judges
+    loss_g = g_objective(g1, d_judge, pair, noise_m.z_g[0, 0], at(noise_m.aug_fake_g, 0, 0))
+    loss_d = d_objective(
+        d1, g_judge, pair, query, noise_m.z_d[0, 0], noise_m.eps[0, 0],
+        at(noise_m.aug_real, 0, 0), at(noise_m.aug_fake_d, 0, 0),
+    )  # fmt: skip
+    return (loss_g, loss_d), (inner_d, inner_g)
+
+
+def query_judges(
+    pair: Pair,
+    optimizer: InnerOptimizer,
+    g1: Params,
+    d0: Params,
+    query: Tensor,
+    noise_q: Noise,
+    lrs_d: Params | None = None,
+) -> tuple[Params, Params]:
+    """(phi_D^q, phi_G): D adapted on the query images against the adapted G, and that G;
+    both detached, since they only judge the other network in the meta-losses."""
+    fixed_g = _detached(g1)
+    _, d_query, _, _ = inner_loop(
+        pair, optimizer, fixed_g, _detached(d0), query, noise_q, update_g=False,
+        lrs_d=None if lrs_d is None else _detached(lrs_d),
+    )  # fmt: skip
+    return _detached(d_query), fixed_g
+
+
+class MAML(OuterLoop):
+    name = "maml"
+
+    def __init__(
+        self,
+        inner_steps: int,
+        inner_optimizer: OptimizerSpec,
+        meta_lr: float,
+        adversarial: Adversarial,
+        meta_optimizer: str = "adam",
+        meta_betas: tuple[float, float] = (0.9, 0.999),
+        augment: Augment | None = None,
+        first_order: bool = False,
+        vectorize: bool = True,
+    ) -> None:
+        super().__init__(OptimizerSpec(meta_optimizer, meta_lr, tuple(meta_betas)))
+        self.inner_steps = inner_steps
+        self.inner = InnerOptimizer(inner_optimizer)
+        self.adversarial = adversarial
+        self.augment = augment
+        self.first_order = first_order
+        self.vectorize = vectorize
+        if first_order:
+            self.name = "fomaml"
+
+    def learning_rates(self) -> tuple[Params, Params] | None:
+        """Per-weight inner learning rates (Meta-SGD); None for a scalar rate."""
+        return None
+
+    def meta_step(self, init: GAN, tasks: Task, rng: torch.Generator) -> dict[str, float]:
+        if tasks.query.shape[1] == 0:
+            raise UserError(
+                f"meta_algo={self.name} needs query images for its meta-loss; set "
+                f"meta_algo.query to at least 1 (e.g. 4)"
+            )
+        pair = Pair(init.generator, init.discriminator, self.adversarial, self.augment)
+        g0, d0 = parameters(init.generator), parameters(init.discriminator)
+        device = next(iter(g0.values())).device
+        support, query = tasks.support.to(device), tasks.query.to(device)
+        size = support.shape[-1]
+        steps = self.inner_steps
+        draws = []
+        for _ in range(support.shape[0]):
+            draws.append(
+                (
+                    draw_noise(pair, steps, support.shape[1], size, rng),
+                    draw_noise(pair, steps, support.shape[1], size, rng),
+                    draw_noise(pair, 1, query.shape[1], size, rng),
+                )
+            )
+        noise = to_device(stack(draws), device)
+        lrs = self.learning_rates()
+
+        def task_gradients(s: Tensor, q: Tensor, nz: tuple[Noise, Noise, Noise]):
+            def losses(g, d, *learned):
+                lrs_g, lrs_d = learned[0] if learned else (None, None)
+                return dawson_losses(
+                    pair, self.inner, g, d, s, q, nz,
+                    first_order=self.first_order, lrs_g=lrs_g, lrs_d=lrs_d,
+                )  # fmt: skip
+
+            primals = (g0, d0) if lrs is None else (g0, d0, lrs)
+            (loss_g, loss_d), pullback, (inner_d, inner_g) = vjp(losses, *primals, has_aux=True)
+            one, zero = torch.ones_like(loss_g), torch.zeros_like(loss_g)
+            from_g, from_d = pullback((one, zero)), pullback((zero, one))
+            # each network (and its learning rates) follows its own meta-loss
+            lr_grads = () if lrs is None else (from_g[2][0], from_d[2][1])
+            return from_g[0], from_d[1], lr_grads, loss_g, loss_d, inner_d, inner_g
+
+        out = over_tasks(task_gradients, support, query, noise, vectorize=self.vectorize)
+        grad_g, grad_d, lr_grads, loss_g, loss_d, inner_d, inner_g = out
+        extra = None
+        if lrs is not None:
+            extra = [v.mean(0) for part in lr_grads for v in part.values()]
+        self.apply(
+            init,
+            {k: v.mean(0) for k, v in grad_g.items()},
+            {k: v.mean(0) for k, v in grad_d.items()},
+            extra,
+        )
+        return {
+            "loss_D": inner_d.mean().item(),
+            "loss_G": inner_g.mean().item(),
+            "meta_loss_G": loss_g.mean().item(),
+            "meta_loss_D": loss_d.mean().item(),
+        }

@@ -1,0 +1,60 @@
+"""The outer update shared by the meta-algorithms: an optimizer over the initialization."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from metaaug.meta.settings import OptimizerSpec
+from metaaug.models.gan import GAN
+
+
+class OuterLoop:
+    """Holds the outer optimizer; `apply` takes meta-gradients as dicts keyed like
+    `named_parameters()` of the generator and the discriminator."""
+
+    name = "outer"
+
+    def __init__(self, spec: OptimizerSpec) -> None:
+        self._spec = spec
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._pending: dict[str, Any] | None = None
+
+    def extra_parameters(self) -> list[Tensor]:
+        """Meta-learned tensors besides the initialization (Meta-SGD's learning rates)."""
+        return []
+
+    def _bind(self, init: GAN) -> torch.optim.Optimizer:
+        if self._optimizer is None:
+            self._optimizer = self._spec.build([*init.parameters(), *self.extra_parameters()])
+            if self._pending is not None:
+                self._optimizer.load_state_dict(self._pending)
+                self._pending = None
+        return self._optimizer
+
+    def apply(
+        self,
+        init: GAN,
+        grads_g: dict[str, Tensor],
+        grads_d: dict[str, Tensor],
+        extra: list[Tensor] | None = None,
+    ) -> None:
+        """One outer optimizer step on `init` (and the extra meta-parameters)."""
+        optimizer = self._bind(init)
+        for module, grads in ((init.generator, grads_g), (init.discriminator, grads_d)):
+            for name, p in module.named_parameters():
+                p.grad = grads[name].detach().to(p.dtype)
+        for p, g in zip(self.extra_parameters(), extra or [], strict=False):
+            p.grad = g.detach()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"outer": self._optimizer.state_dict() if self._optimizer is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # a copy: the optimizer applies it lazily, and the caller's tensors may change meanwhile
+        self._pending = copy.deepcopy(state.get("outer"))
