@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format bench tensorboard clean
+.PHONY: help install train test test-full lint format bench bench-meta tensorboard clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ format: $(STAMP) ## apply ruff's formatter and safe fixes
 
 bench: $(STAMP) ## print the training benchmark figures (wall time, it/s, FID and memorization)
 	$(BIN)/python scripts/bench_train.py $(ARGS)
+
+bench-meta: $(STAMP) ## print meta-step speed (vmap vs sequential) and MAML memory figures
+	$(BIN)/python scripts/bench_meta.py $(ARGS)
 
 tensorboard: $(STAMP) ## serve TensorBoard over every run under outputs/ (http://localhost:6006)
 	$(BIN)/tensorboard --logdir outputs

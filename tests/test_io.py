@@ -74,3 +74,13 @@ def test_classic_affine_grid_equals_torch_affine_grid() -> None:
     theta = torch.randn(3, 2, 3)
     expected = F.affine_grid(theta, [3, 1, 7, 9], align_corners=False)
     torch.testing.assert_close(_affine_grid(theta, 7, 9), expected, atol=1e-6, rtol=1e-5)
+
+
+def test_hparams_take_the_scalar_leaves_of_the_config() -> None:
+    from metaaug.io.tensorboard import flatten
+
+    config = {"seed": 0, "gan": {"loss": "hinge", "_target_": "x.Y", "betas": [0.5, 0.9]},
+              "target": {"path": None, "shots": 5}, "compare_baselines": True}  # fmt: skip
+    assert flatten(config) == {
+        "seed": 0, "gan.loss": "hinge", "target.shots": 5, "compare_baselines": True
+    }  # fmt: skip

@@ -26,6 +26,7 @@ from metaaug.data.tasks import TaskSampler
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.io.images import ensure_empty_dir, grid, save_grid, write_synthetic
+from metaaug.io.tensorboard import log_hparams
 from metaaug.meta.adapt import adapt, sample
 from metaaug.models.gan import GAN
 from metaaug.training.meta_loop import Evaluate, Validation, meta_train
@@ -308,27 +309,14 @@ def run(cfg: DictConfig) -> float:
         "synthetic": {"path": str(synthetic_dir), "count": manifest["count"]},
     }  # fmt: skip
     (run_dir / "metrics.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
-    _log_hparams(writer, cfg, results[algo_name])
+    log_hparams(
+        writer,
+        OmegaConf.to_container(cfg, resolve=True),
+        {k: results[algo_name][k] for k in OBJECTIVES},
+    )
     writer.close()
     log.info("wrote %d synthetic images to %s; %s=%.4g", n, synthetic_dir, cfg.objective, value)
     return value
-
-
-def _log_hparams(writer: SummaryWriter, cfg: DictConfig, metrics: dict[str, float]) -> None:
-    """The flattened config beside the final metrics, for TensorBoard's HParams tab."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if not str(key).startswith("_"):
-                    walk(value, f"{prefix}{key}.")
-        elif isinstance(node, bool | int | float | str):
-            flat[prefix[:-1]] = node
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    final = {f"hparam/{k}": float(metrics[k]) for k in OBJECTIVES}
-    writer.add_hparams(flat, final, run_name="hparams")
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
