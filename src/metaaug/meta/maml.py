@@ -137,13 +137,11 @@ class MAML(OuterLoop):
         first_order: bool = False,
         vectorize: bool = True,
     ) -> None:
-        super().__init__(OptimizerSpec(meta_optimizer, meta_lr, tuple(meta_betas)))
-        self.inner_steps = inner_steps
-        self.inner = InnerOptimizer(inner_optimizer)
-        self.adversarial = adversarial
-        self.augment = augment
+        super().__init__(
+            inner_steps, inner_optimizer, meta_lr, adversarial, meta_optimizer, meta_betas,
+            augment, vectorize,
+        )  # fmt: skip
         self.first_order = first_order
-        self.vectorize = vectorize
         if first_order:
             self.name = "fomaml"
 

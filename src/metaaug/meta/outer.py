@@ -1,4 +1,4 @@
-"""The outer update shared by the meta-algorithms: an optimizer over the initialization."""
+"""What the inner-loop meta-algorithms share: their settings and the outer optimizer."""
 
 from __future__ import annotations
 
@@ -8,18 +8,37 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from metaaug.meta.settings import OptimizerSpec
+from metaaug.meta.functional import InnerOptimizer
+from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 
 
 class OuterLoop:
-    """Holds the outer optimizer; `apply` takes meta-gradients as dicts keyed like
-    `named_parameters()` of the generator and the discriminator."""
+    """The settings of an inner-loop meta-algorithm and its outer optimizer.
+
+    `apply` takes meta-gradients as dicts keyed like `named_parameters()` of the generator and
+    the discriminator. The arguments are documented in each algorithm's module.
+    """
 
     name = "outer"
 
-    def __init__(self, spec: OptimizerSpec) -> None:
-        self._spec = spec
+    def __init__(
+        self,
+        inner_steps: int,
+        inner_optimizer: OptimizerSpec,
+        meta_lr: float,
+        adversarial: Adversarial,
+        meta_optimizer: str = "adam",
+        meta_betas: tuple[float, float] = (0.9, 0.999),
+        augment: Augment | None = None,
+        vectorize: bool = True,
+    ) -> None:
+        self.inner_steps = inner_steps
+        self.inner = InnerOptimizer(inner_optimizer)
+        self.adversarial = adversarial
+        self.augment = augment
+        self.vectorize = vectorize
+        self._spec = OptimizerSpec(meta_optimizer, meta_lr, tuple(meta_betas))
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending: dict[str, Any] | None = None
 

@@ -35,32 +35,13 @@ import torch
 
 from metaaug.data.tasks import Task
 from metaaug.meta.batching import over_tasks, stack, to_device
-from metaaug.meta.functional import InnerOptimizer, Pair, draw_noise, inner_loop, parameters
+from metaaug.meta.functional import Pair, draw_noise, inner_loop, parameters
 from metaaug.meta.outer import OuterLoop
-from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 
 
 class Reptile(OuterLoop):
     name = "reptile"
-
-    def __init__(
-        self,
-        inner_steps: int,
-        inner_optimizer: OptimizerSpec,
-        meta_lr: float,
-        adversarial: Adversarial,
-        meta_optimizer: str = "adam",
-        meta_betas: tuple[float, float] = (0.9, 0.999),
-        augment: Augment | None = None,
-        vectorize: bool = True,
-    ) -> None:
-        super().__init__(OptimizerSpec(meta_optimizer, meta_lr, tuple(meta_betas)))
-        self.inner_steps = inner_steps
-        self.inner = InnerOptimizer(inner_optimizer)
-        self.adversarial = adversarial
-        self.augment = augment
-        self.vectorize = vectorize
 
     def meta_step(self, init: GAN, tasks: Task, rng: torch.Generator) -> dict[str, float]:
         pair = Pair(init.generator, init.discriminator, self.adversarial, self.augment)
