@@ -6,9 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+OMNIGLOT ?= ../shared/data/omniglot
+MNIST ?= $(HOME)/.cache/metaaug/data
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format bench bench-meta tensorboard clean
+.PHONY: help install train test test-full lint format bench bench-meta tensorboard clean \
+	figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +47,15 @@ bench: $(STAMP) ## print the training benchmark figures (wall time, it/s, FID an
 
 bench-meta: $(STAMP) ## print meta-step speed (vmap vs sequential) and MAML memory figures
 	$(BIN)/python scripts/bench_meta.py $(ARGS)
+
+figr-omniglot: $(STAMP) ## reproduce FIGR on Omniglot (OMNIGLOT=<root>; ~100k meta-iterations: long)
+	$(BIN)/metaaug train experiment=figr_omniglot dataset.root=$(OMNIGLOT) $(ARGS)
+
+figr-mnist: $(STAMP) ## reproduce FIGR on MNIST (MNIST=<root holding MNIST/raw>)
+	$(BIN)/metaaug train experiment=figr_mnist dataset.root=$(MNIST) $(ARGS)
+
+dawson-mnist: $(STAMP) ## reproduce DAWSON (first-order MAML) on MNIST (MNIST=<root>)
+	$(BIN)/metaaug train experiment=dawson_mnist dataset.root=$(MNIST) $(ARGS)
 
 tensorboard: $(STAMP) ## serve TensorBoard over every run under outputs/ (http://localhost:6006)
 	$(BIN)/tensorboard --logdir outputs

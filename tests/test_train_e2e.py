@@ -126,6 +126,22 @@ def test_every_meta_algorithm_trains_end_to_end(
     assert report["objective"]["arm"] == algo
 
 
+def test_figr_preset_runs_on_the_shared_omniglot_subset(
+    metaaug: Runner, tmp_path: Path, omniglot_root: Path
+) -> None:
+    """The FIGR reproduction preset, at a tiny budget and width, end to end."""
+    run_dir = tmp_path / "run"
+    proc = metaaug(
+        "train", "experiment=figr_omniglot", f"dataset.root={omniglot_root}", *TINY,
+        "gan.width=4", f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = _check_run(run_dir, 24, {"reptile", "scratch", "pretrain"})
+    assert report["image_size"] == 32 and report["target"]["shots"] == 4
+    config = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "name: figr" in config and "FIGRGenerator" in config
+
+
 def test_scratch_algorithm_skips_meta_training(metaaug: Runner, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     proc = metaaug("train", "meta_algo=scratch", *TINY, f"hydra.run.dir={run_dir}")
