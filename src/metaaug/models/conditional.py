@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from metaaug.models.gan import DCGANGenerator, _norm, spatial_plan
+from metaaug.models.gan import DCGANGenerator, dcgan_features
 from metaaug.models.spectral import apply_spectral_norm
 
 
@@ -39,23 +39,6 @@ def one_hot(labels: Tensor, num_classes: int, like: Tensor) -> Tensor:
     """
     classes = torch.arange(num_classes, device=labels.device)
     return (labels.unsqueeze(-1) == classes).to(like)
-
-
-def dcgan_features(
-    channels: int, image_size: int, width: int, norm: str
-) -> tuple[nn.Sequential, int]:
-    """The DCGAN discriminator's body (models/gan.py) without its last Linear, flattened."""
-    base, doublings = spatial_plan(image_size)
-    # state size: channels x size x size -> width x size/2 x size/2 (no norm on the input)
-    layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-    c = width
-    for _ in range(doublings - 1):
-        # state size: c x s x s -> 2c x s/2 x s/2
-        layers += [nn.Conv2d(c, c * 2, 4, 2, 1), _norm(norm, c * 2), nn.LeakyReLU(0.2)]
-        c *= 2
-    # state size: c x base x base -> c * base * base
-    layers += [nn.Flatten()]
-    return nn.Sequential(*layers), c * base * base
 
 
 class ConditionalGenerator(nn.Module):

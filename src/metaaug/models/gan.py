@@ -43,6 +43,23 @@ def _norm(kind: str, channels: int) -> nn.Module:
     raise UserError(f"gan.norm={kind!r} is not known; use 'layer' or 'none'")
 
 
+def dcgan_features(
+    channels: int, image_size: int, width: int, norm: str
+) -> tuple[nn.Sequential, int]:
+    """The DCGAN discriminator's body, ending in a flattened feature vector, and its size."""
+    base, doublings = spatial_plan(image_size)
+    # state size: channels x size x size -> width x size/2 x size/2 (no norm on the input)
+    layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+    c = width
+    for _ in range(doublings - 1):
+        # state size: c x s x s -> 2c x s/2 x s/2
+        layers += [nn.Conv2d(c, c * 2, 4, 2, 1), _norm(norm, c * 2), nn.LeakyReLU(0.2)]
+        c *= 2
+    # state size: c x base x base -> c * base * base
+    layers += [nn.Flatten()]
+    return nn.Sequential(*layers), c * base * base
+
+
 class DCGANGenerator(nn.Module):
     """z -> image in [-1, 1]; transposed convolutions double the size from base x base."""
 
@@ -84,17 +101,9 @@ class DCGANDiscriminator(nn.Module):
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()
-        base, doublings = spatial_plan(image_size)
-        # state size: channels x size x size -> width x size/2 x size/2 (no norm on the input)
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-        c = width
-        for _ in range(doublings - 1):
-            # state size: c x s x s -> 2c x s/2 x s/2
-            layers += [nn.Conv2d(c, c * 2, 4, 2, 1), _norm(norm, c * 2), nn.LeakyReLU(0.2)]
-            c *= 2
-        # state size: c x base x base -> 1
-        layers += [nn.Flatten(), nn.Linear(c * base * base, 1)]
-        self.net = nn.Sequential(*layers)
+        body, dim = dcgan_features(channels, image_size, width, norm)
+        # state size: features -> 1
+        self.net = nn.Sequential(*body, nn.Linear(dim, 1))
         if spectral_norm:
             apply_spectral_norm(self)
 
