@@ -166,8 +166,9 @@ class InnerOptimizer:
         return new, {"m": m, "v": v, "t": t}
 
 
-def _detached(grads: Params) -> Params:
-    return {k: v.detach() for k, v in grads.items()}
+def detached(params: Params) -> Params:
+    """The same tensors cut from the graph (and from any torch.func transform's gradient)."""
+    return {k: v.detach() for k, v in params.items()}
 
 
 def inner_loop(
@@ -199,7 +200,7 @@ def inner_loop(
                 d, g, pair, images, noise.z_d[t, k], noise.eps[t, k],
                 at(noise.aug_real, t, k), at(noise.aug_fake_d, t, k),
             )  # fmt: skip
-            d, state_d = optimizer.step(d, _detached(grads) if first_order else grads,
+            d, state_d = optimizer.step(d, detached(grads) if first_order else grads,
                                         state_d, lrs_d)  # fmt: skip
             losses_d.append(loss.detach())
         if not update_g:
@@ -208,7 +209,7 @@ def inner_loop(
             grads, loss = grad_and_value(g_objective)(
                 g, d, pair, noise.z_g[t, k], at(noise.aug_fake_g, t, k)
             )
-            g, state_g = optimizer.step(g, _detached(grads) if first_order else grads,
+            g, state_g = optimizer.step(g, detached(grads) if first_order else grads,
                                         state_g, lrs_g)  # fmt: skip
             losses_g.append(loss.detach())
     zero = images.new_zeros(())

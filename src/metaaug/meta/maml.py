@@ -53,6 +53,7 @@ from metaaug.meta.functional import (
     Params,
     at,
     d_objective,
+    detached,
     draw_noise,
     g_objective,
     inner_loop,
@@ -61,10 +62,6 @@ from metaaug.meta.functional import (
 from metaaug.meta.outer import OuterLoop
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
-
-
-def _detached(params: Params) -> Params:
-    return {k: v.detach() for k, v in params.items()}
 
 
 def dawson_losses(
@@ -114,12 +111,12 @@ def query_judges(
 ) -> tuple[Params, Params]:
     """(phi_D^q, phi_G): D adapted on the query images against the adapted G, and that G;
     both detached, since they only judge the other network in the meta-losses."""
-    fixed_g = _detached(g1)
+    fixed_g = detached(g1)
     _, d_query, _, _ = inner_loop(
-        pair, optimizer, fixed_g, _detached(d0), query, noise_q, update_g=False,
-        lrs_d=None if lrs_d is None else _detached(lrs_d),
+        pair, optimizer, fixed_g, detached(d0), query, noise_q, update_g=False,
+        lrs_d=None if lrs_d is None else detached(lrs_d),
     )  # fmt: skip
-    return _detached(d_query), fixed_g
+    return detached(d_query), fixed_g
 
 
 class MAML(OuterLoop):
