@@ -10,7 +10,7 @@ OMNIGLOT ?= ../shared/data/omniglot
 MNIST ?= $(HOME)/.cache/metaaug/data
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format bench bench-meta tensorboard clean \
+.PHONY: help install train test test-full lint format bench bench-meta bench-quality tensorboard clean \
 	figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
@@ -47,6 +47,9 @@ bench: $(STAMP) ## print the training benchmark figures (wall time, it/s, FID an
 
 bench-meta: $(STAMP) ## print meta-step speed (vmap vs sequential) and MAML memory figures
 	$(BIN)/python scripts/bench_meta.py $(ARGS)
+
+bench-quality: $(STAMP) ## quality vs fine-tune steps of every initialization, 3 seeds (hours)
+	$(BIN)/python scripts/bench_quality.py $(ARGS)
 
 figr-omniglot: $(STAMP) ## reproduce FIGR on Omniglot (OMNIGLOT=<root>; ~100k meta-iterations: long)
 	$(BIN)/metaaug train experiment=figr_omniglot dataset.root=$(OMNIGLOT) $(ARGS)
