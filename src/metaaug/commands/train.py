@@ -275,7 +275,11 @@ def run(cfg: DictConfig) -> float:
     t0 = time.perf_counter()
     reps = math.ceil(n / k)
     copies = target.shots.cpu().repeat(reps, 1, 1, 1)[:n]
-    results = {name: evaluate(fake, target.heldout, target.shots) for name, fake in fakes.items()}
+    last = int(cfg.finetune.steps)  # a curve point at the last step is these same images
+    results = {
+        name: curves[name].get(last) or evaluate(fake, target.heldout, target.shots)
+        for name, fake in fakes.items()
+    }
     results["copy_shots"] = evaluate(copies, target.heldout, target.shots)
     timing["metrics_s"] = time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - t_start

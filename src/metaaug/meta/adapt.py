@@ -8,7 +8,6 @@ trained for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -16,16 +15,6 @@ from torch import Tensor
 from metaaug.meta.functional import Pair, at, d_objective, draw_noise, g_objective
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
-
-
-@dataclass
-class AdaptLog:
-    d_loss: list[float]
-    g_loss: list[float]
-
-    def mean(self) -> dict[str, float]:
-        n = max(len(self.d_loss), 1)
-        return {"D": sum(self.d_loss) / n, "G": sum(self.g_loss) / n}
 
 
 def _real_batch(images: Tensor, batch_size: int | None, rng: torch.Generator) -> Tensor:
@@ -90,27 +79,20 @@ def adapt(
     batch_size: int | None = None,
     augment: Augment | None = None,
     on_step: Callable[[int, float, float], None] | None = None,
-) -> AdaptLog:
+) -> None:
     """Train `gan` in place on `images` for `steps` rounds of D and G updates.
 
     Each round draws `batch_size` real images (all of them when None) and as many fakes.
     Optimizers are built here, so every adaptation starts from clean optimizer state.
+    `on_step(step, loss_D, loss_G)` receives each round's losses (for logging).
     """
     opt_g = optimizer.build(list(gan.generator.parameters()))
     opt_d = optimizer.build(list(gan.discriminator.parameters()))
-    d_losses: list[Tensor] = []
-    g_losses: list[Tensor] = []
     for step in range(steps):
         real = _real_batch(images, batch_size, rng)
         ld, lg = adversarial_step(gan, real, opt_g, opt_d, adv, rng, augment)
-        d_losses.append(ld)
-        g_losses.append(lg)
         if on_step is not None:
             on_step(step, float(ld), float(lg))
-    # one host transfer at the end rather than a .item() sync per step
-    dl = torch.stack(d_losses).tolist() if d_losses else []
-    gl = torch.stack(g_losses).tolist() if g_losses else []
-    return AdaptLog(dl, gl)
 
 
 @torch.no_grad()

@@ -31,6 +31,8 @@ Example:
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from metaaug.data.tasks import Task
@@ -52,10 +54,7 @@ class Reptile(OuterLoop):
         noise = stack([draw_noise(pair, self.inner_steps, n, size, rng) for _ in range(b)])
         noise = to_device(noise, device)
 
-        def adapt_task(task_images: torch.Tensor, task_noise):
-            g, d, loss_d, loss_g = inner_loop(pair, self.inner, g0, d0, task_images, task_noise)
-            return g, d, loss_d, loss_g
-
+        adapt_task = partial(inner_loop, pair, self.inner, g0, d0)  # (images, noise) -> phi_i
         g1, d1, loss_d, loss_g = over_tasks(adapt_task, images, noise, vectorize=self.vectorize)
         # the outer "gradient" is theta - mean_i(phi_i)
         grads_g = {k: g0[k] - g1[k].mean(0) for k in g0}
