@@ -19,6 +19,7 @@ from torch.func import functional_call, grad, vmap
 
 from metaaug.errors import UserError
 from metaaug.gan.losses import gp_of_grads, penalty, scores_and_input_grads
+from metaaug.meta.functional import conditioning
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
 from metaaug.models.figr import FIGRDiscriminator, FIGRGenerator
@@ -124,12 +125,12 @@ def condition(kind: str, n: int, c: int, s: int, gen: torch.Generator) -> Tensor
 
 
 def g_args(kind: str, z: Tensor, cond: Tensor) -> tuple[Tensor, ...]:
-    return {"unconditional": (z,), "conditional": (z, cond), "image_conditioned": (cond, z)}[kind]
+    return (z,) if kind == "unconditional" else (z, cond)
 
 
 def d_args(kind: str, x: Tensor, cond: Tensor) -> tuple[Tensor, ...]:
-    """D's arguments for scoring `x`; a pair D scores (anchor image, x)."""
-    return {"unconditional": (x,), "conditional": (x, cond), "image_conditioned": (cond, x)}[kind]
+    """D's arguments for scoring `x`; a pair D scores x next to its conditioning image."""
+    return (x,) if kind == "unconditional" else (x, cond)
 
 
 def stacked_params(module: nn.Module, tasks: int, gen: torch.Generator) -> dict[str, Tensor]:
@@ -291,13 +292,13 @@ def test_dagan_generator_depends_on_the_image_and_the_noise() -> None:
     torch.manual_seed(6)
     G = ImageConditionedGenerator(1, 16, z_dim=Z, width=4)
     x, z = torch.rand(3, 1, 16, 16) * 2 - 1, torch.randn(3, Z)
-    out = G(x, z)
+    out = G(z, x)
     assert out.shape == x.shape
     other_x = x.clone()
     other_x[1] = torch.rand(1, 16, 16) * 2 - 1
     other_z = z.clone()
     other_z[1] = torch.randn(Z)
-    for changed in (G(other_x, z), G(x, other_z)):
+    for changed in (G(z, other_x), G(other_z, x)):
         assert (changed[1] - out[1]).abs().max() > 1e-3
         torch.testing.assert_close(changed[[0, 2]], out[[0, 2]])
 
@@ -306,7 +307,7 @@ def test_pair_discriminator_scores_the_ordered_pair() -> None:
     torch.manual_seed(7)
     D = PairDiscriminator(1, 16, width=4)
     a, b = torch.rand(2, 1, 16, 16), torch.rand(2, 1, 16, 16)
-    torch.testing.assert_close(D(a, b), D.body(torch.cat([a, b], dim=1)))
+    torch.testing.assert_close(D(b, a), D.body(torch.cat([a, b], dim=1)))
     assert (D(a, b) - D(b, a)).abs().max() > 1e-5
 
 
@@ -384,8 +385,8 @@ def test_apply_spectral_norm_wraps_every_conv_and_linear_and_survives_a_checkpoi
     clone = copy.deepcopy(G)
     restored = apply_spectral_norm(ImageConditionedGenerator(1, 16, z_dim=Z, width=4))
     restored.load_state_dict(G.state_dict())
-    torch.testing.assert_close(clone(x, z), G(x, z), rtol=0, atol=0)
-    torch.testing.assert_close(restored(x, z), G(x, z), rtol=0, atol=0)
+    torch.testing.assert_close(clone(z, x), G(z, x), rtol=0, atol=0)
+    torch.testing.assert_close(restored(z, x), G(z, x), rtol=0, atol=0)
 
 
 # --- configs ------------------------------------------------------------------------------
@@ -394,8 +395,7 @@ CONFIGS = sorted(CONF.glob("*.yaml"))
 
 
 def test_there_is_a_config_for_every_architecture() -> None:
-    # conditional and dagan configs join when `train` trains those kinds of GAN
-    assert {p.stem for p in CONFIGS} >= {"dcgan", "figr", "resnet", "mlp"}
+    assert {p.stem for p in CONFIGS} >= {"dcgan", "figr", "resnet", "mlp", "conditional", "dagan"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -403,25 +403,28 @@ def test_every_gan_config_instantiates_both_nets(path: Path) -> None:
     root = OmegaConf.create({"dataset": {"channels": 1, "image_size": 32}})
     root.gan = OmegaConf.load(path)
     g = root.gan
-    assert g.kind in ("unconditional", "conditional", "image_conditioned")
     assert (
         g.spectral_norm is False
         and g.r1_weight == 0.0
         and g.loss in ("nonsat", "wgan_gp", "hinge", "lsgan")
     )
     assert g.discriminator.spectral_norm is False  # interpolated from gan.spectral_norm
-    if g.kind == "conditional":
-        assert g.num_classes == 5
-        assert g.generator.num_classes == g.discriminator.num_classes == 5
     G, D = instantiate(g.generator), instantiate(g.discriminator)
-    gen = torch.Generator().manual_seed(10)
-    cond = (
-        torch.randint(0, 5, (2,)) if g.kind == "conditional" else condition(g.kind, 2, 1, 32, gen)
+    # the generator declares its conditioning; the training loop reads it from there
+    kind = {"none": "unconditional", "class": "conditional", "image": "image_conditioned"}[
+        conditioning(G)
+    ]
+    assert kind == {"conditional": "conditional", "dagan": "image_conditioned"}.get(
+        path.stem, "unconditional"
     )
+    if kind == "conditional":
+        assert g.ways == 5 and G.num_classes == D.num_classes == 5
+    gen = torch.Generator().manual_seed(10)
+    cond = condition(kind, 2, 1, 32, gen)
     with torch.no_grad():
-        x = G(*g_args(g.kind, torch.randn(2, G.z_dim), cond))
+        x = G(*g_args(kind, torch.randn(2, G.z_dim), cond))
         assert x.shape == (2, 1, 32, 32)
-        assert D(*d_args(g.kind, x, cond)).shape == (2,)
+        assert D(*d_args(kind, x, cond)).shape == (2,)
     assert G.z_dim == g.z_dim
     assert not any(isinstance(m, SpectralNorm) for m in D.modules())
     root.gan.spectral_norm = True

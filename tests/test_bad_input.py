@@ -107,3 +107,13 @@ def test_cuda_requested_without_a_gpu(metaaug: Runner) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     _assert_one_line_error(metaaug("train", "hardware=cuda"), "hardware", "no CUDA device")
+
+
+def test_dagan_fine_tune_on_one_shot_needs_a_pair(metaaug: Runner) -> None:
+    proc = metaaug("train", "gan=dagan", "target.shots=1", *TINY)
+    _assert_one_line_error(proc, "target.shots=1", "finetune.steps=0")
+
+
+def test_more_ways_than_meta_train_classes(metaaug: Runner) -> None:
+    proc = metaaug("train", "gan=conditional", "gan.ways=50", *TINY)
+    _assert_one_line_error(proc, "gan.ways=50", "at most 6")

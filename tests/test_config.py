@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from metaaug.commands import build
 from metaaug.data.tasks import Task
+from metaaug.meta.adapt import sample
 from metaaug.models.gan import GAN
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "metaaug" / "conf"
@@ -75,7 +76,8 @@ def test_every_algorithm_gan_and_augment_runs_a_meta_iteration(
     cfg = _compose(f"meta_algo={option}", f"gan={gan}", f"augment={augment}", "gan.width=4")
     pair = GAN(instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator))
     size, channels = cfg.dataset.image_size, cfg.dataset.channels
-    images = pair.generator(pair.noise(2))
+    shots = torch.rand(2, channels, size, size) * 2 - 1  # what an image-conditioned G transforms
+    images = sample(pair, 2, torch.Generator(), shots=shots)
     assert images.shape == (2, channels, size, size)
     if cfg.meta_algo.algorithm is None:
         return

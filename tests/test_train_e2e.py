@@ -126,6 +126,39 @@ def test_every_meta_algorithm_trains_end_to_end(
     assert report["objective"]["arm"] == algo
 
 
+@pytest.mark.parametrize(
+    ("gan", "algo"),
+    [("conditional", "reptile"), ("conditional", "maml"), ("dagan", "reptile"),
+     ("dagan", "fomaml")],
+)  # fmt: skip
+def test_conditional_gans_train_end_to_end(
+    metaaug: Runner, tmp_path: Path, gan: str, algo: str
+) -> None:
+    """N-way class-conditional and DAGAN pairs meta-train, fine-tune and sample, baselines too."""
+    run_dir = tmp_path / "run"
+    ways = ["gan.ways=3"] if gan == "conditional" else []
+    proc = metaaug(
+        "train", f"gan={gan}", f"meta_algo={algo}", "gan.width=4", *ways,
+        "meta_algo.meta_batch_size=2", "meta_algo.inner_steps=1", *TINY,
+        f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _check_run(run_dir, 24, {algo, "scratch", "pretrain"})
+
+
+def test_dagan_generates_for_a_new_class_without_fine_tuning(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    proc = metaaug(
+        "train", *TINY, "gan=dagan", "gan.width=4", "target.shots=1", "finetune.steps=0",
+        "validation.steps=0", "compare_baselines=false", f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = _check_run(run_dir, 24, {"reptile"})
+    assert report["target"]["shots"] == 1 and report["finetune_steps"] == 0
+
+
 def test_figr_preset_runs_on_the_shared_omniglot_subset(
     metaaug: Runner, tmp_path: Path, omniglot_root: Path
 ) -> None:

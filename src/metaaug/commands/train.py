@@ -28,6 +28,7 @@ from metaaug.io.checkpoint import load, save_atomic
 from metaaug.io.images import ensure_empty_dir, grid, save_grid, write_synthetic
 from metaaug.io.tensorboard import log_hparams
 from metaaug.meta.adapt import adapt, sample
+from metaaug.meta.functional import conditioning
 from metaaug.models.gan import GAN
 from metaaug.training.meta_loop import Evaluate, Validation, meta_train
 
@@ -50,6 +51,21 @@ def _check_outputs_free(run_dir: Path, synthetic_dir: Path) -> None:
                 f"(metaaug never overwrites outputs)"
             )
     ensure_empty_dir(synthetic_dir, "generate.out")
+
+
+def _check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
+    """An image-conditioned GAN adapts on pairs of images of one class: 1 shot cannot do it."""
+    if conditioning(init.generator) != "image" or shots >= 2:
+        return
+    validating = cfg.validation.every > 0 and cfg.validation.steps > 0
+    busy = [key for key, on in (("finetune.steps", cfg.finetune.steps > 0),
+                                ("validation.steps", validating)) if on]  # fmt: skip
+    if busy:
+        raise UserError(
+            f"gan={cfg.gan.name} fine-tunes on pairs of shots but target.shots={shots}; use "
+            f"target.shots >= 2, or {' '.join(f'{k}=0' for k in busy)} to generate from the "
+            "shot without fine-tuning"
+        )
 
 
 def finetune(
@@ -108,9 +124,17 @@ def _meta_train(
     adv = build.adversarial(cfg)
     algo = build.meta_algorithm(meta, cfg, adv)
     rng = hardware.generator(cfg.seed)
+    # classes per task: the class-conditional GAN's `gan.ways`, unless the algorithm sets it
+    ways = int(meta.get("ways", cfg.gan.get("ways", 1)))
+    if ways > 1 and conditioning(init.generator) == "image":
+        raise UserError(
+            f"an image-conditioned GAN learns from one class per task, but ways={ways}; "
+            "drop meta_algo.ways / gan.ways"
+        )
     sampler = TaskSampler(
-        data.classes, data.split.train, int(meta.support), int(meta.query), seed=cfg.seed
-    )
+        data.classes, data.split.train, int(meta.support), int(meta.query), seed=cfg.seed,
+        ways=ways,
+    )  # fmt: skip
     start = 0
     if cfg.resume and not tag:
         state = load(cfg.resume, map_location=device)
@@ -200,6 +224,7 @@ def run(cfg: DictConfig) -> float:
         target.class_name, target.shots.shape[0], target.heldout.shape[0],
     )  # fmt: skip
     init = build.gan(cfg, device)
+    _check_pairs(cfg, init, target.shots.shape[0])
     random_init = copy.deepcopy(init)  # the scratch baseline starts where meta-training did
     evaluate, metric_info = build.evaluator(cfg, data, device)
 
@@ -225,7 +250,9 @@ def run(cfg: DictConfig) -> float:
 
     def generate(gan: GAN) -> torch.Tensor:
         # the same noise for every arm and step, so grids compare image for image
-        return sample(gan, n, hardware.generator(gen_seed), int(cfg.generate.batch_size))
+        return sample(
+            gan, n, hardware.generator(gen_seed), int(cfg.generate.batch_size), target.shots
+        )
 
     def measure(gan: GAN) -> dict[str, float]:
         return evaluate(generate(gan), target.heldout, target.shots)

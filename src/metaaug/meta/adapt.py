@@ -12,7 +12,15 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from metaaug.meta.functional import Pair, at, d_objective, draw_noise, g_objective
+from metaaug.meta.functional import (
+    Pair,
+    at,
+    condition,
+    conditioning,
+    d_objective,
+    draw_noise,
+    g_objective,
+)
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 
@@ -32,15 +40,19 @@ def adversarial_step(
     adv: Adversarial,
     rng: torch.Generator,
     augment: Augment | None = None,
+    labels: Tensor | None = None,
+    groups: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """One round of D updates then G updates on a module pair; returns the last losses.
 
     The losses are the functional inner loop's own (`d_objective`, `g_objective`), evaluated
     on the modules' live parameters, so fine-tuning and meta-training share one definition.
+    `labels` are the slot labels of `real` (None = all slot 0); `real` holds `groups` classes
+    in equal consecutive blocks (DAGAN pairs images within a class).
     """
     G, D = gan.generator, gan.discriminator
     pair = Pair(G, D, adv, augment)
-    noise = draw_noise(pair, 1, real.shape[0], real.shape[-1], rng)
+    noise = draw_noise(pair, 1, real.shape[0], real.shape[-1], rng, groups)
     g_live, d_live = dict(G.named_parameters()), dict(D.named_parameters())
     g_frozen = {k: v.detach() for k, v in g_live.items()}
     for k in range(adv.d_steps):
@@ -48,6 +60,7 @@ def adversarial_step(
         loss_d = d_objective(
             d_live, g_frozen, pair, real, noise.z_d[0, k], noise.eps[0, k],
             at(noise.aug_real, 0, k), at(noise.aug_fake_d, 0, k),
+            condition(pair, real, labels, noise.pick_d[0, k]),
         )  # fmt: skip
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -58,7 +71,10 @@ def adversarial_step(
     try:
         for k in range(adv.g_steps):
             # Update G: make D score generated images as real
-            loss_g = g_objective(g_live, d_live, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k))
+            loss_g = g_objective(
+                g_live, d_live, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k),
+                condition(pair, real, labels, noise.pick_g[0, k]),
+            )  # fmt: skip
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -80,7 +96,8 @@ def adapt(
     augment: Augment | None = None,
     on_step: Callable[[int, float, float], None] | None = None,
 ) -> None:
-    """Train `gan` in place on `images` for `steps` rounds of D and G updates.
+    """Train `gan` in place on `images` (one class: slot 0 of a class-conditional pair) for
+    `steps` rounds of D and G updates.
 
     Each round draws `batch_size` real images (all of them when None) and as many fakes.
     Optimizers are built here, so every adaptation starts from clean optimizer state.
@@ -96,10 +113,32 @@ def adapt(
 
 
 @torch.no_grad()
-def sample(gan: GAN, n: int, rng: torch.Generator, batch_size: int = 256) -> Tensor:
-    """`n` generated images on the CPU, in batches."""
+def sample(
+    gan: GAN,
+    n: int,
+    rng: torch.Generator,
+    batch_size: int = 256,
+    shots: Tensor | None = None,
+) -> Tensor:
+    """`n` generated images on the CPU, in batches.
+
+    A class-conditional generator draws slot 0 (the slot `adapt` trains); an image-conditioned
+    one transforms the class's `shots` in turn (image i from shot i mod k).
+    """
+    kind = conditioning(gan.generator)
+    if kind == "image" and (shots is None or shots.shape[0] == 0):
+        raise ValueError("an image-conditioned generator needs the class's shots to sample")
+    device = next(gan.parameters()).device
     out = []
     for start in range(0, n, batch_size):
-        z = gan.noise(min(batch_size, n - start), rng)
-        out.append(gan.generator(z).float().cpu())
+        m = min(batch_size, n - start)
+        z = gan.noise(m, rng)
+        if kind == "class":
+            x = gan.generator(z, torch.zeros(m, dtype=torch.long, device=device))
+        elif kind == "image":
+            rows = torch.arange(start, start + m) % shots.shape[0]  # type: ignore[union-attr]
+            x = gan.generator(z, shots[rows].to(device))  # type: ignore[index]
+        else:
+            x = gan.generator(z)
+        out.append(x.float().cpu())
     return torch.cat(out) if out else torch.empty(0)

@@ -2,9 +2,18 @@
 
 Every meta-algorithm builds on `inner_loop`: Reptile maps a task to its adapted weights, MAML
 and Meta-SGD differentiate a meta-loss through it. Because all random numbers (noise vectors,
-interpolation weights, augmentation draws) are drawn up front by `draw_noise`, a task is a pure
-function of its inputs, so `torch.func.vmap` can run a meta-batch of tasks as one computation
-and give the same numbers as a loop over tasks.
+interpolation weights, augmentation draws, DAGAN's image pairings) are drawn up front by
+`draw_noise`, a task is a pure function of its inputs, so `torch.func.vmap` can run a
+meta-batch of tasks as one computation and give the same numbers as a loop over tasks.
+
+Conditioning. A generator declares what it is conditioned on besides z in its `conditioning`
+attribute (none when absent), and the loop feeds both networks the same condition `c` in each
+step: G(z, c) and D(x, c).
+- "class" (class-conditional pair, N-way tasks): c is the slot label (0..N-1) of each real
+  image; the fakes of a step carry the labels of its reals, so every slot is trained equally.
+- "image" (DAGAN): c is another real image of the same class, a partner drawn per step (a
+  random non-zero shift within the class, so never the image itself). D judges the real pair
+  (x, c) against the fake pair (G(z, c), c).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value
 
+from metaaug.errors import UserError
 from metaaug.gan.losses import d_loss, g_loss, gp_of_grads, r1_of_grads, scores_and_input_grads
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 
@@ -33,6 +43,8 @@ class Noise(NamedTuple):
     aug_real: dict[str, Tensor]  # augmentation draws, each [steps, d_steps, n, ...]
     aug_fake_d: dict[str, Tensor]
     aug_fake_g: dict[str, Tensor]  # [steps, g_steps, n, ...]
+    pick_d: Tensor  # [steps, d_steps, n] int64: each image's partner (image conditioning; else
+    pick_g: Tensor  # [steps, g_steps, n]        an empty last dimension)
 
 
 @dataclass(frozen=True)
@@ -48,14 +60,50 @@ class Pair:
     def z_dim(self) -> int:
         return int(self.generator.z_dim)
 
-    def g(self, params: Params, z: Tensor) -> Tensor:
-        return functional_call(self.generator, params, (z,))
+    @property
+    def conditioning(self) -> str:
+        """What both networks see besides z or x: "none", "class" or "image"."""
+        return conditioning(self.generator)
 
-    def d(self, params: Params, x: Tensor) -> Tensor:
-        return functional_call(self.discriminator, params, (x,))
+    def g(self, params: Params, z: Tensor, cond: Tensor | None = None) -> Tensor:
+        return functional_call(self.generator, params, (z,) if cond is None else (z, cond))
+
+    def d(self, params: Params, x: Tensor, cond: Tensor | None = None) -> Tensor:
+        return functional_call(self.discriminator, params, (x,) if cond is None else (x, cond))
 
     def augments_fakes(self) -> bool:
         return self.augment is not None and getattr(self.augment, "differentiable", False)
+
+
+def conditioning(generator: nn.Module) -> str:
+    return str(getattr(generator, "conditioning", "none"))
+
+
+def condition(pair: Pair, images: Tensor, labels: Tensor | None, pick: Tensor) -> Tensor | None:
+    """The condition of one step on `images`: their slot labels (zeros when None), their
+    partner images (`images[pick]`), or None for an unconditional pair."""
+    if pair.conditioning == "class":
+        if labels is None:
+            return torch.zeros(images.shape[0], dtype=torch.long, device=images.device)
+        return labels
+    if pair.conditioning == "image":
+        return images[pick]
+    return None
+
+
+def partners(shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
+    """Random partner indices [*shape, n]: `n` images in `groups` equal consecutive blocks (one
+    class each), each paired with another image of its own block by a random non-zero shift."""
+    size = n // groups
+    if size < 2 or size * groups != n:
+        raise UserError(
+            f"an image-conditioned GAN (gan=dagan) pairs each image with another of its class, "
+            f"but got {n / groups:g} per class; use at least 2 (meta_algo.support, "
+            f"meta_algo.query and target.shots), or finetune.steps=0 to skip fine-tuning"
+        )
+    shift = torch.randint(1, size, (*shape, groups, 1), generator=rng)
+    within = (torch.arange(size) + shift) % size
+    return (within + torch.arange(groups).unsqueeze(1) * size).flatten(-2)
 
 
 def parameters(module: nn.Module) -> Params:
@@ -63,8 +111,11 @@ def parameters(module: nn.Module) -> Params:
     return {k: v.detach().clone() for k, v in module.named_parameters()}
 
 
-def draw_noise(pair: Pair, steps: int, n: int, image_size: int, rng: torch.Generator) -> Noise:
-    """The random draws of `steps` inner rounds on `n` images, in a fixed order."""
+def draw_noise(
+    pair: Pair, steps: int, n: int, image_size: int, rng: torch.Generator, groups: int = 1
+) -> Noise:
+    """The random draws of `steps` inner rounds on `n` images (`groups` classes in equal
+    consecutive blocks, for DAGAN's pairing), in a fixed order."""
     adv = pair.adversarial
 
     def aug(rounds: int, wanted: bool) -> dict[str, Tensor]:
@@ -80,8 +131,14 @@ def draw_noise(pair: Pair, steps: int, n: int, image_size: int, rng: torch.Gener
     eps = torch.rand(steps, adv.d_steps, n, 1, 1, 1, generator=rng)
     z_g = torch.randn(steps, adv.g_steps, n, pair.z_dim, generator=rng)
     fakes = pair.augments_fakes()
-    return Noise(z_d, eps, z_g, aug(adv.d_steps, True), aug(adv.d_steps, fakes),
-                 aug(adv.g_steps, fakes))  # fmt: skip
+    augs = aug(adv.d_steps, True), aug(adv.d_steps, fakes), aug(adv.g_steps, fakes)
+    picks = []
+    for rounds in (adv.d_steps, adv.g_steps):
+        if pair.conditioning == "image":
+            picks.append(partners((steps, rounds), n, groups, rng))
+        else:
+            picks.append(torch.zeros(steps, rounds, 0, dtype=torch.long))
+    return Noise(z_d, eps, z_g, *augs, *picks)
 
 
 def at(draws: Mapping[str, Tensor], t: int, k: int) -> dict[str, Tensor]:
@@ -102,20 +159,24 @@ def d_objective(
     eps: Tensor,
     aug_real: Mapping[str, Tensor],
     aug_fake: Mapping[str, Tensor],
+    cond: Tensor | None = None,
 ) -> Tensor:
-    """The discriminator's loss (with its penalties) on one task's real images."""
+    """The discriminator's loss (with its penalties) on one task's real images; the fakes and
+    the interpolates share the reals' condition `cond`."""
     adv = pair.adversarial
     n = real.shape[0]
     x = _augment(pair, real, aug_real)
-    fake = _augment(pair, pair.g(g, z), aug_fake)
+    fake = _augment(pair, pair.g(g, z, cond), aug_fake)
     batch = [x, fake]
     if adv.gp:
         batch.append(eps * x + (1 - eps) * fake)
     batch_x = torch.cat(batch)
+    batch_c = None if cond is None else torch.cat([cond] * len(batch))
+    score = partial(pair.d, d, cond=batch_c)
     if adv.gp or adv.r1_weight > 0:
-        scores, input_grads = scores_and_input_grads(partial(pair.d, d), batch_x)
+        scores, input_grads = scores_and_input_grads(score, batch_x)
     else:
-        scores, input_grads = pair.d(d, batch_x), None
+        scores, input_grads = score(batch_x), None
     loss = d_loss(adv.loss, scores[:n], scores[n : 2 * n])
     if adv.gp:
         loss = loss + adv.gp_weight * gp_of_grads(input_grads[2 * n :])
@@ -125,10 +186,16 @@ def d_objective(
 
 
 def g_objective(
-    g: Params, d: Params, pair: Pair, z: Tensor, aug_fake: Mapping[str, Tensor]
+    g: Params,
+    d: Params,
+    pair: Pair,
+    z: Tensor,
+    aug_fake: Mapping[str, Tensor],
+    cond: Tensor | None = None,
 ) -> Tensor:
-    """The generator's loss: make the discriminator score its images as real."""
-    return g_loss(pair.adversarial.loss, pair.d(d, _augment(pair, pair.g(g, z), aug_fake)))
+    """The generator's loss: make the discriminator score its images (under `cond`) as real."""
+    fake = _augment(pair, pair.g(g, z, cond), aug_fake)
+    return g_loss(pair.adversarial.loss, pair.d(d, fake, cond))
 
 
 @dataclass(frozen=True)
@@ -178,13 +245,15 @@ def inner_loop(
     d: Params,
     images: Tensor,
     noise: Noise,
+    labels: Tensor | None = None,
     *,
     first_order: bool = False,
     lrs_g: Params | None = None,
     lrs_d: Params | None = None,
     update_g: bool = True,
 ) -> tuple[Params, Params, Tensor, Tensor]:
-    """Adapt (g, d) to one task's `images`: per round, D steps then G steps.
+    """Adapt (g, d) to one task's `images` (with their slot `labels`, used by a class-
+    conditional pair; None = all slot 0): per round, D steps then G steps.
 
     Returns the adapted (g, d) and the per-round D and G losses. The result is differentiable
     with respect to the starting parameters (second order, as MAML needs) unless
@@ -196,9 +265,10 @@ def inner_loop(
     losses_d, losses_g = [], []
     for t in range(noise.z_d.shape[0]):
         for k in range(adv.d_steps):
+            cond = condition(pair, images, labels, noise.pick_d[t, k])
             grads, loss = grad_and_value(d_objective)(
                 d, g, pair, images, noise.z_d[t, k], noise.eps[t, k],
-                at(noise.aug_real, t, k), at(noise.aug_fake_d, t, k),
+                at(noise.aug_real, t, k), at(noise.aug_fake_d, t, k), cond,
             )  # fmt: skip
             d, state_d = optimizer.step(d, detached(grads) if first_order else grads,
                                         state_d, lrs_d)  # fmt: skip
@@ -206,8 +276,9 @@ def inner_loop(
         if not update_g:
             continue
         for k in range(adv.g_steps):
+            cond = condition(pair, images, labels, noise.pick_g[t, k])
             grads, loss = grad_and_value(g_objective)(
-                g, d, pair, noise.z_g[t, k], at(noise.aug_fake_g, t, k)
+                g, d, pair, noise.z_g[t, k], at(noise.aug_fake_g, t, k), cond
             )
             g, state_g = optimizer.step(g, detached(grads) if first_order else grads,
                                         state_g, lrs_g)  # fmt: skip

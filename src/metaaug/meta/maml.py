@@ -52,6 +52,7 @@ from metaaug.meta.functional import (
     Pair,
     Params,
     at,
+    condition,
     d_objective,
     detached,
     draw_noise,
@@ -77,25 +78,32 @@ def dawson_losses(
     lrs_g: Params | None = None,
     lrs_d: Params | None = None,
     judges: tuple[Params, Params] | None = None,
+    labels: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """((L_G, L_D), (inner D loss, inner G loss)) of one task, as pure functions of (g0, d0).
 
     `noise` holds the draws of the support loop, the query-D loop and the meta-losses.
     `judges` = (phi_D^q, phi_G) replaces the judges computed here (for gradient checks: the
-    judges are constants of the meta-gradient either way).
+    judges are constants of the meta-gradient either way). `labels` are the (support, query)
+    slot labels of a class-conditional pair (None = all slot 0).
     """
     noise_s, noise_q, noise_m = noise
+    labels_s, labels_q = labels if labels is not None else (None, None)
     g1, d1, inner_d, inner_g = inner_loop(
-        pair, optimizer, g0, d0, support, noise_s,
+        pair, optimizer, g0, d0, support, noise_s, labels_s,
         first_order=first_order, lrs_g=lrs_g, lrs_d=lrs_d,
     )  # fmt: skip
     if judges is None:
-        judges = query_judges(pair, optimizer, g1, d0, query, noise_q, lrs_d)
+        judges = query_judges(pair, optimizer, g1, d0, query, noise_q, lrs_d, labels_q)
     d_judge, g_judge = judges
-    loss_g = g_objective(g1, d_judge, pair, noise_m.z_g[0, 0], at(noise_m.aug_fake_g, 0, 0))
+    loss_g = g_objective(
+        g1, d_judge, pair, noise_m.z_g[0, 0], at(noise_m.aug_fake_g, 0, 0),
+        condition(pair, query, labels_q, noise_m.pick_g[0, 0]),
+    )  # fmt: skip
     loss_d = d_objective(
         d1, g_judge, pair, query, noise_m.z_d[0, 0], noise_m.eps[0, 0],
         at(noise_m.aug_real, 0, 0), at(noise_m.aug_fake_d, 0, 0),
+        condition(pair, query, labels_q, noise_m.pick_d[0, 0]),
     )  # fmt: skip
     return (loss_g, loss_d), (inner_d, inner_g)
 
@@ -108,12 +116,13 @@ def query_judges(
     query: Tensor,
     noise_q: Noise,
     lrs_d: Params | None = None,
+    labels_q: Tensor | None = None,
 ) -> tuple[Params, Params]:
     """(phi_D^q, phi_G): D adapted on the query images against the adapted G, and that G;
     both detached, since they only judge the other network in the meta-losses."""
     fixed_g = detached(g1)
     _, d_query, _, _ = inner_loop(
-        pair, optimizer, fixed_g, detached(d0), query, noise_q, update_g=False,
+        pair, optimizer, fixed_g, detached(d0), query, noise_q, labels_q, update_g=False,
         lrs_d=None if lrs_d is None else detached(lrs_d),
     )  # fmt: skip
     return detached(d_query), fixed_g
@@ -163,19 +172,22 @@ class MAML(OuterLoop):
             draws.append(
                 (
                     draw_noise(pair, steps, support.shape[1], size, rng),
-                    draw_noise(pair, steps, support.shape[1], size, rng),
+                    draw_noise(pair, steps, query.shape[1], size, rng),  # D adapts on the query
                     draw_noise(pair, 1, query.shape[1], size, rng),
                 )
             )
         noise = to_device(stack(draws), device)
+        labels = to_device(tasks.labels(), device)
         lrs = self.learning_rates()
 
-        def task_gradients(s: Tensor, q: Tensor, nz: tuple[Noise, Noise, Noise]):
+        def task_gradients(
+            s: Tensor, q: Tensor, nz: tuple[Noise, Noise, Noise], ls: Tensor, lq: Tensor
+        ):
             def losses(g, d, *learned):
                 lrs_g, lrs_d = learned[0] if learned else (None, None)
                 return dawson_losses(
                     pair, self.inner, g, d, s, q, nz,
-                    first_order=self.first_order, lrs_g=lrs_g, lrs_d=lrs_d,
+                    first_order=self.first_order, lrs_g=lrs_g, lrs_d=lrs_d, labels=(ls, lq),
                 )  # fmt: skip
 
             primals = (g0, d0) if lrs is None else (g0, d0, lrs)
@@ -186,7 +198,7 @@ class MAML(OuterLoop):
             lr_grads = () if lrs is None else (from_g[2][0], from_d[2][1])
             return from_g[0], from_d[1], lr_grads, loss_g, loss_d, inner_d, inner_g
 
-        out = over_tasks(task_gradients, support, query, noise, vectorize=self.vectorize)
+        out = over_tasks(task_gradients, support, query, noise, *labels, vectorize=self.vectorize)
         grad_g, grad_d, lr_grads, loss_g, loss_d, inner_d, inner_g = out
         extra = None
         if lrs is not None:

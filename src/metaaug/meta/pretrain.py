@@ -54,9 +54,11 @@ class Pretrain:
                 self._opt[1].load_state_dict(self._pending["D"])
         device = next(init.parameters()).device
         images = torch.cat([tasks.support, tasks.query], dim=1).flatten(0, 1).to(device)
+        labels = torch.cat(tasks.labels(), dim=1).flatten().to(device)
         loss_d, loss_g = adversarial_step(
-            init, images, *self._opt, self.adversarial, rng, self.augment
-        )
+            init, images, *self._opt, self.adversarial, rng, self.augment,
+            labels=labels, groups=tasks.support.shape[0],
+        )  # fmt: skip
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
 
     def state_dict(self) -> dict[str, Any]:

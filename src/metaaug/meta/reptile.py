@@ -50,12 +50,17 @@ class Reptile(OuterLoop):
         g0, d0 = parameters(init.generator), parameters(init.discriminator)
         device = next(iter(g0.values())).device
         images = torch.cat([tasks.support, tasks.query], dim=1).to(device)
+        labels = torch.cat(tasks.labels(), dim=1).to(device)
         b, n, size = images.shape[0], images.shape[1], images.shape[-1]
         noise = stack([draw_noise(pair, self.inner_steps, n, size, rng) for _ in range(b)])
         noise = to_device(noise, device)
 
-        adapt_task = partial(inner_loop, pair, self.inner, g0, d0)  # (images, noise) -> phi_i
-        g1, d1, loss_d, loss_g = over_tasks(adapt_task, images, noise, vectorize=self.vectorize)
+        adapt_task = partial(
+            inner_loop, pair, self.inner, g0, d0
+        )  # (images, noise, labels) -> phi_i
+        g1, d1, loss_d, loss_g = over_tasks(
+            adapt_task, images, noise, labels, vectorize=self.vectorize
+        )
         # the outer "gradient" is theta - mean_i(phi_i)
         grads_g = {k: g0[k] - g1[k].mean(0) for k in g0}
         grads_d = {k: d0[k] - d1[k].mean(0) for k in d0}

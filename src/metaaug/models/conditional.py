@@ -44,6 +44,8 @@ def one_hot(labels: Tensor, num_classes: int, like: Tensor) -> Tensor:
 class ConditionalGenerator(nn.Module):
     """(z, labels) -> images in [-1, 1]; the DCGAN generator on [z, embed(label)]."""
 
+    conditioning = "class"  # what `metaaug.meta.functional.Pair` feeds it besides z
+
     def __init__(
         self,
         z_dim: int,

@@ -8,7 +8,7 @@ convolutions down, transposed convolutions up, a skip connection at every resolu
 injected once, at the bottleneck, as a projected feature map concatenated to the deepest
 encoder features. The discriminator, as in DAGAN, sees a real image of the class next to a
 second image, concatenated along channels: a real pair is two different real images of one
-class, a fake pair is (x, G(x, z)).
+class, a fake pair is (x, G(z, x)).
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from metaaug.models.gan import DCGANDiscriminator, _norm, spatial_plan
 
 
 class ImageConditionedGenerator(nn.Module):
-    """(x, z) -> a new image of x's class, in [-1, 1], shaped like x."""
+    """(z, x) -> a new image of x's class, in [-1, 1], shaped like x."""
+
+    conditioning = "image"  # what `metaaug.meta.functional.Pair` feeds it besides z
 
     def __init__(
         self,
@@ -56,7 +58,7 @@ class ImageConditionedGenerator(nn.Module):
         # state size: 2*width x size/2 x size/2 -> channels x size x size
         self.out = nn.Sequential(nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh())
 
-    def forward(self, x: Tensor, z: Tensor) -> Tensor:
+    def forward(self, z: Tensor, x: Tensor) -> Tensor:
         skips = []
         h = x
         for down in self.down:
@@ -70,8 +72,9 @@ class ImageConditionedGenerator(nn.Module):
 
 
 class PairDiscriminator(nn.Module):
-    """(x, y) -> one unbounded score per pair: the DCGAN discriminator on [x, y] stacked along
-    channels. High for two real images of one class, low for (x, G(x, z))."""
+    """(y, x) -> one unbounded score per pair: the DCGAN discriminator on [x, y] stacked along
+    channels. High for two real images of one class, low for (G(z, x), x). The judged image
+    comes first, the conditioning image second, as in every discriminator of the project."""
 
     def __init__(
         self,
@@ -84,5 +87,5 @@ class PairDiscriminator(nn.Module):
         super().__init__()
         self.body = DCGANDiscriminator(2 * channels, image_size, width, norm, spectral_norm)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, y: Tensor, x: Tensor) -> Tensor:
         return self.body(torch.cat([x, y], dim=1))

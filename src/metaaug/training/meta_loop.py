@@ -63,7 +63,7 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
             rng,
             augment=val.augment,
         )
-        fake = sample(gan, val.num_images, torch.Generator().manual_seed(val.seed))
+        fake = sample(gan, val.num_images, torch.Generator().manual_seed(val.seed), shots=shots)
         k = shots.shape[0]
         writer.add_image(f"val/{name}", grid(torch.cat([shots.cpu(), fake[: 4 * k]]), k), step)
         for key, value in val.evaluate(fake, heldout, shots).items():
