@@ -9,4 +9,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "meta-train a GAN initialization, fine-tune it on a few-shot target, write synthetic "
         "images and metrics",
     ),
+    "fewshot": (
+        "metaaug.commands.fewshot",
+        "N-way K-shot accuracy on held-out classes with each augmentation arm, paired against none",
+    ),
 }

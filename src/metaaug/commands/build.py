@@ -52,7 +52,8 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def data(cfg: DictConfig) -> Data:
+def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
+    """The dataset's classes and their seeded meta-train / meta-val / meta-test split."""
     ds = cfg.dataset
     if ds.get("root") is not None and not Path(str(ds.root)).expanduser().exists():
         raise UserError(
@@ -60,7 +61,12 @@ def data(cfg: DictConfig) -> Data:
             f"holding the {ds.name} data"
         )
     classes = instantiate(ds.source)
-    split = split_classes(sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed)
+    return classes, split_classes(sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed)
+
+
+def data(cfg: DictConfig) -> Data:
+    ds = cfg.dataset
+    classes, split = classes_and_split(cfg)
     target = select_target(
         classes,
         split,
@@ -106,8 +112,11 @@ def augment(cfg: DictConfig) -> Augment | None:
     return instantiate(cfg.augment.transform) if cfg.augment.transform is not None else None
 
 
-def evaluator(cfg: DictConfig, data: Data, device: torch.device):
-    """(fake, heldout, shots) -> metrics, with the domain classifier of this dataset and split."""
+def domain_features(
+    cfg: DictConfig, classes: dict[str, Tensor], split: ClassSplit, device: torch.device
+) -> tuple[DomainFeatures, dict[str, Any]]:
+    """The domain classifier of this dataset's meta-train classes (trained once, then cached),
+    as a feature extractor, and its info (path, held-out accuracy)."""
     m = cfg.metric
     if m.name != "domain":
         raise UserError(f"metric={m.name} is not available; use metric=domain")
@@ -119,8 +128,8 @@ def evaluator(cfg: DictConfig, data: Data, device: torch.device):
         "seed": cfg.seed,
     }
     model, info = load_or_train_domain_classifier(
-        data.classes,
-        data.split.train,
+        classes,
+        split.train,
         cache_dir=Path(str(m.cache_dir)).expanduser(),
         key=key,
         epochs=int(m.epochs),
@@ -133,7 +142,13 @@ def evaluator(cfg: DictConfig, data: Data, device: torch.device):
     log.info(
         "domain classifier %s (held-out accuracy %.3f): %s", how, info["accuracy"], info["path"]
     )
-    extract = DomainFeatures(model)
+    return DomainFeatures(model), info
+
+
+def evaluator(cfg: DictConfig, data: Data, device: torch.device):
+    """(fake, heldout, shots) -> metrics, with the domain classifier of this dataset and split."""
+    m = cfg.metric
+    extract, info = domain_features(cfg, data.classes, data.split, device)
 
     def evaluate(fake: Tensor, heldout: Tensor, shots: Tensor) -> dict[str, float]:
         return image_metrics(

@@ -1,0 +1,209 @@
+"""`metaaug fewshot`: does augmentation help few-shot classification?
+
+Every learner is trained on every arm's version of the same episodes (meta-test classes only),
+so each arm is compared with `none` episode by episode: a paired test, whose confidence
+interval is far tighter than the two arms' own intervals suggest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from metaaug import hardware
+from metaaug.commands import build
+from metaaug.errors import UserError, exits_on_user_error
+from metaaug.fewshot.arms import Arm
+from metaaug.fewshot.episodes import EpisodeSampler
+from metaaug.fewshot.learners import Learner
+from metaaug.fewshot.stats import mean_ci, paired_comparison
+from metaaug.io.tensorboard import log_hparams
+
+OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard")
+REFERENCE = "none"
+
+log = logging.getLogger("metaaug.fewshot")
+
+
+def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
+    names = [str(n) for n in cfg.fewshot[key]]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise UserError(
+            f"fewshot.{key}={names}: {', '.join(unknown) or 'empty'}; choose from "
+            f"{', '.join(known)}"
+        )
+    return names
+
+
+def _learners(cfg: DictConfig, names: list[str], classes, split, device) -> list[Learner]:
+    out = []
+    for name in names:
+        node = cfg.learners[name]
+        if name == "protonet":
+            features, info = build.domain_features(cfg, classes, split, device)
+            log.info("protonet backbone: held-out accuracy %.3f on meta-train classes",
+                     info["accuracy"])  # fmt: skip
+            out.append(build.instantiate(node, features=features))
+        else:
+            out.append(build.instantiate(node, device=str(device)))
+    return out
+
+
+def _arm_rng(seed: int, episode: int, arm: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + episode) * 101 + arm)
+
+
+def _learner_rng(seed: int, episode: int) -> torch.Generator:
+    # the same for every arm: a learner's own randomness does not differ between arms
+    return torch.Generator().manual_seed((seed * 1_000_003 + episode) * 101 + 100)
+
+
+def evaluate(
+    sampler: EpisodeSampler,
+    arms: dict[str, Arm],
+    learners: dict[str, Learner],
+    episodes: int,
+    seed: int,
+    progress: bool = False,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per-episode query accuracy [episodes] of every learner x arm, on identical episodes."""
+    acc = {ln: {an: np.zeros(episodes) for an in arms} for ln in learners}
+    for i in tqdm(range(episodes), desc="episodes", disable=not progress, leave=False):
+        episode = sampler.episode(i)
+        for a, (arm_name, arm) in enumerate(arms.items()):
+            images, targets = arm(episode, _arm_rng(seed, i, a))
+            for learner_name, learner in learners.items():
+                acc[learner_name][arm_name][i] = learner.accuracy(
+                    images, targets, episode.query, episode.query_labels, _learner_rng(seed, i)
+                )
+    return acc
+
+
+def summarize(acc: dict[str, dict[str, np.ndarray]], confidence: float) -> list[dict]:
+    """One row per learner x arm: accuracy +- CI, and the paired difference to `none`."""
+    rows = []
+    for learner, per_arm in acc.items():
+        for arm, values in per_arm.items():
+            ci = mean_ci(values, confidence)
+            row = {"learner": learner, "arm": arm, "episodes": ci.n, "accuracy": ci.mean,
+                   "ci": ci.half_width, "diff": None, "diff_ci": None, "p_value": None}  # fmt: skip
+            if arm != REFERENCE and REFERENCE in per_arm:
+                paired = paired_comparison(values, per_arm[REFERENCE], confidence)
+                row.update(diff=paired.diff.mean, diff_ci=paired.diff.half_width,
+                           p_value=paired.p_value)  # fmt: skip
+            rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict], cfg: DictConfig) -> str:
+    f = cfg.fewshot
+    pct = round(100 * float(f.confidence))
+    lines = [
+        f"# {f.ways}-way {f.shots}-shot on {cfg.dataset.name} ({rows[0]['episodes']} episodes, "
+        f"{f.queries} queries per class, seed {cfg.seed})",
+        "",
+        f"Accuracy in % +- its {pct}% confidence interval; the difference to `{REFERENCE}` is "
+        "paired (the same episodes), with its interval and the two-sided p-value.",
+        "",
+        f"| learner | arm | accuracy | vs {REFERENCE} | p |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        diff = "" if r["diff"] is None else f"{100 * r['diff']:+.2f} ± {100 * r['diff_ci']:.2f}"
+        p = "" if r["p_value"] is None else f"{r['p_value']:.2g}"
+        lines.append(
+            f"| {r['learner']} | {r['arm']} | {100 * r['accuracy']:.2f} ± {100 * r['ci']:.2f} "
+            f"| {diff} | {p} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    return out.getvalue()
+
+
+def run(cfg: DictConfig) -> float:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    for name in OUTPUTS:
+        if (run_dir / name).exists():
+            raise UserError(
+                f"run directory '{run_dir}' already holds {name}; pick a new hydra.run.dir "
+                "(metaaug never overwrites outputs)"
+            )
+    f = cfg.fewshot
+    arm_names = _names(cfg, "arms", cfg.arms)
+    learner_names = _names(cfg, "learners", cfg.learners)
+    goal = (str(f.objective.learner), str(f.objective.arm))
+    if goal[0] not in learner_names or goal[1] not in arm_names:
+        raise UserError(
+            f"fewshot.objective={goal[0]}/{goal[1]} is not among the learners {learner_names} "
+            f"and arms {arm_names}; set fewshot.objective.learner and .arm to ones that run"
+        )
+    if int(f.episodes) < 2:
+        raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
+    device = hardware.setup(
+        cfg.hardware.device, cfg.hardware.threads, cfg.hardware.deterministic, cfg.seed
+    )
+    classes, split = build.classes_and_split(cfg)
+    sampler = EpisodeSampler(
+        classes, split.test, int(f.ways), int(f.shots), int(f.queries), int(cfg.seed)
+    )
+    log.info("%d-way %d-shot episodes from %d meta-test classes (backbone: %d meta-train)",
+             f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
+    learners = dict(zip(learner_names, _learners(cfg, learner_names, classes, split, device),
+                        strict=True))  # fmt: skip
+    arms = {name: build.instantiate(cfg.arms[name]) for name in arm_names}
+
+    t0 = time.perf_counter()
+    progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
+    acc = evaluate(sampler, arms, learners, int(f.episodes), int(cfg.seed), progress)
+    rows = summarize(acc, float(f.confidence))
+    elapsed = time.perf_counter() - t0
+
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    for r in rows:
+        writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/accuracy", r["accuracy"], 0)
+        if r["diff"] is not None:
+            writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/diff_vs_none", r["diff"], 0)
+    value = float(acc[goal[0]][goal[1]].mean())
+    log_hparams(writer, OmegaConf.to_container(cfg, resolve=True), {"accuracy": value})
+    writer.close()
+    (run_dir / "fewshot.md").write_text(markdown(rows, cfg))
+    (run_dir / "fewshot.csv").write_text(to_csv(rows))
+    report = {
+        "objective": {"learner": goal[0], "arm": goal[1], "accuracy": value},
+        "rows": rows,
+        "classes": {"train": list(split.train), "test": list(split.test)},
+        "per_episode": {ln: {an: v.tolist() for an, v in pa.items()} for ln, pa in acc.items()},
+        "seconds": elapsed,
+    }
+    (run_dir / "fewshot.json").write_text(json.dumps(report, indent=2) + "\n")
+    for r in rows:
+        log.info("%s / %s: %.2f%% ± %.2f", r["learner"], r["arm"], 100 * r["accuracy"],
+                 100 * r["ci"])  # fmt: skip
+    log.info("wrote %s (%.0f s)", run_dir / "fewshot.md", elapsed)
+    return value
+
+
+@hydra.main(config_path="../conf", config_name="fewshot", version_base="1.3")
+@exits_on_user_error
+def main(cfg: DictConfig) -> float:
+    return run(cfg)

@@ -1,0 +1,1 @@
+"""Few-shot classification with and without augmentation: episodes, learners, arms, statistics."""

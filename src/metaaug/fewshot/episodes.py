@@ -1,0 +1,84 @@
+"""N-way K-shot episodes from held-out classes, identical for every augmentation arm.
+
+Episode i is drawn from its own generator, seeded by (seed, i): it does not depend on how many
+random numbers earlier episodes, arms or learners consumed, so every arm and learner sees the
+very same support and query images, which is what makes the comparison paired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from metaaug.errors import UserError
+
+
+@dataclass(frozen=True, eq=False)
+class Episode:
+    """One episode: `ways` classes, labelled 0..ways-1 in the order of `class_names`."""
+
+    support: Tensor  # [ways * shots, C, H, W], class by class
+    support_labels: Tensor  # [ways * shots] int64
+    query: Tensor  # [ways * queries, C, H, W]
+    query_labels: Tensor  # [ways * queries] int64
+    class_names: tuple[str, ...]
+
+    @property
+    def ways(self) -> int:
+        return len(self.class_names)
+
+
+class EpisodeSampler:
+    """Episodes of `ways` classes among `names`, `shots` support and `queries` query images each."""
+
+    def __init__(
+        self,
+        classes: Mapping[str, Tensor],
+        names: Sequence[str],
+        ways: int,
+        shots: int,
+        queries: int,
+        seed: int,
+    ) -> None:
+        if ways < 2:
+            raise UserError(f"fewshot.ways={ways}: an episode needs at least 2 classes")
+        if shots < 1 or queries < 1:
+            raise UserError(
+                f"fewshot.shots={shots}, fewshot.queries={queries}: both must be at least 1"
+            )
+        if ways > len(names):
+            raise UserError(
+                f"fewshot.ways={ways} but the meta-test split has {len(names)} classes; lower "
+                f"fewshot.ways or raise dataset.test_fraction"
+            )
+        smallest = min(names, key=lambda n: classes[n].shape[0])
+        count = classes[smallest].shape[0]
+        if shots + queries > count:
+            raise UserError(
+                f"class '{smallest}' has {count} images but an episode takes shots + queries = "
+                f"{shots} + {queries} from each class; lower fewshot.shots or fewshot.queries"
+            )
+        self.classes = classes
+        self.names = tuple(names)
+        self.ways, self.shots, self.queries, self.seed = ways, shots, queries, seed
+
+    def episode(self, index: int) -> Episode:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        picks = torch.randperm(len(self.names), generator=gen)[: self.ways].tolist()
+        support, query = [], []
+        for name in (self.names[i] for i in picks):
+            images = self.classes[name]
+            rows = torch.randperm(images.shape[0], generator=gen)[: self.shots + self.queries]
+            support.append(images[rows[: self.shots]])
+            query.append(images[rows[self.shots :]])
+        labels = torch.arange(self.ways)
+        return Episode(
+            torch.cat(support),
+            labels.repeat_interleave(self.shots),
+            torch.cat(query),
+            labels.repeat_interleave(self.queries),
+            tuple(self.names[i] for i in picks),
+        )

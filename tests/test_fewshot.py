@@ -1,0 +1,240 @@
+"""`metaaug fewshot`: episodes, statistics, arms and learners, and the command end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch import Tensor
+
+from metaaug.augment.classic import ClassicAugment
+from metaaug.commands.fewshot import evaluate, summarize
+from metaaug.errors import UserError
+from metaaug.fewshot.arms import ClassicArm, MixupArm, NoAugment
+from metaaug.fewshot.episodes import Episode, EpisodeSampler
+from metaaug.fewshot.learners import Prototypes, SupportCNN
+from metaaug.fewshot.stats import mean_ci, paired_comparison
+from tests.conftest import Runner
+
+
+def numbered_classes(n: int, per: int) -> dict[str, Tensor]:
+    """Class c's images are constant images valued c * 1000 + i: their origin is readable."""
+    return {
+        f"c{c}": (c * 1000 + torch.arange(per, dtype=torch.float32))
+        .view(per, 1, 1, 1)
+        .expand(per, 1, 4, 4)
+        .clone()
+        for c in range(n)
+    }
+
+
+# --- episodes ---------------------------------------------------------------------------------
+
+
+def test_episodes_come_from_the_given_classes_and_are_reproducible() -> None:
+    classes = numbered_classes(10, 8)
+    test = ["c5", "c6", "c7", "c8", "c9"]
+    sampler = EpisodeSampler(classes, test, ways=3, shots=2, queries=3, seed=0)
+    seen = set()
+    for i in range(20):
+        ep = sampler.episode(i)
+        assert set(ep.class_names) <= set(test) and len(set(ep.class_names)) == 3
+        assert ep.support.shape == (6, 1, 4, 4) and ep.query.shape == (9, 1, 4, 4)
+        for images, labels in ((ep.support, ep.support_labels), (ep.query, ep.query_labels)):
+            for value, label in zip(images[:, 0, 0, 0].tolist(), labels.tolist(), strict=True):
+                assert f"c{int(value) // 1000}" == ep.class_names[label]
+        assert not set(ep.support[:, 0, 0, 0].tolist()) & set(ep.query[:, 0, 0, 0].tolist())
+        again = sampler.episode(i)
+        assert torch.equal(again.support, ep.support) and torch.equal(again.query, ep.query)
+        seen.add(tuple(ep.support[:, 0, 0, 0].tolist()))
+    assert len(seen) == 20  # episodes differ from one another
+
+
+def test_episode_sampler_rejects_impossible_settings() -> None:
+    classes = numbered_classes(6, 8)
+    with pytest.raises(UserError, match=r"fewshot\.ways=5 but the meta-test split has 3"):
+        EpisodeSampler(classes, ["c0", "c1", "c2"], ways=5, shots=1, queries=1, seed=0)
+    with pytest.raises(UserError, match=r"8 images .* shots \+ queries = 5 \+ 4"):
+        EpisodeSampler(classes, list(classes), ways=2, shots=5, queries=4, seed=0)
+
+
+class Recorder:
+    """A learner that remembers what it was trained and scored on."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float, float]] = []
+
+    def accuracy(self, images, targets, query, labels, rng) -> float:
+        self.calls.append((images[: len(labels)].sum().item(), query.sum().item(),
+                           torch.rand(1, generator=rng).item()))  # fmt: skip
+        return float(len(images))
+
+
+def test_every_arm_sees_the_same_episodes_and_learner_randomness() -> None:
+    classes = numbered_classes(6, 8)
+    sampler = EpisodeSampler(classes, list(classes), ways=2, shots=2, queries=2, seed=1)
+    recorder = Recorder()
+    arms = {"none": NoAugment(), "mixup": MixupArm(copies=2)}
+    acc = evaluate(sampler, arms, {"recorder": recorder}, episodes=5, seed=1)
+    calls = recorder.calls
+    assert [calls[2 * i] for i in range(5)] == [calls[2 * i + 1] for i in range(5)]
+    assert acc["recorder"]["none"].tolist() == [4.0] * 5
+    assert acc["recorder"]["mixup"].tolist() == [12.0] * 5
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+def test_confidence_interval_matches_scipy() -> None:
+    x = np.random.default_rng(0).normal(0.6, 0.1, size=37)
+    ci = mean_ci(x, 0.95)
+    low, high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert ci.low == pytest.approx(low, rel=1e-12) and ci.high == pytest.approx(high, rel=1e-12)
+    assert mean_ci(x, 0.99).half_width > ci.half_width
+
+
+def test_paired_test_matches_scipy() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.3, 0.9, size=50)
+    arm = base + rng.normal(0.02, 0.03, size=50)
+    paired = paired_comparison(arm, base)
+    assert paired.p_value == pytest.approx(stats.ttest_rel(arm, base).pvalue, rel=1e-10)
+    assert paired.diff.mean == pytest.approx((arm - base).mean())
+    assert paired_comparison(base, base).p_value == 1.0
+
+
+def test_summary_rows_compare_each_arm_with_none() -> None:
+    acc = {"l": {"none": np.array([0.5, 0.6, 0.7]), "x": np.array([0.6, 0.6, 0.9])}}
+    rows = summarize(acc, 0.95)
+    assert [r["arm"] for r in rows] == ["none", "x"]
+    assert rows[0]["diff"] is None
+    assert rows[1]["diff"] == pytest.approx(0.1)
+    assert rows[1]["p_value"] == pytest.approx(
+        stats.ttest_rel([0.6, 0.6, 0.9], [0.5, 0.6, 0.7]).pvalue
+    )
+
+
+# --- arms -------------------------------------------------------------------------------------
+
+
+def _episode() -> Episode:
+    gen = torch.Generator().manual_seed(0)
+    support = torch.rand(6, 1, 8, 8, generator=gen) * 2 - 1
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    return Episode(support, labels, support[:3], labels[:3], ("a", "b", "c"))
+
+
+def test_classic_and_mixup_keep_the_support_and_add_labelled_images() -> None:
+    ep = _episode()
+    for arm in (ClassicArm(ClassicAugment(rotate=20), copies=3), MixupArm(copies=3)):
+        images, targets = arm(ep, torch.Generator().manual_seed(0))
+        assert images.shape == (24, 1, 8, 8) and targets.shape == (24, 3)
+        assert torch.equal(images[:6], ep.support)
+        assert torch.equal(targets[:6].argmax(1), ep.support_labels)
+        torch.testing.assert_close(targets.sum(1), torch.ones(24))
+        assert images.min() >= -1 and images.max() <= 1
+    images, targets = ClassicArm(ClassicAugment(rotate=20), copies=3)(ep, torch.Generator())
+    assert torch.equal(targets[6:].argmax(1), ep.support_labels.repeat(3))
+    assert not torch.equal(images[6:12], ep.support)  # transformed
+
+
+def test_mixup_images_are_the_mixtures_their_targets_say() -> None:
+    """With two classes of constant images, a mixture's value gives its weight."""
+    support = torch.tensor([-1.0, 1.0]).view(2, 1, 1, 1).expand(2, 1, 4, 4)
+    ep = Episode(support, torch.tensor([0, 1]), support, torch.tensor([0, 1]), ("a", "b"))
+    images, targets = MixupArm(alpha=1.0, copies=50)(ep, torch.Generator().manual_seed(0))
+    weight_of_b = (images[2:, 0, 0, 0] + 1) / 2
+    torch.testing.assert_close(targets[2:, 1], weight_of_b)
+    assert 0.3 < targets[2:, 1].mean() < 0.7  # Beta(1, 1) mixtures and both orders of pairs
+
+
+# --- learners ---------------------------------------------------------------------------------
+
+
+def _image(rows: slice, cols: slice | int) -> Tensor:
+    image = -torch.ones(1, 1, 16, 16)
+    image[0, 0, rows, cols] = 1
+    return image
+
+
+def test_classic_augmentation_supplies_a_missing_invariance() -> None:
+    """Class "bar" is a vertical bar at the left in the support but at the right (its mirror
+    image) in the query; class "dash" is a short dash, its own mirror image. On raw pixels the
+    mirrored bar is nearer the dash than the support's bar, so without augmentation every bar
+    query is wrong; mirrored copies (hflip) put the bar's prototype between both places."""
+    bar, mirrored, dash = _image(slice(4, 12), 3), _image(slice(4, 12), 12), _image(8, slice(6, 10))
+    support = torch.cat([bar, bar, dash, dash])
+    labels = torch.tensor([0, 0, 1, 1])
+    query = torch.cat([mirrored, mirrored, dash, dash])
+    ep = Episode(support, labels, query, labels, ("bar", "dash"))
+    pixels = Prototypes(lambda x: (x.flatten(1), None))
+    flip = ClassicArm(ClassicAugment(rotate=0, translate=0, scale=0, hflip=0.5), copies=20)
+    scores = {}
+    for arm in (NoAugment(), flip):
+        images, targets = arm(ep, torch.Generator().manual_seed(0))
+        scores[arm.name] = pixels.accuracy(images, targets, ep.query, ep.query_labels, None)
+    assert scores == {"none": 0.5, "classic": 1.0}
+
+
+def test_support_cnn_learns_a_separable_problem_and_is_seeded() -> None:
+    gen = torch.Generator().manual_seed(0)
+    dark = torch.rand(10, 1, 8, 8, generator=gen) * 0.5 - 1
+    bright = torch.rand(10, 1, 8, 8, generator=gen) * 0.5 + 0.5
+    x, y = torch.cat([dark[:5], bright[:5]]), torch.tensor([0] * 5 + [1] * 5)
+    q, qy = torch.cat([dark[5:], bright[5:]]), y
+    cnn = SupportCNN(steps=30, lr=0.01, width=4)
+    targets = torch.nn.functional.one_hot(y, 2).float()
+    acc = cnn.accuracy(x, targets, q, qy, torch.Generator().manual_seed(1))
+    assert acc == 1.0
+
+
+# --- the command ------------------------------------------------------------------------------
+
+QUICK = ["fewshot.episodes=4", "fewshot.queries=3", "learners.plain.steps=3",
+         "metric.epochs=1", "metric.min_steps=0"]  # fmt: skip
+
+
+def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = metaaug("fewshot", *QUICK, f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "fewshot.json").read_text())
+    assert not set(report["classes"]["train"]) & set(report["classes"]["test"])
+    with open(run_dir / "fewshot.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["learner"], r["arm"]) for r in rows} == {
+        (ln, a) for ln in ("protonet", "plain") for a in ("none", "classic", "mixup")
+    }
+    for r in rows:
+        per_episode = report["per_episode"][r["learner"]][r["arm"]]
+        assert len(per_episode) == 4
+        assert float(r["accuracy"]) == pytest.approx(np.mean(per_episode))
+        assert (r["diff"] == "") == (r["arm"] == "none")
+    table = (run_dir / "fewshot.md").read_text()
+    assert "5-way 5-shot on digits" in table and table.count("| plain |") == 3
+    assert report["objective"]["accuracy"] == pytest.approx(
+        np.mean(report["per_episode"]["plain"]["classic"])
+    )
+    assert any(p.name.startswith("events") for p in (run_dir / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [("fewshot.ways=9", "fewshot.ways=9 but the meta-test split has 5"),
+     ("fewshot.queries=500", "fewshot.shots or fewshot.queries"),
+     ("fewshot.arms=[none,nosuch]", "nosuch"),
+     ("fewshot.objective.arm=gan", "fewshot.objective")],
+)  # fmt: skip
+def test_fewshot_bad_input_is_one_line(metaaug: Runner, override: str, fragment: str) -> None:
+    proc = metaaug("fewshot", *QUICK, override)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("metaaug: error:")]
+    assert len(errors) == 1 and fragment in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
