@@ -15,11 +15,17 @@ from torch import Tensor
 from metaaug.augment.classic import ClassicAugment
 from metaaug.commands.fewshot import evaluate, summarize
 from metaaug.errors import UserError
-from metaaug.fewshot.arms import ClassicArm, MixupArm, NoAugment
+from metaaug.fewshot.arms import ClassicArm, GanArm, MixupArm, NoAugment
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
 from metaaug.fewshot.learners import Prototypes, SupportCNN
 from metaaug.fewshot.stats import mean_ci, paired_comparison
-from tests.conftest import Runner
+from metaaug.io.checkpoint import load, save_atomic
+from metaaug.meta.functional import InnerOptimizer, Pair, draw_noise, inner_loop, parameters
+from metaaug.meta.settings import Adversarial, OptimizerSpec
+from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
+from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
+from metaaug.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
+from tests.conftest import TINY, Runner
 
 
 def numbered_classes(n: int, per: int) -> dict[str, Tensor]:
@@ -155,6 +161,57 @@ def test_mixup_images_are_the_mixtures_their_targets_say() -> None:
     assert 0.3 < targets[2:, 1].mean() < 0.7  # Beta(1, 1) mixtures and both orders of pairs
 
 
+def _gans() -> dict[str, GAN]:
+    torch.manual_seed(0)
+    return {
+        "dcgan": GAN(DCGANGenerator(8, 1, 16, width=4), DCGANDiscriminator(1, 16, width=4)),
+        "conditional": GAN(ConditionalGenerator(8, 1, 16, 3, width=4),
+                           ProjectionDiscriminator(1, 16, 3, 4)),
+        "dagan": GAN(ImageConditionedGenerator(1, 16, z_dim=8, width=4),
+                     PairDiscriminator(1, 16, 4)),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["dcgan", "conditional", "dagan"])
+def test_gan_arm_adapts_one_copy_per_class_and_samples_it(kind: str) -> None:
+    """Each class's images come from the initialization adapted to that class's shots alone:
+    the vectorized arm equals a per-class loop with the same random draws."""
+    gan = _gans()[kind]
+    adv, spec, steps, per_class = Adversarial(), OptimizerSpec("adam", 1e-2), 2, 4
+    shots = torch.rand(3, 2, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    labels = torch.arange(3).repeat_interleave(2)
+    ep = Episode(shots.flatten(0, 1), labels, shots[:, 0], torch.arange(3), ("a", "b", "c"))
+    images, targets = GanArm(gan, adv, spec, steps, per_class)(ep, torch.Generator().manual_seed(5))
+    assert images.shape == (6 + 3 * per_class, 1, 16, 16)
+    assert torch.equal(images[:6], ep.support)
+    assert targets[6:].argmax(1).tolist() == [0] * 4 + [1] * 4 + [2] * 4
+
+    rng = torch.Generator().manual_seed(5)
+    z = torch.randn(3, per_class, 8, generator=rng)
+    pair = Pair(gan.generator, gan.discriminator, adv)
+    noises = [draw_noise(pair, steps, 2, 16, rng) for _ in range(3)]
+    g0, d0 = parameters(gan.generator), parameters(gan.discriminator)
+    for c in range(3):
+        g, *_ = inner_loop(pair, InnerOptimizer(spec), g0, d0, shots[c], noises[c])
+        cond = {"dcgan": None, "conditional": torch.zeros(per_class, dtype=torch.long),
+                "dagan": shots[c][torch.arange(per_class) % 2]}[kind]  # fmt: skip
+        expected = pair.g(g, z[c], cond).detach().clamp(-1, 1)
+        got = images[6 + c * per_class : 6 + (c + 1) * per_class]
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_gan_arm_without_adaptation_samples_the_initialization() -> None:
+    gan = _gans()["dagan"]
+    shots = torch.rand(2, 1, 1, 16, 16) * 2 - 1  # one shot per class: no pairs, no adaptation
+    arm = GanArm(gan, Adversarial(), OptimizerSpec(), steps=0, per_class=3)
+    fakes = arm.synthesize(shots, torch.Generator().manual_seed(2))
+    z = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for c in range(2):
+            expected = gan.generator(z[c], shots[c].expand(3, -1, -1, -1)).clamp(-1, 1)
+            torch.testing.assert_close(fakes[c], expected)
+
+
 # --- learners ---------------------------------------------------------------------------------
 
 
@@ -219,10 +276,45 @@ def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path
         assert (r["diff"] == "") == (r["arm"] == "none")
     table = (run_dir / "fewshot.md").read_text()
     assert "5-way 5-shot on digits" in table and table.count("| plain |") == 3
+    # the objective defaults to the first learner with the last arm
+    assert (report["objective"]["learner"], report["objective"]["arm"]) == ("protonet", "mixup")
     assert report["objective"]["accuracy"] == pytest.approx(
-        np.mean(report["per_episode"]["plain"]["classic"])
+        np.mean(report["per_episode"]["protonet"]["mixup"])
     )
     assert any(p.name.startswith("events") for p in (run_dir / "tensorboard").iterdir())
+
+
+def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_classes(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    split = ["dataset.val_fraction=0", "dataset.test_fraction=0.5"]
+    train_dir = tmp_path / "train"
+    proc = metaaug("train", *TINY, *split, "compare_baselines=false", "validation.every=0",
+                   "gan.width=4", f"hydra.run.dir={train_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    checkpoint = train_dir / "checkpoints" / "meta_init.pt"
+    gan = [*QUICK, "fewshot.arms=[none,gan]", "fewshot.learners=[plain]", "arms.gan.per_class=2",
+           "arms.gan.steps=1"]  # fmt: skip
+
+    run_dir = tmp_path / "fewshot"
+    proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={checkpoint}", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "fewshot.json").read_text())
+    assert [(r["learner"], r["arm"]) for r in report["rows"]] == [
+        ("plain", "none"),
+        ("plain", "gan"),
+    ]
+    assert report["objective"]["arm"] == "gan"
+
+    # a GAN that was meta-trained on an episode class must not be used on it
+    leaky = load(checkpoint)
+    leaky["classes"]["train"].append(report["classes"]["test"][0])
+    save_atomic(leaky, tmp_path / "leaky.pt")
+    proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={tmp_path / 'leaky.pt'}")
+    assert proc.returncode == 2 and "1 of the episode classes" in proc.stderr, proc.stderr[-2000:]
+    assert "dataset.test_fraction=0.5" in proc.stderr and "Traceback" not in proc.stderr
+    proc = metaaug("fewshot", *QUICK, "fewshot.arms=[none,gan]")
+    assert proc.returncode == 2 and "arms.gan.checkpoint" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -26,11 +26,13 @@ from tqdm import tqdm
 from metaaug import hardware
 from metaaug.commands import build
 from metaaug.errors import UserError, exits_on_user_error
-from metaaug.fewshot.arms import Arm
+from metaaug.fewshot.arms import Arm, GanArm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
 from metaaug.fewshot.stats import mean_ci, paired_comparison
+from metaaug.io.checkpoint import load
 from metaaug.io.tensorboard import log_hparams
+from metaaug.meta.functional import conditioning
 
 OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard")
 REFERENCE = "none"
@@ -61,6 +63,59 @@ def _learners(cfg: DictConfig, names: list[str], classes, split, device) -> list
         else:
             out.append(build.instantiate(node, device=str(device)))
     return out
+
+
+def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> GanArm:
+    """The gan arm: the initialization of a `metaaug train` run (its meta_init.pt), adapted
+    with that run's fine-tune settings unless `arms.gan` sets its own."""
+    node = cfg.arms.gan
+    if node.checkpoint is None:
+        raise UserError(
+            "fewshot.arms has gan but arms.gan.checkpoint is not set; point it at "
+            "checkpoints/meta_init.pt of a `metaaug train` run on the same dataset and split "
+            "(e.g. metaaug train dataset.val_fraction=0 dataset.test_fraction=0.5)"
+        )
+    path = Path(str(node.checkpoint)).expanduser()
+    if not path.is_file():
+        raise UserError(
+            f"arms.gan.checkpoint='{path}' is not a file; point it at a run's "
+            "checkpoints/meta_init.pt"
+        )
+    ckpt = load(path)
+    if "classes" not in ckpt or "config" not in ckpt:
+        raise UserError(
+            f"'{path}' is not a meta_init.pt written by `metaaug train` (it names no "
+            "meta-train classes); use a run's checkpoints/meta_init.pt"
+        )
+    run = OmegaConf.create(ckpt["config"])
+    for key in ("name", "image_size", "channels"):
+        if run.dataset[key] != cfg.dataset[key]:
+            raise UserError(
+                f"the GAN in '{path}' was trained with dataset.{key}={run.dataset[key]}, this "
+                f"run has {cfg.dataset[key]}; use the same dataset settings"
+            )
+    leaked = sorted(set(ckpt["classes"]["train"]) & set(test_classes))
+    if leaked:
+        raise UserError(
+            f"the GAN in '{path}' was meta-trained on {len(leaked)} of the episode classes "
+            f"(e.g. '{leaked[0]}'); meta-train it on the classes fewshot trains on: metaaug "
+            f"train dataset.val_fraction={cfg.dataset.val_fraction} "
+            f"dataset.test_fraction={cfg.dataset.test_fraction} seed={cfg.seed}"
+        )
+    gan = build.gan(run, device)
+    gan.load_state_dict(ckpt["gan"])
+    steps = int(node.steps if node.steps is not None else run.finetune.steps)
+    if conditioning(gan.generator) == "image" and steps > 0 and cfg.fewshot.shots < 2:
+        raise UserError(
+            f"the image-conditioned GAN adapts on pairs of shots but fewshot.shots="
+            f"{cfg.fewshot.shots}; set arms.gan.steps=0 to transform the shot without adapting"
+        )
+    optimizer = build.optimizer(node.optimizer if node.optimizer is not None
+                                else run.finetune.optimizer)  # fmt: skip
+    log.info("gan arm: %s initialization from %s, %d adaptation steps per class, %d images "
+             "per class", ckpt.get("meta_algo"), path, steps, node.per_class)  # fmt: skip
+    return GanArm(gan, build.adversarial(run), optimizer, steps, int(node.per_class),
+                  build.augment(run))  # fmt: skip
 
 
 def _arm_rng(seed: int, episode: int, arm: int) -> torch.Generator:
@@ -151,7 +206,8 @@ def run(cfg: DictConfig) -> float:
     f = cfg.fewshot
     arm_names = _names(cfg, "arms", cfg.arms)
     learner_names = _names(cfg, "learners", cfg.learners)
-    goal = (str(f.objective.learner), str(f.objective.arm))
+    # by default the first learner with the last arm (the candidate, after `none`)
+    goal = (str(f.objective.learner or learner_names[0]), str(f.objective.arm or arm_names[-1]))
     if goal[0] not in learner_names or goal[1] not in arm_names:
         raise UserError(
             f"fewshot.objective={goal[0]}/{goal[1]} is not among the learners {learner_names} "
@@ -170,7 +226,11 @@ def run(cfg: DictConfig) -> float:
              f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
     learners = dict(zip(learner_names, _learners(cfg, learner_names, classes, split, device),
                         strict=True))  # fmt: skip
-    arms = {name: build.instantiate(cfg.arms[name]) for name in arm_names}
+    arms = {
+        name: _gan_arm(cfg, list(split.test), device) if name == "gan"
+        else build.instantiate(cfg.arms[name])
+        for name in arm_names
+    }  # fmt: skip
 
     t0 = time.perf_counter()
     progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)

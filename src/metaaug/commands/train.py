@@ -240,7 +240,9 @@ def run(cfg: DictConfig) -> float:
         timing |= _meta_train(cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir, device)
     save_atomic(
         {"gan": init.state_dict(), "meta_algo": algo_name, "config_hash": chash,
-         "config": OmegaConf.to_container(cfg, resolve=True)},
+         "config": OmegaConf.to_container(cfg, resolve=True),
+         # the classes this initialization learned from: `fewshot` refuses to test on them
+         "classes": {"train": list(data.split.train)}},
         ckpt_dir / "meta_init.pt",
     )  # fmt: skip
 

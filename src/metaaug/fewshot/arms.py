@@ -7,6 +7,7 @@ other arm say "class 2" to the same learners.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +16,17 @@ from torch import Tensor
 
 from metaaug.augment.classic import ClassicAugment
 from metaaug.fewshot.episodes import Episode
+from metaaug.meta.batching import over_tasks, stack, to_device
+from metaaug.meta.functional import (
+    InnerOptimizer,
+    Pair,
+    Params,
+    draw_noise,
+    inner_loop,
+    parameters,
+)
+from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+from metaaug.models.gan import GAN
 
 
 def one_hot(labels: Tensor, ways: int) -> Tensor:
@@ -75,3 +87,61 @@ class MixupArm:
         mixed = lam.view(-1, 1, 1, 1) * x[i] + (1 - lam.view(-1, 1, 1, 1)) * x[j]
         targets = lam.view(-1, 1) * y[i] + (1 - lam.view(-1, 1)) * y[j]
         return torch.cat([x, mixed]), torch.cat([y, targets])
+
+
+class GanArm:
+    """The support plus `per_class` images per class from a GAN initialization adapted to that
+    class's shots (`steps` rounds of the GAN loop, all classes of an episode adapted at once
+    with torch.func.vmap), or, with `steps=0`, sampled from the initialization as it is (a
+    DAGAN-style image-conditioned generator transforms the class's shots with no adaptation).
+
+    A class-conditional generator is adapted and sampled in slot 0, as `metaaug train` does.
+    """
+
+    name = "gan"
+
+    def __init__(
+        self,
+        init: GAN,
+        adversarial: Adversarial,
+        optimizer: OptimizerSpec,
+        steps: int,
+        per_class: int = 20,
+        augment: Augment | None = None,
+    ) -> None:
+        self.pair = Pair(init.generator, init.discriminator, adversarial, augment)
+        self.g0, self.d0 = parameters(init.generator), parameters(init.discriminator)
+        self.inner = InnerOptimizer(optimizer)
+        self.steps, self.per_class = steps, per_class
+
+    def synthesize(self, shots: Tensor, rng: torch.Generator) -> Tensor:
+        """shots [ways, k, C, H, W] -> generated images [ways, per_class, C, H, W]."""
+        ways, k, size = shots.shape[0], shots.shape[1], shots.shape[-1]
+        device = next(iter(self.g0.values())).device
+        shots = shots.to(device)
+        pair = self.pair
+        z = torch.randn(ways, self.per_class, pair.z_dim, generator=rng).to(device)
+        if self.steps > 0:
+            noise = stack([draw_noise(pair, self.steps, k, size, rng) for _ in range(ways)])
+            adapt = partial(inner_loop, pair, self.inner, self.g0, self.d0)
+            g = over_tasks(adapt, shots, to_device(noise, device))[0]
+        else:
+            g = {name: v.expand(ways, *v.shape) for name, v in self.g0.items()}
+
+        def generate(params: Params, z: Tensor, own_shots: Tensor) -> Tensor:
+            cond = None
+            if pair.conditioning == "class":
+                cond = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+            elif pair.conditioning == "image":  # the class's shots in turn
+                cond = own_shots[torch.arange(z.shape[0], device=z.device) % k]
+            return pair.g(params, z, cond)
+
+        with torch.no_grad():
+            return over_tasks(generate, g, z, shots).clamp(-1, 1).cpu()
+
+    def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        x, y = episode.support, one_hot(episode.support_labels, episode.ways)
+        shots = x.view(episode.ways, -1, *x.shape[1:])  # episodes are ordered class by class
+        fakes = self.synthesize(shots, rng).flatten(0, 1)
+        labels = torch.arange(episode.ways).repeat_interleave(self.per_class)
+        return torch.cat([x, fakes]), torch.cat([y, one_hot(labels, episode.ways)])
