@@ -69,16 +69,18 @@ def test_split_is_deterministic_and_independent_of_input_order() -> None:
     assert split_classes(NAMES, 0.2, 0.2, seed=8).test != first.test
 
 
-def test_split_gives_every_part_a_class_and_needs_three() -> None:
-    assert split_classes(["a", "b", "c"], 0.0, 0.0, seed=0) == split_classes(
-        ["c", "a", "b"], 0.0, 0.0, seed=0
-    )
-    tiny = split_classes(["a", "b", "c"], 0.0, 0.0, seed=0)
-    assert sorted(tiny.train + tiny.val + tiny.test) == ["a", "b", "c"]
+def test_split_gives_every_requested_part_a_class_and_needs_three() -> None:
+    tiny = split_classes(["a", "b", "c"], 0.01, 0.01, seed=0)
+    assert tiny == split_classes(["c", "a", "b"], 0.01, 0.01, seed=0)
+    assert len(tiny.train) == len(tiny.val) == len(tiny.test) == 1
+    no_val = split_classes(NAMES, 0.0, 0.5, seed=0)  # fewshot's split: no validation classes
+    assert no_val.val == () and len(no_val.test) == round(len(NAMES) / 2)
     with pytest.raises(UserError, match=r"2 class\(es\) but .* at least 3"):
         split_classes(["a", "b"], 0.1, 0.1, seed=0)
     with pytest.raises(UserError, match=r"leaves no meta-train"):
         split_classes(NAMES, 0.5, 0.5, seed=0)
+    with pytest.raises(UserError, match=r"test_fraction=0 leaves no meta-test"):
+        split_classes(NAMES, 0.1, 0.0, seed=0)
 
 
 # --- task sampler ----------------------------------------------------------------------------

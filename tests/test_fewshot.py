@@ -17,7 +17,8 @@ from metaaug.commands.fewshot import evaluate, summarize
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import ClassicArm, GanArm, MixupArm, NoAugment
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
-from metaaug.fewshot.learners import Prototypes, SupportCNN
+from metaaug.fewshot.learned import LearnedAugment, query_loss
+from metaaug.fewshot.learners import Prototypes, SupportCNN, _cnn, meta_train_maml_classifier
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import InnerOptimizer, Pair, draw_noise, inner_loop, parameters
@@ -252,22 +253,73 @@ def test_support_cnn_learns_a_separable_problem_and_is_seeded() -> None:
     assert acc == 1.0
 
 
+def _digit_samplers(ways: int, shots: int, queries: int):
+    from metaaug.data.sources import digits
+    from metaaug.data.split import split_classes
+
+    classes = digits(image_size=8, channels=1)
+    split = split_classes(sorted(classes), 0.0, 0.5, 0)
+    return (EpisodeSampler(classes, split.train, ways, shots, queries, 1, split="meta-train"),
+            EpisodeSampler(classes, split.test, ways, shots, queries, 0))  # fmt: skip
+
+
+def test_maml_initialization_beats_its_random_start_on_held_out_classes() -> None:
+    train, test = _digit_samplers(3, 2, 5)
+    scores = []
+    for iterations in (0, 40):
+        learner = meta_train_maml_classifier(train, 1, 8, 4, iterations, 2, 3, 0.1, 3e-3,
+                                             first_order=False, seed=0)  # fmt: skip
+        accs = []
+        for ep in map(test.episode, range(50)):
+            targets = torch.nn.functional.one_hot(ep.support_labels, 3).float()
+            accs.append(learner.accuracy(ep.support, targets, ep.query, ep.query_labels, None))
+        scores.append(np.mean(accs))
+    assert scores[1] > scores[0] + 0.1, scores
+
+
+def test_learned_magnitudes_move_to_lower_the_query_loss() -> None:
+    """One meta-gradient step on the magnitudes lowers the query loss of the CNN trained on
+    the augmented support (same episode, initialization and random draws)."""
+    train, _ = _digit_samplers(3, 2, 5)
+    episode = train.episode(0)
+    torch.manual_seed(0)
+    net = _cnn(1, 8, 3, 4)
+    init = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}
+    augment = LearnedAugment(rotate=30.0, translate=0.2, noise=0.3)
+
+    def loss() -> Tensor:
+        rng = torch.Generator().manual_seed(3)
+        return query_loss(augment, net, init, episode, 2, 5, 0.5, rng)
+
+    before = loss()
+    (grad,) = torch.autograd.grad(before, [augment.raw])
+    assert (grad != 0).all()  # every magnitude reaches the query loss
+    with torch.no_grad():
+        augment.raw -= 0.05 * grad / grad.norm()
+    assert loss() < before
+
+
 # --- the command ------------------------------------------------------------------------------
 
 QUICK = ["fewshot.episodes=4", "fewshot.queries=3", "learners.plain.steps=3",
+         "learners.maml.iterations=2", "learners.maml.test_steps=2",
+         "arms.learned.iterations=2", "arms.learned.inner_steps=2",
          "metric.epochs=1", "metric.min_steps=0"]  # fmt: skip
 
 
 def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = metaaug("fewshot", *QUICK, f"hydra.run.dir={run_dir}")
+    every = ["fewshot.learners=[protonet,plain,maml]", "fewshot.arms=[none,classic,mixup,learned]"]
+    proc = metaaug("fewshot", *QUICK, *every, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run_dir / "fewshot.json").read_text())
     assert not set(report["classes"]["train"]) & set(report["classes"]["test"])
     with open(run_dir / "fewshot.csv") as f:
         rows = list(csv.DictReader(f))
     assert {(r["learner"], r["arm"]) for r in rows} == {
-        (ln, a) for ln in ("protonet", "plain") for a in ("none", "classic", "mixup")
+        (ln, a)
+        for ln in ("protonet", "plain", "maml")
+        for a in ("none", "classic", "mixup", "learned")
     }
     for r in rows:
         per_episode = report["per_episode"][r["learner"]][r["arm"]]
@@ -275,11 +327,11 @@ def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path
         assert float(r["accuracy"]) == pytest.approx(np.mean(per_episode))
         assert (r["diff"] == "") == (r["arm"] == "none")
     table = (run_dir / "fewshot.md").read_text()
-    assert "5-way 5-shot on digits" in table and table.count("| plain |") == 3
+    assert "5-way 5-shot on digits" in table and table.count("| plain |") == 4
     # the objective defaults to the first learner with the last arm
-    assert (report["objective"]["learner"], report["objective"]["arm"]) == ("protonet", "mixup")
+    assert (report["objective"]["learner"], report["objective"]["arm"]) == ("protonet", "learned")
     assert report["objective"]["accuracy"] == pytest.approx(
-        np.mean(report["per_episode"]["protonet"]["mixup"])
+        np.mean(report["per_episode"]["protonet"]["learned"])
     )
     assert any(p.name.startswith("events") for p in (run_dir / "tensorboard").iterdir())
 

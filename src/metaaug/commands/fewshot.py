@@ -51,6 +51,14 @@ def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
     return names
 
 
+def _train_episodes(cfg: DictConfig, classes, split) -> EpisodeSampler:
+    """Episodes of the meta-train classes, for what is meta-learned here (MAML's
+    initialization, the learned augmentation); never the meta-test classes."""
+    f = cfg.fewshot
+    return EpisodeSampler(classes, split.train, int(f.ways), int(f.shots), int(f.queries),
+                          int(cfg.seed) + 1, split="meta-train")  # fmt: skip
+
+
 def _learners(cfg: DictConfig, names: list[str], classes, split, device) -> list[Learner]:
     out = []
     for name in names:
@@ -60,6 +68,13 @@ def _learners(cfg: DictConfig, names: list[str], classes, split, device) -> list
             log.info("protonet backbone: held-out accuracy %.3f on meta-train classes",
                      info["accuracy"])  # fmt: skip
             out.append(build.instantiate(node, features=features))
+        elif name == "maml":
+            t0 = time.perf_counter()
+            out.append(build.instantiate(node, episodes=_train_episodes(cfg, classes, split),
+                                         channels=int(cfg.dataset.channels),
+                                         image_size=int(cfg.dataset.image_size), seed=int(cfg.seed),
+                                         device=str(device)))  # fmt: skip
+            log.info("maml learner: meta-trained in %.0f s", time.perf_counter() - t0)
         else:
             out.append(build.instantiate(node, device=str(device)))
     return out
@@ -116,6 +131,19 @@ def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> 
              "per class", ckpt.get("meta_algo"), path, steps, node.per_class)  # fmt: skip
     return GanArm(gan, build.adversarial(run), optimizer, steps, int(node.per_class),
                   build.augment(run))  # fmt: skip
+
+
+def _arm(cfg: DictConfig, name: str, classes, split, device: torch.device) -> Arm:
+    if name == "gan":
+        return _gan_arm(cfg, list(split.test), device)
+    if name == "learned":
+        t0 = time.perf_counter()
+        arm = build.instantiate(cfg.arms.learned, episodes=_train_episodes(cfg, classes, split),
+                                seed=int(cfg.seed))  # fmt: skip
+        shown = ", ".join(f"{k}={v.item():.3g}" for k, v in arm.augment.magnitudes().items())
+        log.info("learned arm: %s (meta-learned in %.0f s)", shown, time.perf_counter() - t0)
+        return arm
+    return build.instantiate(cfg.arms[name])
 
 
 def _arm_rng(seed: int, episode: int, arm: int) -> torch.Generator:
@@ -226,11 +254,7 @@ def run(cfg: DictConfig) -> float:
              f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
     learners = dict(zip(learner_names, _learners(cfg, learner_names, classes, split, device),
                         strict=True))  # fmt: skip
-    arms = {
-        name: _gan_arm(cfg, list(split.test), device) if name == "gan"
-        else build.instantiate(cfg.arms[name])
-        for name in arm_names
-    }  # fmt: skip
+    arms = {name: _arm(cfg, name, classes, split, device) for name in arm_names}
 
     t0 = time.perf_counter()
     progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)

@@ -168,7 +168,7 @@ def _meta_train(
         meta_batch_size=int(meta.meta_batch_size),
         rng=rng,
         writer=writer,
-        validation=validation if cfg.validation.every > 0 and not tag else None,
+        validation=validation if cfg.validation.every > 0 and val_classes and not tag else None,
         checkpoint_dir=ckpt_dir,
         checkpoint_every=int(cfg.checkpoint.every),
         start=start,

@@ -26,7 +26,10 @@ class ClassSplit:
 
 
 def _count(n: int, fraction: float, at_most: int) -> int:
-    """round(n * fraction) half up, clamped to [1, at_most]: every split gets a class."""
+    """round(n * fraction) half up, clamped to [1, at_most]: every split with a non-zero
+    fraction gets a class (a fraction of exactly 0 gets none)."""
+    if fraction == 0:
+        return 0
     return max(1, min(at_most, math.floor(n * fraction + 0.5)))
 
 
@@ -53,6 +56,8 @@ def split_classes(
             f"the dataset has {n} class(es) but a meta-train/val/test split needs at least 3; "
             "use a dataset with more classes (or more class folders under dataset.root)"
         )
+    if test_fraction == 0:
+        raise UserError("split test_fraction=0 leaves no meta-test class; set it to e.g. 0.2")
     n_test = _count(n, test_fraction, n - 2)
     n_val = _count(n, val_fraction, n - n_test - 1)
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()

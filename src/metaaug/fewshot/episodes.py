@@ -42,6 +42,7 @@ class EpisodeSampler:
         shots: int,
         queries: int,
         seed: int,
+        split: str = "meta-test",
     ) -> None:
         if ways < 2:
             raise UserError(f"fewshot.ways={ways}: an episode needs at least 2 classes")
@@ -51,8 +52,8 @@ class EpisodeSampler:
             )
         if ways > len(names):
             raise UserError(
-                f"fewshot.ways={ways} but the meta-test split has {len(names)} classes; lower "
-                f"fewshot.ways or raise dataset.test_fraction"
+                f"fewshot.ways={ways} but the {split} split has {len(names)} classes; lower "
+                f"fewshot.ways or change dataset.test_fraction"
             )
         smallest = min(names, key=lambda n: classes[n].shape[0])
         count = classes[smallest].shape[0]
