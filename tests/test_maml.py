@@ -175,3 +175,40 @@ def test_maml_needs_query_images() -> None:
         MAML(1, OptimizerSpec("sgd", 0.01), 1e-3, Adversarial()).meta_step(
             gan, Task(images, images[:, :0], ("a",)), torch.Generator()
         )
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_meta_step_applies_the_mean_of_the_tasks_meta_gradients(vectorize: bool) -> None:
+    """The outer SGD step moves theta_G by -lr * mean_b dL_G^b/dtheta_G (and D by its own),
+    each task's gradient taken on its own with torch.func.grad and the meta-step's draws."""
+    gan, pair, g0, d0, *_ = _problem(torch.float64)
+    images = torch.rand(3, 8, 1, 16, 16, dtype=torch.float64) * 2 - 1
+    task = Task(images[:, :4], images[:, 4:], ("a", "b", "c"))
+    spec, lr = OptimizerSpec("sgd", 0.05), 0.5
+    rng = torch.Generator().manual_seed(4)
+    noises = [tuple(tree_map(lambda t: t.double(), draw_noise(pair, s, 4, 16, rng))
+                    for s in (STEPS, STEPS, 1)) for _ in range(3)]  # fmt: skip
+    opt = InnerOptimizer(spec)
+    expected_g = {k: torch.zeros_like(v) for k, v in g0.items()}
+    expected_d = {k: torch.zeros_like(v) for k, v in d0.items()}
+    for b in range(3):
+        s, q = images[b, :4], images[b, 4:]
+        g1, _, _, _ = inner_loop(pair, opt, g0, d0, s, noises[b][0])
+        judges = query_judges(pair, opt, g1, d0, q, noises[b][1])
+
+        def loss(g, d, which, s=s, q=q, nz=noises[b], judges=judges):
+            return dawson_losses(pair, opt, g, d, s, q, nz, judges=judges)[0][which]
+
+        for k, v in grad(loss, argnums=0)(g0, d0, 0).items():
+            expected_g[k] += v / 3
+        for k, v in grad(loss, argnums=1)(g0, d0, 1).items():
+            expected_d[k] += v / 3
+    algo = MAML(STEPS, spec, lr, Adversarial("wgan_gp", 10.0), meta_optimizer="sgd",
+                vectorize=vectorize)  # fmt: skip
+    algo.meta_step(gan, task, torch.Generator().manual_seed(4))
+    for module, theta, expected in ((gan.generator, g0, expected_g),
+                                    (gan.discriminator, d0, expected_d)):  # fmt: skip
+        for k, p in module.named_parameters():
+            torch.testing.assert_close(
+                p.detach(), theta[k] - lr * expected[k], rtol=1e-4, atol=1e-6
+            )

@@ -19,8 +19,16 @@ def stack(items: list[Any]) -> Any:
     return tree_map(lambda *xs: torch.stack(xs), *items)
 
 
-def to_device(tree: Any, device: torch.device) -> Any:
-    return tree_map(lambda t: t.to(device), tree)
+def to_device(tree: Any, device: torch.device, dtype: torch.dtype | None = None) -> Any:
+    """Move every tensor of `tree` to `device`; with `dtype`, cast the floating-point ones
+    (random draws are made in float32 whatever the model's precision)."""
+
+    def move(t: torch.Tensor) -> torch.Tensor:
+        if dtype is not None and t.is_floating_point():
+            return t.to(device, dtype)
+        return t.to(device)
+
+    return tree_map(move, tree)
 
 
 def over_tasks(fn: Callable[..., Any], *batched: Any, vectorize: bool = True) -> Any:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.func import vjp
 
 from metaaug.data.tasks import Task
 from metaaug.errors import UserError
@@ -176,37 +175,38 @@ class MAML(OuterLoop):
                     draw_noise(pair, 1, query.shape[1], size, rng),
                 )
             )
-        noise = to_device(stack(draws), device)
+        noise = to_device(stack(draws), device, support.dtype)
         labels = to_device(tasks.labels(), device)
         lrs = self.learning_rates()
+        # the initialization as leaves of the meta-gradient (the tasks' losses close over it)
+        g0 = {k: v.requires_grad_(True) for k, v in g0.items()}
+        d0 = {k: v.requires_grad_(True) for k, v in d0.items()}
+        lrs_g, lrs_d = lrs if lrs is not None else (None, None)
 
-        def task_gradients(
-            s: Tensor, q: Tensor, nz: tuple[Noise, Noise, Noise], ls: Tensor, lq: Tensor
-        ):
-            def losses(g, d, *learned):
-                lrs_g, lrs_d = learned[0] if learned else (None, None)
-                return dawson_losses(
-                    pair, self.inner, g, d, s, q, nz,
-                    first_order=self.first_order, lrs_g=lrs_g, lrs_d=lrs_d, labels=(ls, lq),
-                )  # fmt: skip
+        def task_losses(s: Tensor, q: Tensor, nz: tuple[Noise, Noise, Noise], ls: Tensor,
+                        lq: Tensor):  # fmt: skip
+            return dawson_losses(
+                pair, self.inner, g0, d0, s, q, nz,
+                first_order=self.first_order, lrs_g=lrs_g, lrs_d=lrs_d, labels=(ls, lq),
+            )  # fmt: skip
 
-            primals = (g0, d0) if lrs is None else (g0, d0, lrs)
-            (loss_g, loss_d), pullback, (inner_d, inner_g) = vjp(losses, *primals, has_aux=True)
-            one, zero = torch.ones_like(loss_g), torch.zeros_like(loss_g)
-            from_g, from_d = pullback((one, zero)), pullback((zero, one))
-            # each network (and its learning rates) follows its own meta-loss
-            lr_grads = () if lrs is None else (from_g[2][0], from_d[2][1])
-            return from_g[0], from_d[1], lr_grads, loss_g, loss_d, inner_d, inner_g
-
-        out = over_tasks(task_gradients, support, query, noise, *labels, vectorize=self.vectorize)
-        grad_g, grad_d, lr_grads, loss_g, loss_d, inner_d, inner_g = out
+        # The tasks' losses run as one vmapped forward; then one reverse pass per meta-loss
+        # through all tasks at once: the mean's gradient is the mean of the tasks' gradients.
+        (loss_g, loss_d), (inner_d, inner_g) = over_tasks(
+            task_losses, support, query, noise, *labels, vectorize=self.vectorize
+        )
+        # each network (and its learning rates) follows its own meta-loss
+        from_g = [*g0.values(), *(lrs_g.values() if lrs_g else ())]
+        from_d = [*d0.values(), *(lrs_d.values() if lrs_d else ())]
+        grads_g = torch.autograd.grad(loss_g.mean(), from_g, retain_graph=True)
+        grads_d = torch.autograd.grad(loss_d.mean(), from_d)
         extra = None
         if lrs is not None:
-            extra = [v.mean(0) for part in lr_grads for v in part.values()]
+            extra = [*grads_g[len(g0) :], *grads_d[len(d0) :]]
         self.apply(
             init,
-            {k: v.mean(0) for k, v in grad_g.items()},
-            {k: v.mean(0) for k, v in grad_d.items()},
+            dict(zip(g0, grads_g[: len(g0)], strict=True)),
+            dict(zip(d0, grads_d[: len(d0)], strict=True)),
             extra,
         )
         return {

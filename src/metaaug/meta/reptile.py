@@ -53,7 +53,7 @@ class Reptile(OuterLoop):
         labels = torch.cat(tasks.labels(), dim=1).to(device)
         b, n, size = images.shape[0], images.shape[1], images.shape[-1]
         noise = stack([draw_noise(pair, self.inner_steps, n, size, rng) for _ in range(b)])
-        noise = to_device(noise, device)
+        noise = to_device(noise, device, images.dtype)
 
         adapt_task = partial(
             inner_loop, pair, self.inner, g0, d0
