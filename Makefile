@@ -10,8 +10,8 @@ OMNIGLOT ?= ../shared/data/omniglot
 MNIST ?= $(HOME)/.cache/metaaug/data
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-full lint format bench bench-meta bench-quality tensorboard clean \
-	figr-omniglot figr-mnist dawson-mnist
+.PHONY: help install train fewshot test test-full lint format bench bench-meta bench-quality \
+	bench-fewshot tensorboard clean figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ install: $(STAMP) ## create .venv and install metaaug with its dev tools
 
 train: $(STAMP) ## run `metaaug train` with the defaults (digits, no download); ARGS='...' adds overrides
 	$(BIN)/metaaug train $(ARGS)
+
+fewshot: $(STAMP) ## run `metaaug fewshot` with the defaults (digits, 5-way 5-shot, 600 episodes)
+	$(BIN)/metaaug fewshot $(ARGS)
 
 test: $(STAMP) ## the default test suite (excludes tests marked slow)
 	$(BIN)/python -m pytest -q $(ARGS)
@@ -50,6 +53,9 @@ bench-meta: $(STAMP) ## print meta-step speed (vmap vs sequential) and MAML memo
 
 bench-quality: $(STAMP) ## quality vs fine-tune steps of every initialization, 3 seeds (hours)
 	$(BIN)/python scripts/bench_quality.py $(ARGS)
+
+bench-fewshot: $(STAMP) ## few-shot accuracy of every learner x arm, Omniglot 5-way 1/5-shot (hours)
+	$(BIN)/python scripts/bench_fewshot.py $(ARGS)
 
 figr-omniglot: $(STAMP) ## reproduce FIGR on Omniglot (OMNIGLOT=<root>; ~100k meta-iterations: long)
 	$(BIN)/metaaug train experiment=figr_omniglot dataset.root=$(OMNIGLOT) $(ARGS)
