@@ -62,6 +62,20 @@ def test_episodes_come_from_the_given_classes_and_are_reproducible() -> None:
     assert len(seen) == 20  # episodes differ from one another
 
 
+def test_a_fixed_support_is_the_support_and_never_a_query() -> None:
+    classes = numbered_classes(4, 8)
+    fixed = {"c1": [6, 2]}
+    sampler = EpisodeSampler(classes, list(classes), 4, 2, 5, seed=0, fixed_support=fixed)
+    for i in range(5):
+        ep = sampler.episode(i)
+        slot = ep.class_names.index("c1")
+        support = ep.support[ep.support_labels == slot][:, 0, 0, 0].tolist()
+        query = ep.query[ep.query_labels == slot][:, 0, 0, 0].tolist()
+        assert support == [1006.0, 1002.0] and not {1006.0, 1002.0} & set(query)
+    with pytest.raises(UserError, match=r"generated from 2 shots; set fewshot\.shots=2"):
+        EpisodeSampler(classes, list(classes), 4, 3, 2, seed=0, fixed_support=fixed)
+
+
 def test_episode_sampler_rejects_impossible_settings() -> None:
     classes = numbered_classes(6, 8)
     with pytest.raises(UserError, match=r"fewshot\.ways=5 but the meta-test split has 3"):
@@ -367,6 +381,38 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
     assert "dataset.test_fraction=0.5" in proc.stderr and "Traceback" not in proc.stderr
     proc = metaaug("fewshot", *QUICK, "fewshot.arms=[none,gan]")
     assert proc.returncode == 2 and "arms.gan.checkpoint" in proc.stderr
+
+
+def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    split = ["dataset.val_fraction=0", "dataset.test_fraction=0.5"]
+    train_dir = tmp_path / "train"
+    proc = metaaug("train", *TINY, *split, "compare_baselines=false", "validation.every=0",
+                   "gan.width=4", "target.shots=3", f"hydra.run.dir={train_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((train_dir / "synthetic" / "manifest.json").read_text())
+    # the recorded rows are the shots the GAN was fine-tuned on
+    from metaaug.data.sources import digits
+
+    shots = load(train_dir / "checkpoints" / "finetuned.pt")["shots"]
+    class_images = digits(image_size=16, channels=1)[manifest["class_name"]]
+    torch.testing.assert_close(class_images[manifest["shot_rows"]], shots)
+
+    synthetic = [*QUICK, "fewshot.arms=[none,synthetic]", "fewshot.learners=[plain]",
+                 f"fewshot.synthetic_path={tmp_path}", "arms.synthetic.per_class=4"]  # fmt: skip
+    run_dir = tmp_path / "fewshot"
+    proc = metaaug("fewshot", *synthetic, "fewshot.shots=3", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((run_dir / "fewshot.json").read_text())["rows"]
+    assert [r["arm"] for r in rows] == ["none", "synthetic"]
+
+    proc = metaaug("fewshot", *synthetic, "fewshot.shots=2")
+    assert proc.returncode == 2 and "set fewshot.shots=3" in proc.stderr, proc.stderr[-2000:]
+    manifest["meta_train_classes"].append(manifest["class_name"])
+    (train_dir / "synthetic" / "manifest.json").write_text(json.dumps(manifest))
+    proc = metaaug("fewshot", *synthetic, "fewshot.shots=3")
+    assert proc.returncode == 2 and "meta-trained on 1 of the episode classes" in proc.stderr
 
 
 @pytest.mark.parametrize(

@@ -20,13 +20,15 @@ import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from metaaug import hardware
 from metaaug.commands import build
+from metaaug.data.sources import image_folder_flat
 from metaaug.errors import UserError, exits_on_user_error
-from metaaug.fewshot.arms import Arm, GanArm
+from metaaug.fewshot.arms import Arm, GanArm, SyntheticArm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
 from metaaug.fewshot.stats import mean_ci, paired_comparison
@@ -131,6 +133,68 @@ def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> 
              "per class", ckpt.get("meta_algo"), path, steps, node.per_class)  # fmt: skip
     return GanArm(gan, build.adversarial(run), optimizer, steps, int(node.per_class),
                   build.augment(run))  # fmt: skip
+
+
+MANIFEST_KEYS = ("class_name", "folder", "dataset", "image_size", "channels", "from_path",
+                 "shot_rows", "meta_train_classes")  # fmt: skip
+
+
+def _synthetic(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[str, list[int]]]:
+    """The synthetic folders under `fewshot.synthetic_path` (each with the manifest.json that
+    `metaaug train` writes) of meta-test classes: their images, and the rows of the shots each
+    was generated from (those become the class's support in every episode)."""
+    if cfg.fewshot.synthetic_path is None:
+        raise UserError(
+            "fewshot.arms has synthetic but fewshot.synthetic_path is not set; point it at a "
+            "`metaaug train` run's synthetic/ folder (or a folder of several)"
+        )
+    root = Path(str(cfg.fewshot.synthetic_path)).expanduser()
+    manifests = sorted(root.rglob("manifest.json")) if root.is_dir() else []
+    if not manifests:
+        raise UserError(
+            f"fewshot.synthetic_path='{root}' holds no manifest.json of a `metaaug train` "
+            "synthetic folder; point it at a run's synthetic/ folder"
+        )
+    images: dict[str, Tensor] = {}
+    fixed: dict[str, list[int]] = {}
+    for path in manifests:
+        info = json.loads(path.read_text())
+        missing = [k for k in MANIFEST_KEYS if k not in info]
+        if missing:
+            raise UserError(
+                f"'{path}' lacks {', '.join(missing)} (written by an older metaaug or another "
+                "tool); generate the images again with `metaaug train`"
+            )
+        ds = cfg.dataset
+        if (info["dataset"], info["image_size"], info["channels"]) != (ds.name, ds.image_size,
+                                                                        ds.channels):  # fmt: skip
+            raise UserError(
+                f"'{path}' holds {info['dataset']} images of size {info['image_size']} with "
+                f"{info['channels']} channels, this run uses {ds.name}, {ds.image_size}, "
+                f"{ds.channels}; use the same dataset settings"
+            )
+        name = info["class_name"]
+        if info["from_path"] or name not in split.test:
+            log.warning("synthetic images of '%s' (%s) are not of a meta-test class: unused",
+                        name, path.parent)  # fmt: skip
+            continue
+        leaked = sorted(set(info["meta_train_classes"]) & set(split.test))
+        if leaked:
+            raise UserError(
+                f"the GAN behind '{path.parent}' was meta-trained on {len(leaked)} of the "
+                f"episode classes (e.g. '{leaked[0]}'); generate with `metaaug train "
+                f"dataset.val_fraction={ds.val_fraction} dataset.test_fraction="
+                f"{ds.test_fraction} seed={cfg.seed}`"
+            )
+        if name in images:
+            raise UserError(f"two synthetic folders under '{root}' hold class '{name}'; keep one")
+        # the PNGs are already foreground-bright: no inversion, whatever the dataset's
+        images[name] = image_folder_flat(str(path.parent / info["folder"]), ds.image_size,
+                                         ds.channels, key="fewshot.synthetic_path")  # fmt: skip
+        fixed[name] = list(info["shot_rows"])
+    log.info("synthetic arm: images of %d meta-test classes (%s)", len(images),
+             ", ".join(sorted(images)))  # fmt: skip
+    return images, fixed
 
 
 def _arm(cfg: DictConfig, name: str, classes, split, device: torch.device) -> Arm:
@@ -247,14 +311,20 @@ def run(cfg: DictConfig) -> float:
         cfg.hardware.device, cfg.hardware.threads, cfg.hardware.deterministic, cfg.seed
     )
     classes, split = build.classes_and_split(cfg)
+    synthetic, fixed = ({}, {}) if "synthetic" not in arm_names else _synthetic(cfg, split)
     sampler = EpisodeSampler(
-        classes, split.test, int(f.ways), int(f.shots), int(f.queries), int(cfg.seed)
-    )
+        classes, split.test, int(f.ways), int(f.shots), int(f.queries), int(cfg.seed),
+        fixed_support=fixed,
+    )  # fmt: skip
     log.info("%d-way %d-shot episodes from %d meta-test classes (backbone: %d meta-train)",
              f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
     learners = dict(zip(learner_names, _learners(cfg, learner_names, classes, split, device),
                         strict=True))  # fmt: skip
-    arms = {name: _arm(cfg, name, classes, split, device) for name in arm_names}
+    arms = {
+        name: SyntheticArm(synthetic, int(cfg.arms.synthetic.per_class)) if name == "synthetic"
+        else _arm(cfg, name, classes, split, device)
+        for name in arm_names
+    }  # fmt: skip
 
     t0 = time.perf_counter()
     progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)

@@ -290,7 +290,10 @@ def run(cfg: DictConfig) -> float:
         target.class_name,
         {"seed": cfg.seed, "noise_seed": gen_seed, "meta_algo": algo_name,
          "source_checkpoint": str(ckpt_dir / "finetuned.pt"), "config_hash": chash,
-         "finetune_steps": int(cfg.finetune.steps), "shots": int(target.shots.shape[0])},
+         "finetune_steps": int(cfg.finetune.steps), "shots": int(target.shots.shape[0]),
+         # what `metaaug fewshot fewshot.synthetic_path=...` needs to use these images honestly
+         "dataset": cfg.dataset.name, "from_path": cfg.target.path is not None,
+         "shot_rows": list(target.shot_rows), "meta_train_classes": list(data.split.train)},
     )  # fmt: skip
     k = target.shots.shape[0]
     save_grid(target.shots, run_dir / "samples" / "target_shots.png", nrow=k)

@@ -24,14 +24,19 @@ class Target:
     class_name: str
     shots: torch.Tensor
     heldout: torch.Tensor
+    shot_rows: tuple[int, ...] = ()  # rows of the shots in the dataset's class (none for a path)
 
 
-def _choose(images: torch.Tensor, shots: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded choice of `shots` rows, and the other rows, both in their original order."""
+def _choose(
+    images: torch.Tensor, shots: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """A seeded choice of `shots` rows, the other rows (both in their original order), and the
+    chosen row numbers."""
     perm = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
     chosen = torch.zeros(images.shape[0], dtype=torch.bool)
     chosen[perm[:shots]] = True
-    return images[chosen], images[~chosen]
+    rows = tuple(int(i) for i in chosen.nonzero().flatten())
+    return images[chosen], images[~chosen], rows
 
 
 def select_target(
@@ -61,7 +66,7 @@ def select_target(
                 f"target.path '{path}' holds {images.shape[0]} images but target.shots={shots}; "
                 "add images or lower target.shots"
             )
-        shot_images, heldout = _choose(images, shots, seed)
+        shot_images, heldout, _ = _choose(images, shots, seed)
         name = class_name or Path(path).expanduser().resolve().name
         return Target(class_name=name, shots=shot_images, heldout=heldout)
 
@@ -86,5 +91,5 @@ def select_target(
             f"target class '{name}' has {images.shape[0]} images but target.shots={shots} "
             "leaves none held out for evaluation; lower target.shots or pick another class"
         )
-    shot_images, heldout = _choose(images, shots, seed)
-    return Target(class_name=name, shots=shot_images, heldout=heldout)
+    shot_images, heldout, rows = _choose(images, shots, seed)
+    return Target(class_name=name, shots=shot_images, heldout=heldout, shot_rows=rows)

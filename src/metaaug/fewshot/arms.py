@@ -145,3 +145,30 @@ class GanArm:
         fakes = self.synthesize(shots, rng).flatten(0, 1)
         labels = torch.arange(episode.ways).repeat_interleave(self.per_class)
         return torch.cat([x, fakes]), torch.cat([y, one_hot(labels, episode.ways)])
+
+
+class SyntheticArm:
+    """The support plus up to `per_class` images per class from folders that `metaaug train`
+    wrote (`fewshot.synthetic_path`); a class without synthetic images gets none.
+
+    The images of a class were generated from its `shot_rows` (recorded in the folder's
+    manifest): the episode sampler makes those shots the class's support in every episode,
+    so the arm adds what a user with exactly those shots would have added.
+    """
+
+    name = "synthetic"
+
+    def __init__(self, images: dict[str, Tensor], per_class: int = 20) -> None:
+        self.images, self.per_class = images, per_class
+
+    def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        x, y = episode.support, one_hot(episode.support_labels, episode.ways)
+        extra, labels = [x], [y]
+        for slot, name in enumerate(episode.class_names):
+            pool = self.images.get(name)
+            if pool is None:
+                continue
+            rows = torch.randperm(pool.shape[0], generator=rng)[: self.per_class]
+            extra.append(pool[rows])
+            labels.append(one_hot(torch.full((len(rows),), slot), episode.ways))
+        return torch.cat(extra), torch.cat(labels)

@@ -1,5 +1,9 @@
 """N-way K-shot episodes from held-out classes, identical for every augmentation arm.
 
+A class may have a fixed support set (`fixed_support`: the rows of the shots a `metaaug train`
+run generated synthetic images from); its queries are then drawn from its other images, so
+no image the generator saw is ever a query.
+
 Episode i is drawn from its own generator, seeded by (seed, i): it does not depend on how many
 random numbers earlier episodes, arms or learners consumed, so every arm and learner sees the
 very same support and query images, which is what makes the comparison paired.
@@ -43,6 +47,7 @@ class EpisodeSampler:
         queries: int,
         seed: int,
         split: str = "meta-test",
+        fixed_support: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         if ways < 2:
             raise UserError(f"fewshot.ways={ways}: an episode needs at least 2 classes")
@@ -62,9 +67,16 @@ class EpisodeSampler:
                 f"class '{smallest}' has {count} images but an episode takes shots + queries = "
                 f"{shots} + {queries} from each class; lower fewshot.shots or fewshot.queries"
             )
+        for name, rows in (fixed_support or {}).items():
+            if len(rows) != shots:
+                raise UserError(
+                    f"the synthetic images of '{name}' were generated from {len(rows)} shots; "
+                    f"set fewshot.shots={len(rows)} so that those shots are its support"
+                )
         self.classes = classes
         self.names = tuple(names)
         self.ways, self.shots, self.queries, self.seed = ways, shots, queries, seed
+        self.fixed_support = {k: list(v) for k, v in (fixed_support or {}).items()}
 
     def episode(self, index: int) -> Episode:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
@@ -72,7 +84,11 @@ class EpisodeSampler:
         support, query = [], []
         for name in (self.names[i] for i in picks):
             images = self.classes[name]
-            rows = torch.randperm(images.shape[0], generator=gen)[: self.shots + self.queries]
+            rows = torch.randperm(images.shape[0], generator=gen)
+            if name in self.fixed_support:  # its support is fixed, its queries are the others
+                fixed = torch.tensor(self.fixed_support[name])
+                rows = torch.cat([fixed, rows[~torch.isin(rows, fixed)]])
+            rows = rows[: self.shots + self.queries]
             support.append(images[rows[: self.shots]])
             query.append(images[rows[self.shots :]])
         labels = torch.arange(self.ways)
