@@ -381,6 +381,10 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
     assert "dataset.test_fraction=0.5" in proc.stderr and "Traceback" not in proc.stderr
     proc = metaaug("fewshot", *QUICK, "fewshot.arms=[none,gan]")
     assert proc.returncode == 2 and "arms.gan.checkpoint" in proc.stderr
+    (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
+    proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={tmp_path / 'corrupt.pt'}")
+    assert proc.returncode == 2 and "cannot be read" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
 
 
 def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(

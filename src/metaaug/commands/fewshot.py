@@ -98,8 +98,12 @@ def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> 
             f"arms.gan.checkpoint='{path}' is not a file; point it at a run's "
             "checkpoints/meta_init.pt"
         )
-    ckpt = load(path)
-    if "classes" not in ckpt or "config" not in ckpt:
+    try:
+        ckpt = load(path)
+    except Exception as err:  # torn, foreign or not a torch file
+        raise UserError(f"arms.gan.checkpoint='{path}' cannot be read ({err}); point it at a "
+                        "run's checkpoints/meta_init.pt") from None  # fmt: skip
+    if not isinstance(ckpt, dict) or "classes" not in ckpt or "config" not in ckpt:
         raise UserError(
             f"'{path}' is not a meta_init.pt written by `metaaug train` (it names no "
             "meta-train classes); use a run's checkpoints/meta_init.pt"
