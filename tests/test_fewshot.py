@@ -350,15 +350,22 @@ def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path
     assert any(p.name.startswith("events") for p in (run_dir / "tensorboard").iterdir())
 
 
+def _train_on_fewshot_split(metaaug: Runner, tmp_path: Path, *extra: str) -> Path:
+    """A tiny `metaaug train` run on fewshot's class split; returns its run directory."""
+    train_dir = tmp_path / "train"
+    proc = metaaug(
+        "train", *TINY, "dataset.val_fraction=0", "dataset.test_fraction=0.5",
+        "compare_baselines=false", "validation.every=0", "gan.width=4", *extra,
+        f"hydra.run.dir={train_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return train_dir
+
+
 def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_classes(
     metaaug: Runner, tmp_path: Path
 ) -> None:
-    split = ["dataset.val_fraction=0", "dataset.test_fraction=0.5"]
-    train_dir = tmp_path / "train"
-    proc = metaaug("train", *TINY, *split, "compare_baselines=false", "validation.every=0",
-                   "gan.width=4", f"hydra.run.dir={train_dir}")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    checkpoint = train_dir / "checkpoints" / "meta_init.pt"
+    checkpoint = _train_on_fewshot_split(metaaug, tmp_path) / "checkpoints" / "meta_init.pt"
     gan = [*QUICK, "fewshot.arms=[none,gan]", "fewshot.learners=[plain]", "arms.gan.per_class=2",
            "arms.gan.steps=1"]  # fmt: skip
 
@@ -390,11 +397,7 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
 def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
     metaaug: Runner, tmp_path: Path
 ) -> None:
-    split = ["dataset.val_fraction=0", "dataset.test_fraction=0.5"]
-    train_dir = tmp_path / "train"
-    proc = metaaug("train", *TINY, *split, "compare_baselines=false", "validation.every=0",
-                   "gan.width=4", "target.shots=3", f"hydra.run.dir={train_dir}")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    train_dir = _train_on_fewshot_split(metaaug, tmp_path, "target.shots=3")
     manifest = json.loads((train_dir / "synthetic" / "manifest.json").read_text())
     # the recorded rows are the shots the GAN was fine-tuned on
     from metaaug.data.sources import digits
