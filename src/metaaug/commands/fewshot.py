@@ -33,6 +33,7 @@ from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load
+from metaaug.io.images import ensure_outputs_free
 from metaaug.io.tensorboard import log_hparams
 from metaaug.meta.functional import conditioning
 
@@ -293,12 +294,7 @@ def to_csv(rows: list[dict]) -> str:
 
 def run(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    for name in OUTPUTS:
-        if (run_dir / name).exists():
-            raise UserError(
-                f"run directory '{run_dir}' already holds {name}; pick a new hydra.run.dir "
-                "(metaaug never overwrites outputs)"
-            )
+    ensure_outputs_free(run_dir, OUTPUTS)
     f = cfg.fewshot
     arm_names = _names(cfg, "arms", cfg.arms)
     learner_names = _names(cfg, "learners", cfg.learners)

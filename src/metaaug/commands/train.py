@@ -25,7 +25,13 @@ from metaaug.commands import build
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.checkpoint import load, save_atomic
-from metaaug.io.images import ensure_empty_dir, grid, save_grid, write_synthetic
+from metaaug.io.images import (
+    ensure_empty_dir,
+    ensure_outputs_free,
+    grid,
+    save_grid,
+    write_synthetic,
+)
 from metaaug.io.tensorboard import log_hparams
 from metaaug.meta.adapt import adapt, sample
 from metaaug.meta.functional import conditioning
@@ -41,16 +47,6 @@ log = logging.getLogger("metaaug.train")
 
 def _progress(setting: Any) -> bool:
     return sys.stderr.isatty() if setting == "auto" else bool(setting)
-
-
-def _check_outputs_free(run_dir: Path, synthetic_dir: Path) -> None:
-    for name in RUN_OUTPUTS:
-        if (run_dir / name).exists():
-            raise UserError(
-                f"run directory '{run_dir}' already holds {name}; pick a new hydra.run.dir "
-                f"(metaaug never overwrites outputs)"
-            )
-    ensure_empty_dir(synthetic_dir, "generate.out")
 
 
 def _check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
@@ -204,7 +200,8 @@ def run(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     synthetic_dir = Path(cfg.generate.out) if cfg.generate.out else run_dir / "synthetic"
-    _check_outputs_free(run_dir, synthetic_dir)
+    ensure_outputs_free(run_dir, RUN_OUTPUTS)
+    ensure_empty_dir(synthetic_dir, "generate.out")
     if cfg.objective not in OBJECTIVES:
         raise UserError(f"objective={cfg.objective!r} is not known; use one of {OBJECTIVES}")
     if cfg.resume and not Path(cfg.resume).is_file():

@@ -24,6 +24,17 @@ def folder_name(class_name: str) -> str:
     return re.sub(r"[^\w.\-]+", "_", class_name).strip("_") or "class"
 
 
+def ensure_outputs_free(run_dir: Path, names: tuple[str, ...]) -> None:
+    """Refuse a run directory that already holds one of a command's outputs (Hydra's own
+    .hydra/ and log are expected there)."""
+    for name in names:
+        if (run_dir / name).exists():
+            raise UserError(
+                f"run directory '{run_dir}' already holds {name}; pick a new hydra.run.dir "
+                "(metaaug never overwrites outputs)"
+            )
+
+
 def ensure_empty_dir(path: Path, what: str) -> None:
     """Refuse to write into a non-empty folder: existing outputs are never overwritten."""
     if path.exists() and any(path.iterdir()):
