@@ -18,7 +18,7 @@ from metaaug.errors import UserError
 from metaaug.fewshot.arms import ClassicArm, GanArm, MixupArm, NoAugment
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
 from metaaug.fewshot.learned import LearnedAugment, query_loss
-from metaaug.fewshot.learners import Prototypes, SupportCNN, _cnn, meta_train_maml_classifier
+from metaaug.fewshot.learners import Prototypes, SupportCNN, meta_train_maml_classifier, small_cnn
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import InnerOptimizer, Pair, draw_noise, inner_loop, parameters
@@ -297,7 +297,7 @@ def test_learned_magnitudes_move_to_lower_the_query_loss() -> None:
     train, _ = _digit_samplers(3, 2, 5)
     episode = train.episode(0)
     torch.manual_seed(0)
-    net = _cnn(1, 8, 3, 4)
+    net = small_cnn(1, 8, 3, 4)
     init = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}
     augment = LearnedAugment(rotate=30.0, translate=0.2, noise=0.3)
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from metaaug.augment.classic import ClassicAugment
 from metaaug.fewshot.arms import one_hot
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
-from metaaug.fewshot.learners import _cnn, sgd_fit
+from metaaug.fewshot.learners import sgd_fit, small_cnn
 
 
 def _inverse_softplus(x: float) -> float:
@@ -118,7 +118,9 @@ def meta_learn_augment(
         episode = episodes.episode(it)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed * 1_000_003 + it)
-            net = _cnn(episode.support.shape[1], episode.support.shape[-1], episode.ways, width)
+            net = small_cnn(
+                episode.support.shape[1], episode.support.shape[-1], episode.ways, width
+            )
         init = {k: v.detach().requires_grad_(True) for k, v in net.named_parameters()}
         rng = torch.Generator().manual_seed(seed * 1_000_003 + it)
         loss = query_loss(augment, net, init, episode, copies, inner_steps, inner_lr, rng)

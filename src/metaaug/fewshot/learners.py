@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.metrics.domain import DomainFeatures
 
 
@@ -50,7 +51,7 @@ class Prototypes:
         return (predicted == labels.cpu()).float().mean().item()
 
 
-def _cnn(channels: int, image_size: int, ways: int, width: int) -> nn.Sequential:
+def small_cnn(channels: int, image_size: int, ways: int, width: int) -> nn.Sequential:
     """Two conv blocks (3x3 conv, GroupNorm, ReLU, 2x2 max-pool) and a linear head on the
     flattened features: the flattened head keeps where a stroke is, and trains in a few SGD
     steps, where global pooling needed many more."""
@@ -84,7 +85,7 @@ class SupportCNN:
         seed = int(torch.randint(2**31 - 1, (1,), generator=rng))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            net = _cnn(images.shape[1], images.shape[-1], targets.shape[1], self.width)
+            net = small_cnn(images.shape[1], images.shape[-1], targets.shape[1], self.width)
             net = net.to(self.device)
         x, y = images.to(self.device), targets.to(self.device)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
@@ -152,7 +153,7 @@ class MAMLClassifier:
 
 
 def meta_train_maml_classifier(
-    episodes,  # EpisodeSampler over the meta-train classes
+    episodes: EpisodeSampler,  # over the meta-train classes
     channels: int,
     image_size: int,
     width: int,
@@ -172,7 +173,7 @@ def meta_train_maml_classifier(
     test time than in meta-training)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = _cnn(channels, image_size, episodes.ways, width).to(device)
+        net = small_cnn(channels, image_size, episodes.ways, width).to(device)
     init = {k: v.detach().clone().requires_grad_(True) for k, v in net.named_parameters()}
     opt = torch.optim.Adam(list(init.values()), lr=meta_lr)
     for it in range(iterations):
