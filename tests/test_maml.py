@@ -212,3 +212,10 @@ def test_meta_step_applies_the_mean_of_the_tasks_meta_gradients(vectorize: bool)
             torch.testing.assert_close(
                 p.detach(), theta[k] - lr * expected[k], rtol=1e-4, atol=1e-6
             )
+
+
+def test_metasgd_refuses_an_inner_optimizer_other_than_sgd() -> None:
+    from metaaug.errors import UserError
+
+    with pytest.raises(UserError, match=r"meta_algo\.inner_optimizer\.name=sgd"):
+        MetaSGD(STEPS, OptimizerSpec("adam", 0.01), 1e-3, Adversarial())

@@ -32,7 +32,7 @@ from metaaug.data.tasks import Task
 from metaaug.errors import UserError
 from metaaug.meta.functional import Params
 from metaaug.meta.maml import MAML
-from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+from metaaug.meta.settings import OptimizerSpec
 from metaaug.models.gan import GAN
 
 
@@ -40,26 +40,15 @@ class MetaSGD(MAML):
     name = "metasgd"
 
     def __init__(
-        self,
-        inner_steps: int,
-        inner_optimizer: OptimizerSpec,
-        meta_lr: float,
-        adversarial: Adversarial,
-        meta_optimizer: str = "adam",
-        meta_betas: tuple[float, float] = (0.9, 0.999),
-        augment: Augment | None = None,
-        first_order: bool = False,
-        vectorize: bool = True,
+        self, inner_steps: int, inner_optimizer: OptimizerSpec, *args: Any, **kwargs: Any
     ) -> None:
+        """MAML's arguments; the inner optimizer must be SGD."""
         if inner_optimizer.name != "sgd":
             raise UserError(
                 "meta_algo=metasgd learns the inner SGD learning rates; set "
                 "meta_algo.inner_optimizer.name=sgd"
             )
-        super().__init__(
-            inner_steps, inner_optimizer, meta_lr, adversarial, meta_optimizer, meta_betas,
-            augment, first_order=first_order, vectorize=vectorize,
-        )  # fmt: skip
+        super().__init__(inner_steps, inner_optimizer, *args, **kwargs)
         self.name = "metasgd"
         self._alpha: tuple[nn.ParameterDict, nn.ParameterDict] | None = None
 
