@@ -1,15 +1,19 @@
 """Few-shot figures: does each augmentation arm help each learner? 5-way 1-shot and 5-shot.
 
-1. `metaaug train` meta-trains a GAN initialization on fewshot's meta-train classes (the split
-   `metaaug fewshot` uses: half the classes held out, none for validation), so that the gan
-   arm never saw an episode class.
+1. `metaaug train` trains the gan arm's GAN on fewshot's meta-train classes (the split
+   `metaaug fewshot` uses: half the classes held out, none for validation), so that it never
+   saw an episode class. By default the DAGAN-style image-conditioned pair trained on the
+   pooled classes (DAGAN's own recipe), used without adaptation (--gan-steps 0): it turns each
+   shot into new images of its class. `--gan dcgan --meta-algo reptile --gan-steps 50` gives
+   a meta-learned initialization adapted to each class instead.
 2. `metaaug fewshot` runs every learner x arm on the same episodes, for each shot count.
 3. The two tables (fewshot.md) are printed, with the run directories.
 
 Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 2 cores.
 
     python scripts/bench_fewshot.py                         # Omniglot subset, 600 episodes
-    python scripts/bench_fewshot.py --episodes 100 --iterations 300
+    python scripts/bench_fewshot.py --shots 1 --train-dir DIR   # reuse a trained GAN
+    python scripts/bench_fewshot.py --gan dcgan --meta-algo reptile --gan-steps 50
     python scripts/bench_fewshot.py --quick                 # digits, tiny budgets: a smoke run
 """
 
@@ -39,22 +43,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits, tiny budgets")
     parser.add_argument("--episodes", type=int, default=600)
-    parser.add_argument("--iterations", type=int, default=1000, help="GAN meta-iterations")
-    parser.add_argument("--meta-algo", default="reptile")
-    parser.add_argument("--gan-steps", type=int, default=50, help="GAN adaptation per class")
+    parser.add_argument("--iterations", type=int, default=3000, help="GAN (meta-)iterations")
+    parser.add_argument("--gan", default="dagan", help="the gan group of the gan arm's GAN")
+    parser.add_argument("--meta-algo", default="pretrain")
+    parser.add_argument("--gan-steps", type=int, default=0, help="GAN adaptation per class")
+    parser.add_argument("--train-dir", type=Path, help="a finished train run to reuse")
     parser.add_argument("--shots", default="1,5")
     parser.add_argument("extra", nargs="*", help="overrides passed to every fewshot run")
     args = parser.parse_args()
 
     if args.quick:
         data = []
-        train_budget = ["meta_algo.iterations=3", "finetune.steps=2", "metric.min_steps=0",
+        train_budget = ["meta_algo.iterations=3", "metric.min_steps=0",
                         "metric.epochs=1", "generate.num_images=16",
                         "metric.kid_subset_size=8"]  # fmt: skip
         fewshot_budget = ["fewshot.episodes=3", "learners.maml.iterations=2",
                           "arms.learned.iterations=2", "learners.plain.steps=5",
                           "metric.min_steps=0", "metric.epochs=1"]  # fmt: skip
-        gan_steps = 2
+        gan_steps = min(args.gan_steps, 2)
     else:
         if not (OMNIGLOT / "images_background_small1.zip").exists():
             sys.exit(f"the shared Omniglot subset is not at {OMNIGLOT}")
@@ -64,12 +70,15 @@ def main() -> None:
         gan_steps = args.gan_steps
 
     out = Path(tempfile.mkdtemp(prefix="metaaug-fewshot-"))
-    train_dir = out / "gan"
-    metaaug(
-        "train", *data, *SPLIT, f"meta_algo={args.meta_algo}", *train_budget,
-        "compare_baselines=false", "validation.every=0", f"hydra.run.dir={train_dir}",
-    )  # fmt: skip
-    print(f"meta-trained the GAN ({args.meta_algo}): {train_dir}", flush=True)
+    train_dir = args.train_dir or out / "gan"
+    if args.train_dir is None:
+        metaaug(
+            "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}",
+            *train_budget, f"finetune.steps={gan_steps}", "compare_baselines=false",
+            "validation.every=0",
+            f"hydra.run.dir={train_dir}",
+        )  # fmt: skip
+        print(f"trained the GAN ({args.gan}, {args.meta_algo}): {train_dir}", flush=True)
     for shots in args.shots.split(","):
         run_dir = out / f"{shots}shot"
         metaaug(
