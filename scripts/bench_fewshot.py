@@ -14,6 +14,7 @@ Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 
     python scripts/bench_fewshot.py                         # Omniglot subset, 600 episodes
     python scripts/bench_fewshot.py --shots 1 --train-dir DIR   # reuse a trained GAN
     python scripts/bench_fewshot.py --gan dcgan --meta-algo reptile --gan-steps 50
+    python scripts/bench_fewshot.py fewshot.workers=8       # overrides go to every fewshot run
     python scripts/bench_fewshot.py --quick                 # digits, tiny budgets: a smoke run
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,34 @@ def test_every_arm_sees_the_same_episodes_and_learner_randomness() -> None:
     assert [calls[2 * i] for i in range(5)] == [calls[2 * i + 1] for i in range(5)]
     assert acc["recorder"]["none"].tolist() == [4.0] * 5
     assert acc["recorder"]["mixup"].tolist() == [12.0] * 5
+
+
+def test_workers_give_the_numbers_of_a_one_thread_run() -> None:
+    """Episodes shared among forked processes: per-episode accuracies identical to one process
+    on one thread (each episode depends on its seeds alone), in episode order."""
+    _, test = _digit_samplers(3, 2, 5)
+    arms = {"none": NoAugment(), "classic": ClassicArm(ClassicAugment(), copies=2)}
+    learners = {"plain": SupportCNN(steps=10, width=4)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = evaluate(test, arms, learners, episodes=6, seed=3)
+    finally:
+        torch.set_num_threads(threads)
+    shared = evaluate(test, arms, {**learners, "pid": Pid()}, episodes=6, seed=3, workers=2)
+    for arm in arms:
+        assert shared["plain"][arm].tolist() == alone["plain"][arm].tolist()
+    assert len(set(alone["plain"]["none"].tolist())) > 1  # the episodes differ
+    assert os.getpid() not in set(shared["pid"]["none"].tolist())  # other processes ran them
+
+
+class Pid:
+    """A learner whose "accuracy" is the id of the process that ran it."""
+
+    name = "pid"
+
+    def accuracy(self, images, targets, query, labels, rng) -> float:
+        return float(os.getpid())
 
 
 # --- statistics -------------------------------------------------------------------------------
@@ -427,7 +456,8 @@ def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
     [("fewshot.ways=9", "fewshot.ways=9 but the meta-test split has 5"),
      ("fewshot.queries=500", "fewshot.shots or fewshot.queries"),
      ("fewshot.arms=[none,nosuch]", "nosuch"),
-     ("fewshot.objective.arm=gan", "fewshot.objective")],
+     ("fewshot.objective.arm=gan", "fewshot.objective"),
+     ("fewshot.workers=0", "fewshot.workers=0: use 1")],
 )  # fmt: skip
 def test_fewshot_bad_input_is_one_line(metaaug: Runner, override: str, fragment: str) -> None:
     proc = metaaug("fewshot", *QUICK, override)

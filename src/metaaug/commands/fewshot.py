@@ -11,8 +11,10 @@ import csv
 import io
 import json
 import logging
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import hydra
@@ -52,6 +54,22 @@ def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
             f"{', '.join(known)}"
         )
     return names
+
+
+def _workers(workers: int, device: torch.device) -> int:
+    if workers < 1:
+        raise UserError(f"fewshot.workers={workers}: use 1 (one process) or more")
+    if workers > 1 and device.type != "cpu":
+        raise UserError(
+            f"fewshot.workers={workers} forks CPU processes, but hardware.device is {device}; "
+            "set fewshot.workers=1 on a GPU (or hardware=cpu)"
+        )
+    if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        raise UserError(
+            f"fewshot.workers={workers} needs processes started by fork, which this platform "
+            "lacks; set fewshot.workers=1"
+        )
+    return workers
 
 
 def _train_episodes(cfg: DictConfig, classes, split) -> EpisodeSampler:
@@ -224,6 +242,36 @@ def _learner_rng(seed: int, episode: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + episode) * 101 + 100)
 
 
+def episode_accuracies(
+    sampler: EpisodeSampler, arms: dict[str, Arm], learners: dict[str, Learner], seed: int, i: int
+) -> dict[str, dict[str, float]]:
+    """Query accuracy of every learner x arm on episode `i`: a function of the seeds alone."""
+    episode = sampler.episode(i)
+    acc: dict[str, dict[str, float]] = {ln: {} for ln in learners}
+    for a, (arm_name, arm) in enumerate(arms.items()):
+        images, targets = arm(episode, _arm_rng(seed, i, a))
+        for learner_name, learner in learners.items():
+            acc[learner_name][arm_name] = learner.accuracy(
+                images, targets, episode.query, episode.query_labels, _learner_rng(seed, i)
+            )
+    return acc
+
+
+# What forked workers inherit instead of unpickling it: the episode sampler, arms, learners
+# and seed of the evaluation in progress.
+_WORK: tuple | None = None
+
+
+def _worker_start() -> None:
+    # one thread per process: `workers` processes share the machine's cores
+    torch.set_num_threads(1)
+
+
+def _worker_episode(i: int) -> dict[str, dict[str, float]]:
+    assert _WORK is not None, "a fewshot worker started outside evaluate()"
+    return episode_accuracies(*_WORK, i)
+
+
 def evaluate(
     sampler: EpisodeSampler,
     arms: dict[str, Arm],
@@ -231,17 +279,34 @@ def evaluate(
     episodes: int,
     seed: int,
     progress: bool = False,
+    workers: int = 1,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Per-episode query accuracy [episodes] of every learner x arm, on identical episodes."""
+    """Per-episode query accuracy [episodes] of every learner x arm, on identical episodes.
+
+    With `workers` > 1 the episodes are shared among that many forked processes of one thread
+    each; every episode depends on its seeds alone, so the numbers are those of a one-thread
+    run in a single process.
+    """
+    global _WORK
     acc = {ln: {an: np.zeros(episodes) for an in arms} for ln in learners}
-    for i in tqdm(range(episodes), desc="episodes", disable=not progress, leave=False):
-        episode = sampler.episode(i)
-        for a, (arm_name, arm) in enumerate(arms.items()):
-            images, targets = arm(episode, _arm_rng(seed, i, a))
-            for learner_name, learner in learners.items():
-                acc[learner_name][arm_name][i] = learner.accuracy(
-                    images, targets, episode.query, episode.query_labels, _learner_rng(seed, i)
-                )
+    if workers > 1:
+        _WORK = (sampler, arms, learners, seed)
+        context = multiprocessing.get_context("fork")
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start)
+        results = pool.map(_worker_episode, range(episodes))
+    else:
+        pool = None
+        results = (episode_accuracies(sampler, arms, learners, seed, i) for i in range(episodes))
+    try:
+        for i, one in enumerate(tqdm(results, desc="episodes", total=episodes,
+                                     disable=not progress, leave=False)):  # fmt: skip
+            for learner_name, per_arm in one.items():
+                for arm_name, value in per_arm.items():
+                    acc[learner_name][arm_name][i] = value
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+            _WORK = None
     return acc
 
 
@@ -310,6 +375,7 @@ def run(cfg: DictConfig) -> float:
     device = hardware.setup(
         cfg.hardware.device, cfg.hardware.threads, cfg.hardware.deterministic, cfg.seed
     )
+    workers = _workers(int(f.workers), device)
     classes, split = build.classes_and_split(cfg)
     synthetic, fixed = ({}, {}) if "synthetic" not in arm_names else _synthetic(cfg, split)
     sampler = EpisodeSampler(
@@ -328,7 +394,7 @@ def run(cfg: DictConfig) -> float:
 
     t0 = time.perf_counter()
     progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
-    acc = evaluate(sampler, arms, learners, int(f.episodes), int(cfg.seed), progress)
+    acc = evaluate(sampler, arms, learners, int(f.episodes), int(cfg.seed), progress, workers)
     rows = summarize(acc, float(f.confidence))
     elapsed = time.perf_counter() - t0
 
