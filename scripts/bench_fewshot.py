@@ -3,9 +3,10 @@
 1. `metaaug train` trains the gan arm's GAN on fewshot's meta-train classes (the split
    `metaaug fewshot` uses: half the classes held out, none for validation), so that it never
    saw an episode class. By default the DAGAN-style image-conditioned pair trained on the
-   pooled classes (DAGAN's own recipe), used without adaptation (--gan-steps 0): it turns each
-   shot into new images of its class. `--gan dcgan --meta-algo reptile --gan-steps 50` gives
-   a meta-learned initialization adapted to each class instead.
+   pooled classes with DAGAN's own settings (`DAGAN_RECIPE`), used without adaptation
+   (--gan-steps 0): it is meant to turn each shot into new images of its class.
+   `--gan dcgan --meta-algo reptile --gan-steps 50` gives a meta-learned initialization
+   adapted to each class instead.
 2. `metaaug fewshot` runs every learner x arm on the same episodes, for each shot count.
 3. The two tables (fewshot.md) are printed, with the run directories.
 
@@ -30,6 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
 SPLIT = ["dataset.val_fraction=0", "dataset.test_fraction=0.5"]
+# DAGAN's published training settings (WGAN-GP, 5 critic steps per generator step, Adam
+# lr 1e-4, betas (0, 0.9)) for the pooled (pretrain) DAGAN
+DAGAN_RECIPE = ["gan.d_steps=5", "baselines.pretrain.optimizer.lr=1e-4",
+                "baselines.pretrain.optimizer.betas=[0.0,0.9]"]  # fmt: skip
 
 
 def metaaug(*args: str) -> None:
@@ -73,11 +78,11 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="metaaug-fewshot-"))
     train_dir = args.train_dir or out / "gan"
     if args.train_dir is None:
+        recipe = DAGAN_RECIPE if (args.gan, args.meta_algo) == ("dagan", "pretrain") else []
         metaaug(
-            "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}",
+            "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}", *recipe,
             *train_budget, f"finetune.steps={gan_steps}", "compare_baselines=false",
-            "validation.every=0",
-            f"hydra.run.dir={train_dir}",
+            "validation.every=0", f"hydra.run.dir={train_dir}",
         )  # fmt: skip
         print(f"trained the GAN ({args.gan}, {args.meta_algo}): {train_dir}", flush=True)
     for shots in args.shots.split(","):
