@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 OMNIGLOT ?= ../shared/data/omniglot
 MNIST ?= $(HOME)/.cache/metaaug/data
+FIGR_SOURCE ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install train fewshot test test-full lint format bench bench-meta bench-quality \
-	bench-fewshot tensorboard clean figr-omniglot figr-mnist dawson-mnist
+	bench-fewshot bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +51,12 @@ bench: $(STAMP) ## print the training benchmark figures (wall time, it/s, FID an
 
 bench-meta: $(STAMP) ## print meta-step speed (vmap vs sequential) and MAML memory figures
 	$(BIN)/python scripts/bench_meta.py $(ARGS)
+
+bench-speed: $(STAMP) ## episode speed per precision/format/compile; FIGR_SOURCE=<FIGR checkout> adds FIGR's loop
+	$(BIN)/python scripts/bench_speed.py $(if $(FIGR_SOURCE),--figr-source $(FIGR_SOURCE)) $(ARGS)
+
+bench-precision: $(STAMP) ## fp32 vs bf16 quality, digits and Omniglot defaults, 3 seeds (~20 min)
+	$(BIN)/python scripts/bench_precision.py --omniglot $(OMNIGLOT) $(ARGS)
 
 bench-quality: $(STAMP) ## quality vs fine-tune steps of every initialization, 3 seeds (hours)
 	$(BIN)/python scripts/bench_quality.py $(ARGS)

@@ -21,6 +21,7 @@ Prints markdown tables (not a test: the figures depend on the machine and its lo
    meta-step, as FIGR, and vectorized vs sequential meta-batches of 4 and 8. Heavy on a CPU,
    so a cell is one timed meta-step after a single shared warm-up.
 
+Every process keeps freed memory for reuse, as `metaaug` does (`hardware.reuse_memory`).
 Then one verdict line per target: vectorized >= 3x sequential tasks/s at meta-batch 8, and
 second-order memory growing no worse than linearly in the inner steps. Ops that vmap runs
 through its slow per-sample fallback (no batching rule) are listed after each table.
@@ -49,6 +50,7 @@ from pathlib import Path
 
 import torch
 
+from metaaug import hardware
 from metaaug.data.tasks import Task
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.maml import MAML
@@ -125,6 +127,7 @@ def _join(items: set[str]) -> str:
 
 def configure_torch() -> None:
     torch.set_num_threads(THREADS)
+    hardware.reuse_host_memory()  # as `metaaug` runs (hardware.reuse_memory=true)
     # off by default: makes vmap warn for each op it runs through the per-sample fallback
     torch._C._functorch._set_vmap_fallback_warning_enabled(True)
 

@@ -53,6 +53,11 @@ def test_unknown_target_class_lists_nearest_names(metaaug: Runner) -> None:
     _assert_one_line_error(proc, "nosuch", "target.class_name")
 
 
+def test_unknown_precision(metaaug: Runner) -> None:
+    proc = metaaug("train", "hardware.precision=fp8")
+    _assert_one_line_error(proc, "hardware.precision='fp8' is not known", "32, bf16, bf16-mixed")
+
+
 def test_unsupported_image_size(metaaug: Runner) -> None:
     proc = metaaug("train", "dataset.image_size=20")
     _assert_one_line_error(proc, "image_size=20", "16, 28, 32, 64")

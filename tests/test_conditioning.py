@@ -14,16 +14,8 @@ from metaaug.data.tasks import Task, TaskSampler
 from metaaug.errors import UserError
 from metaaug.gan.losses import d_loss, g_loss
 from metaaug.meta.adapt import sample
-from metaaug.meta.functional import (
-    InnerOptimizer,
-    Pair,
-    d_objective,
-    draw_noise,
-    g_objective,
-    inner_loop,
-    parameters,
-    partners,
-)
+from metaaug.meta.functional import Pair, d_objective, draw_noise, g_objective, parameters, partners
+from metaaug.meta.inner import InnerOptimizer, inner_loop
 from metaaug.meta.maml import MAML
 from metaaug.meta.reptile import Reptile
 from metaaug.meta.settings import Adversarial, OptimizerSpec

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from metaaug.commands import build
 from metaaug.data.tasks import Task
-from metaaug.meta.adapt import sample
+from metaaug.meta.adapt import adapt, sample
 from metaaug.models.gan import GAN
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "metaaug" / "conf"
@@ -82,13 +82,40 @@ def test_every_algorithm_gan_and_augment_runs_a_meta_iteration(
     if cfg.meta_algo.algorithm is None:
         return
     overrides = {"inner_steps": 1} if "inner_steps" in cfg.meta_algo.algorithm else {}
-    algo = build.meta_algorithm(cfg.meta_algo, cfg, build.adversarial(cfg), **overrides)
+    prec = build.precision(cfg, torch.device("cpu"), pair)
+    algo = build.meta_algorithm(cfg.meta_algo, cfg, build.adversarial(cfg), prec, **overrides)
     assert algo.name == option
     before = [p.detach().clone() for p in pair.parameters()]
     s, q = cfg.meta_algo.support, cfg.meta_algo.query
     images = torch.rand(2, s + q, channels, size, size) * 2 - 1
     logs = algo.meta_step(pair, Task(images[:, :s], images[:, s:], ("x", "y")), torch.Generator())
     assert all(math.isfinite(v) for v in logs.values())
+    assert any(not torch.equal(b, p) for b, p in zip(before, pair.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("option", [o for g, o in OPTIONS if g == "meta_algo"])
+@pytest.mark.parametrize("gan", [o for g, o in OPTIONS if g == "gan"])
+def test_every_algorithm_and_gan_trains_in_bf16(option: str, gan: str) -> None:
+    """bf16 working copies on fp32 masters work for every pair and loop: finite losses, the
+    weights stay fp32, and a fine-tune step (the live-module loop) moves them too."""
+    cfg = _compose(f"meta_algo={option}", f"gan={gan}", "gan.width=4", "hardware.precision=bf16")
+    pair = GAN(instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator))
+    prec = build.precision(cfg, torch.device("cpu"), pair)
+    assert prec.name == "bf16"
+    size, channels = cfg.dataset.image_size, cfg.dataset.channels
+    before = [p.detach().clone() for p in pair.parameters()]
+    if cfg.meta_algo.algorithm is not None:
+        overrides = {"inner_steps": 1} if "inner_steps" in cfg.meta_algo.algorithm else {}
+        algo = build.meta_algorithm(cfg.meta_algo, cfg, build.adversarial(cfg), prec, **overrides)
+        s, q = cfg.meta_algo.support, cfg.meta_algo.query
+        images = torch.rand(2, s + q, channels, size, size) * 2 - 1
+        task = Task(images[:, :s], images[:, s:], ("x", "y"))
+        logs = algo.meta_step(pair, task, torch.Generator())
+        assert all(math.isfinite(v) for v in logs.values())
+    shots = torch.rand(4, channels, size, size) * 2 - 1
+    adapt(pair, shots, 1, build.optimizer(cfg.finetune.optimizer), build.adversarial(cfg),
+          torch.Generator(), precision=prec)  # fmt: skip
+    assert all(p.dtype == torch.float32 and p.isfinite().all() for p in pair.parameters())
     assert any(not torch.equal(b, p) for b, p in zip(before, pair.parameters(), strict=True))
 
 

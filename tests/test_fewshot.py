@@ -22,7 +22,8 @@ from metaaug.fewshot.learned import LearnedAugment, query_loss
 from metaaug.fewshot.learners import Prototypes, SupportCNN, meta_train_maml_classifier, small_cnn
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load, save_atomic
-from metaaug.meta.functional import InnerOptimizer, Pair, draw_noise, inner_loop, parameters
+from metaaug.meta.functional import Pair, draw_noise, parameters
+from metaaug.meta.inner import InnerOptimizer, inner_loop
 from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator

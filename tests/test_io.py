@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from torchvision.datasets import ImageFolder
+from torchvision.io import read_image
 from torchvision.transforms.functional import pil_to_tensor
+from torchvision.utils import make_grid, save_image
 
 from metaaug.augment.classic import ClassicAugment
 from metaaug.errors import UserError
 from metaaug.io.checkpoint import load, save_atomic
-from metaaug.io.images import folder_name, write_synthetic
+from metaaug.io.images import folder_name, grid, save_grid, write_synthetic
 
 
 def test_synthetic_folder_round_trips_pixels(tmp_path: Path) -> None:
@@ -84,3 +86,14 @@ def test_hparams_take_the_scalar_leaves_of_the_config() -> None:
     assert flatten(config) == {
         "seed": 0, "gan.loss": "hinge", "target.shots": 5, "compare_baselines": True
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(("count", "nrow"), [(64, 8), (13, 8), (5, 5), (1, 8)])
+def test_sample_grids_match_torchvision(tmp_path: Path, count: int, nrow: int) -> None:
+    """The grids (written without importing torchvision) are torchvision's, pixel for pixel."""
+    images = torch.rand(count, 1, 16, 16) * 2 - 1
+    reference = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))
+    torch.testing.assert_close(grid(images, nrow), reference, rtol=0, atol=0)
+    save_image(reference, tmp_path / "torchvision.png")
+    ours = read_image(str(save_grid(images, tmp_path / "ours.png", nrow)))
+    assert torch.equal(ours, read_image(str(tmp_path / "torchvision.png")))

@@ -11,15 +11,8 @@ from torch.func import grad, vjp
 from torch.utils._pytree import tree_map
 
 from metaaug.data.tasks import Task
-from metaaug.meta.functional import (
-    InnerOptimizer,
-    Pair,
-    d_objective,
-    draw_noise,
-    g_objective,
-    inner_loop,
-    parameters,
-)
+from metaaug.meta.functional import Pair, d_objective, draw_noise, g_objective, parameters
+from metaaug.meta.inner import InnerOptimizer, inner_loop
 from metaaug.meta.maml import MAML, dawson_losses, query_judges
 from metaaug.meta.metasgd import MetaSGD
 from metaaug.meta.settings import Adversarial, OptimizerSpec

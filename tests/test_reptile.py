@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from metaaug.data.tasks import Task
-from metaaug.meta.functional import InnerOptimizer, Pair, draw_noise, inner_loop, parameters
+from metaaug.meta.functional import Pair, draw_noise, parameters
+from metaaug.meta.inner import InnerOptimizer, inner_loop
 from metaaug.meta.reptile import Reptile
 from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
@@ -101,3 +102,31 @@ def test_reptile_resumes_its_outer_optimizer_state() -> None:
     b.meta_step(gan_b, task, torch.Generator().manual_seed(1))
     for p, q in zip(gan.parameters(), gan_b.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=0, atol=1e-7)
+
+
+def test_the_outer_step_reads_gradients_of_any_memory_layout() -> None:
+    """vmap can return a meta-gradient whose strides differ from its weight's; torch's fused
+    CPU optimizers index the gradient with the weight's strides, so it must be re-laid."""
+    gan, _ = _toy()
+    weight = gan.discriminator.net[0].weight
+    before = weight.detach().clone()
+    grads_g = {k: torch.zeros_like(v) for k, v in gan.generator.named_parameters()}
+    grads_d = {k: torch.zeros_like(v) for k, v in gan.discriminator.named_parameters()}
+    odd = torch.randn(weight.shape[0], *weight.shape[2:], weight.shape[1]).permute(0, 3, 1, 2)
+    grads_d["net.0.weight"] = odd
+    algo = Reptile(1, OptimizerSpec("sgd", 1e-3), 1.0, Adversarial(), meta_optimizer="sgd")
+    algo.apply(gan, grads_g, grads_d)
+    torch.testing.assert_close(weight.detach(), before - odd, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_zero_inner_steps_leave_the_initialization_where_it_is(vectorize: bool) -> None:
+    """No inner round: every phi_i is theta, so the outer step has nothing to move."""
+    gan, task = _toy()
+    theta = [p.detach().clone() for p in gan.parameters()]
+    algo = Reptile(0, OptimizerSpec("sgd", 1e-3), 0.5, Adversarial(), meta_optimizer="sgd",
+                   vectorize=vectorize)  # fmt: skip
+    logs = algo.meta_step(gan, task, torch.Generator().manual_seed(0))
+    assert logs == {"loss_D": 0.0, "loss_G": 0.0, "adapt_distance": 0.0}
+    for before, after in zip(theta, gan.parameters(), strict=True):
+        assert torch.equal(before, after.detach())

@@ -71,6 +71,28 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
     assert "config/text_summary" in tags["tensors"]
 
 
+@pytest.mark.parametrize(
+    ("asked", "used"),
+    [("auto", "32"), ("bf16", "bf16")],  # auto: the digits GAN is small
+)
+def test_the_precision_is_logged_and_recorded(
+    metaaug: Runner, tmp_path: Path, asked: str, used: str
+) -> None:
+    run_dir = tmp_path / "run"
+    proc = metaaug("train", *TINY, f"hardware.precision={asked}", "hardware.channels_last=true",
+                   "compare_baselines=false", f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hw = json.loads((run_dir / "metrics.json").read_text())["hardware"]
+    assert (hw["precision"], hw["precision_asked"], hw["channels_last"]) == (used, asked, True)
+    assert (
+        f"precision {used} channels-last (hardware.precision={asked}"
+        in (run_dir / "train.log").read_text()
+    )
+    for name in ("meta_init.pt", "finetuned.pt"):  # weights stay fp32 whatever the precision
+        weights = torch.load(run_dir / "checkpoints" / name, weights_only=True)["gan"]
+        assert {w.dtype for w in weights.values()} == {torch.float32}
+
+
 def test_resume_continues_exactly_where_the_run_stopped(metaaug: Runner, tmp_path: Path) -> None:
     """4 meta-iterations, then 2 more resumed, equal 6 in one go, weight for weight."""
     runs = {name: tmp_path / name for name in ("first", "resumed", "straight")}

@@ -1,14 +1,24 @@
-"""Device, threads, seeding and determinism, resolved once per command from `hardware.*`."""
+"""Device, threads, host memory, seeding and determinism, resolved once per command from
+`hardware.*`."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
 import os
 import random
+import sys
 
 import numpy as np
 import torch
 
 from metaaug.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
 def resolve_device(name: str) -> torch.device:
@@ -24,10 +34,36 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def reuse_host_memory() -> bool:
+    """Make glibc keep freed memory for reuse instead of returning it to the system.
+
+    By default glibc serves every allocation above 32 MB with a fresh mmap and unmaps it on
+    free, so each one page-faults anew on first touch (12 ms per 52 MB here). A training step
+    of FIGR's pair allocates such buffers by the dozen (weight gradients, convolution
+    workspaces): with them reused its fp32 episode took 3.9 s instead of 6.9 s and its bf16
+    episode 2.4 s instead of 3.4 s, for ~10% more peak memory. Returns whether it applied
+    (glibc on Linux only; elsewhere the allocator is left alone).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**30)
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    return bool(ok)
+
+
 def setup(
-    device: str = "auto", threads: int | None = None, deterministic: bool = False, seed: int = 0
+    device: str = "auto",
+    threads: int | None = None,
+    deterministic: bool = False,
+    seed: int = 0,
+    reuse_memory: bool = True,
 ) -> torch.device:
     """Apply the hardware settings and seed every generator; returns the torch device."""
+    if reuse_memory and not reuse_host_memory():
+        log.info("hardware.reuse_memory: not glibc on Linux; the C allocator is left as it is")
     if threads:
         torch.set_num_threads(int(threads))
     if deterministic:

@@ -22,6 +22,8 @@ from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
 from metaaug.metrics.report import image_metrics
 from metaaug.models.gan import GAN
+from metaaug.precision import Precision
+from metaaug.precision import resolve as resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -96,16 +98,27 @@ def optimizer(node: DictConfig) -> OptimizerSpec:
     return OptimizerSpec(str(node.name), float(node.lr), tuple(node.betas))
 
 
+def precision(cfg: DictConfig, device: torch.device, gan: torch.nn.Module) -> Precision:
+    """`hardware.precision` and `hardware.channels_last` for training `gan` on `device`
+    ("auto" resolved: it depends on the device and on the GAN's size)."""
+    hw = cfg.hardware
+    weights = sum(p.numel() for p in gan.parameters())
+    return resolve_precision(hw.precision, device, bool(hw.channels_last), weights)
+
+
 def meta_algorithm(
-    meta: DictConfig, cfg: DictConfig, adv: Adversarial, **overrides: Any
+    meta: DictConfig, cfg: DictConfig, adv: Adversarial, prec: Precision, **overrides: Any
 ) -> MetaAlgorithm:
-    """The meta-algorithm of the meta_algo node `meta`, given the run's adversarial settings.
+    """The meta-algorithm of the meta_algo node `meta`, given the run's adversarial settings
+    and precision.
 
     Built as a partial and then called, so that the objects passed in stay plain Python objects
     (Hydra would turn a dataclass argument into a config node).
     """
     factory = instantiate(meta.algorithm, _partial_=True, **overrides)
-    return factory(adversarial=adv, augment=augment(cfg))
+    return factory(
+        adversarial=adv, augment=augment(cfg), precision=prec, compile=bool(cfg.hardware.compile)
+    )
 
 
 def augment(cfg: DictConfig) -> Augment | None:

@@ -155,7 +155,7 @@ def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> 
     log.info("gan arm: %s initialization from %s, %d adaptation steps per class, %d images "
              "per class", ckpt.get("meta_algo"), path, steps, node.per_class)  # fmt: skip
     return GanArm(gan, build.adversarial(run), optimizer, steps, int(node.per_class),
-                  build.augment(run))  # fmt: skip
+                  build.augment(run), build.precision(cfg, device, gan))  # fmt: skip
 
 
 MANIFEST_KEYS = ("class_name", "folder", "dataset", "image_size", "channels", "from_path",
@@ -373,7 +373,11 @@ def run(cfg: DictConfig) -> float:
     if int(f.episodes) < 2:
         raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
     device = hardware.setup(
-        cfg.hardware.device, cfg.hardware.threads, cfg.hardware.deterministic, cfg.seed
+        cfg.hardware.device,
+        cfg.hardware.threads,
+        cfg.hardware.deterministic,
+        cfg.seed,
+        reuse_memory=bool(cfg.hardware.reuse_memory),
     )
     workers = _workers(int(f.workers), device)
     classes, split = build.classes_and_split(cfg)

@@ -36,6 +36,7 @@ from metaaug.io.tensorboard import log_hparams
 from metaaug.meta.adapt import adapt, sample
 from metaaug.meta.functional import conditioning
 from metaaug.models.gan import GAN
+from metaaug.precision import Precision
 from metaaug.training.meta_loop import Evaluate, Validation, meta_train
 
 OBJECTIVES = ("fid", "kid", "is", "memorization")
@@ -70,6 +71,7 @@ def finetune(
     cfg: DictConfig,
     writer: SummaryWriter,
     tag: str,
+    prec: Precision,
     curve: Callable[[GAN], dict[str, float]] | None = None,
 ) -> tuple[GAN, dict[int, dict[str, float]]]:
     """A copy of `init` adapted to the target shots; logs its losses under `<tag>/`.
@@ -100,6 +102,7 @@ def finetune(
         batch_size=cfg.finetune.batch_size,
         augment=build.augment(cfg),
         on_step=on_step,
+        precision=prec,
     )
     return gan, points
 
@@ -113,12 +116,13 @@ def _meta_train(
     writer: SummaryWriter,
     ckpt_dir: Path,
     device: torch.device,
+    prec: Precision,
     tag: str = "",
 ) -> dict[str, float]:
     """Build the meta-algorithm `meta` (a meta_algo node), its sampler and validation; run
     meta-training on `init` in place. `tag` marks a baseline (no resume, own log tags)."""
     adv = build.adversarial(cfg)
-    algo = build.meta_algorithm(meta, cfg, adv)
+    algo = build.meta_algorithm(meta, cfg, adv, prec)
     rng = hardware.generator(cfg.seed)
     # classes per task: the class-conditional GAN's `gan.ways`, unless the algorithm sets it
     ways = int(meta.get("ways", cfg.gan.get("ways", 1)))
@@ -155,6 +159,7 @@ def _meta_train(
         augment=build.augment(cfg),
         evaluate=evaluate,
         seed=cfg.seed,
+        precision=prec,
     )
     return meta_train(
         init,
@@ -181,6 +186,7 @@ def _pretrained(
     writer: SummaryWriter,
     ckpt_dir: Path,
     device: torch.device,
+    prec: Precision,
     timing: dict[str, float],
 ) -> GAN:
     """The plain transfer baseline: the same random initialization pre-trained on all
@@ -189,7 +195,7 @@ def _pretrained(
     meta = OmegaConf.merge({"baselines": cfg.baselines}, {"meta_algo": node}).meta_algo
     gan = copy.deepcopy(random_init)
     figures = _meta_train(
-        cfg, meta, data, gan, evaluate, writer, ckpt_dir / "baseline_pretrain", device,
+        cfg, meta, data, gan, evaluate, writer, ckpt_dir / "baseline_pretrain", device, prec,
         tag="baseline/pretrain/",
     )  # fmt: skip
     timing["pretrain_s"] = figures["meta_train_s"]
@@ -209,7 +215,11 @@ def run(cfg: DictConfig) -> float:
             f"resume='{cfg.resume}' is not a file; point resume at a run's checkpoints/last.pt"
         )
     device = hardware.setup(
-        cfg.hardware.device, cfg.hardware.threads, cfg.hardware.deterministic, cfg.seed
+        cfg.hardware.device,
+        cfg.hardware.threads,
+        cfg.hardware.deterministic,
+        cfg.seed,
+        reuse_memory=bool(cfg.hardware.reuse_memory),
     )
     t_start = time.perf_counter()
     data = build.data(cfg)
@@ -222,6 +232,13 @@ def run(cfg: DictConfig) -> float:
     )  # fmt: skip
     init = build.gan(cfg, device)
     _check_pairs(cfg, init, target.shots.shape[0])
+    prec = build.precision(cfg, device, init)
+    log.info(
+        "device %s, precision %s%s (hardware.precision=%s, %.2fM weights)%s", device, prec.name,
+        " channels-last" if prec.channels_last else "", cfg.hardware.precision,
+        sum(p.numel() for p in init.parameters()) / 1e6,
+        ", torch.compile on" if cfg.hardware.compile else "",
+    )  # fmt: skip
     random_init = copy.deepcopy(init)  # the scratch baseline starts where meta-training did
     evaluate, metric_info = build.evaluator(cfg, data, device)
 
@@ -234,7 +251,9 @@ def run(cfg: DictConfig) -> float:
 
     # 1. meta-train the initialization on tasks from meta-train classes
     if cfg.meta_algo.algorithm is not None and cfg.meta_algo.iterations > 0:
-        timing |= _meta_train(cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir, device)
+        timing |= _meta_train(
+            cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir, device, prec
+        )
     save_atomic(
         {"gan": init.state_dict(), "meta_algo": algo_name, "config_hash": chash,
          "config": OmegaConf.to_container(cfg, resolve=True),
@@ -262,14 +281,16 @@ def run(cfg: DictConfig) -> float:
             starts["scratch"] = random_init
         if algo_name not in ("scratch", "pretrain"):
             starts["pretrain"] = _pretrained(
-                cfg, data, random_init, evaluate, writer, ckpt_dir, device, timing
+                cfg, data, random_init, evaluate, writer, ckpt_dir, device, prec, timing
             )
     arms: dict[str, GAN] = {}
     curves: dict[str, dict[int, dict[str, float]]] = {}
     t0 = time.perf_counter()
     for name, start_gan in starts.items():
         tag = "finetune" if name == algo_name else f"baseline/{name}"
-        arms[name], curves[name] = finetune(start_gan, target.shots, cfg, writer, tag, measure)
+        arms[name], curves[name] = finetune(
+            start_gan, target.shots, cfg, writer, tag, prec, measure
+        )
     timing["finetune_s"] = time.perf_counter() - t0
     tuned = arms[algo_name]
     save_atomic(
@@ -328,6 +349,10 @@ def run(cfg: DictConfig) -> float:
         "dataset": cfg.dataset.name,
         "image_size": int(cfg.dataset.image_size),
         "channels": int(cfg.dataset.channels),
+        "hardware": {"device": str(device), "precision": prec.name,
+                     "precision_asked": str(cfg.hardware.precision),
+                     "channels_last": prec.channels_last, "compile": bool(cfg.hardware.compile),
+                     "threads": torch.get_num_threads()},
         "target": {"class_name": target.class_name, "shots": k,
                    "heldout": int(target.heldout.shape[0]), "path": cfg.target.path},
         "split": {"train": list(data.split.train), "val": list(data.split.val),

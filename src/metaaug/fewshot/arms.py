@@ -17,16 +17,11 @@ from torch import Tensor
 from metaaug.augment.classic import ClassicAugment
 from metaaug.fewshot.episodes import Episode
 from metaaug.meta.batching import over_tasks, stack, to_device
-from metaaug.meta.functional import (
-    InnerOptimizer,
-    Pair,
-    Params,
-    draw_noise,
-    inner_loop,
-    parameters,
-)
+from metaaug.meta.functional import Pair, Params, draw_noise, parameters
+from metaaug.meta.inner import InnerOptimizer, inner_loop
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
+from metaaug.precision import FP32, Precision
 
 
 def one_hot(labels: Tensor, ways: int) -> Tensor:
@@ -108,8 +103,9 @@ class GanArm:
         steps: int,
         per_class: int = 20,
         augment: Augment | None = None,
+        precision: Precision = FP32,
     ) -> None:
-        self.pair = Pair(init.generator, init.discriminator, adversarial, augment)
+        self.pair = Pair(init.generator, init.discriminator, adversarial, augment, precision)
         self.g0, self.d0 = parameters(init.generator), parameters(init.discriminator)
         self.inner = InnerOptimizer(optimizer)
         self.steps, self.per_class = steps, per_class
@@ -124,7 +120,9 @@ class GanArm:
         if self.steps > 0:
             noise = stack([draw_noise(pair, self.steps, k, size, rng) for _ in range(ways)])
             adapt = partial(inner_loop, pair, self.inner, self.g0, self.d0)
-            g = over_tasks(adapt, shots, to_device(noise, device))[0]
+            work = pair.precision.cast(shots)  # the adaptation's format; sampling stays fp32
+            with pair.precision.autocast():
+                g = over_tasks(adapt, work, to_device(noise, device, work.dtype))[0]
         else:
             g = {name: v.expand(ways, *v.shape) for name, v in self.g0.items()}
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from metaaug.meta.batching import to_device
 from metaaug.meta.functional import (
     Pair,
     at,
@@ -23,6 +24,7 @@ from metaaug.meta.functional import (
 )
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
+from metaaug.precision import FP32, Precision
 
 
 def _real_batch(images: Tensor, batch_size: int | None, rng: torch.Generator) -> Tensor:
@@ -42,26 +44,33 @@ def adversarial_step(
     augment: Augment | None = None,
     labels: Tensor | None = None,
     groups: int = 1,
+    precision: Precision = FP32,
 ) -> tuple[Tensor, Tensor]:
     """One round of D updates then G updates on a module pair; returns the last losses.
 
     The losses are the functional inner loop's own (`d_objective`, `g_objective`), evaluated
     on the modules' live parameters, so fine-tuning and meta-training share one definition.
     `labels` are the slot labels of `real` (None = all slot 0); `real` holds `groups` classes
-    in equal consecutive blocks (DAGAN pairs images within a class).
+    in equal consecutive blocks (DAGAN pairs images within a class). The modules' weights are
+    the fp32 masters that the torch optimizers update; the networks compute on their casts to
+    `precision` (gradients flow back through the cast into the fp32 `.grad`).
     """
     G, D = gan.generator, gan.discriminator
-    pair = Pair(G, D, adv, augment)
+    pair = Pair(G, D, adv, augment, precision)
+    cast = precision.cast_all
+    real = precision.cast(real)
     noise = draw_noise(pair, 1, real.shape[0], real.shape[-1], rng, groups)
+    noise = to_device(noise, real.device, real.dtype)
     g_live, d_live = dict(G.named_parameters()), dict(D.named_parameters())
-    g_frozen = {k: v.detach() for k, v in g_live.items()}
+    g_frozen = cast({k: v.detach() for k, v in g_live.items()})
     for k in range(adv.d_steps):
         # Update D: score real images high and generated ones low
-        loss_d = d_objective(
-            d_live, g_frozen, pair, real, noise.z_d[0, k], noise.eps[0, k],
-            at(noise.aug_real, 0, k), at(noise.aug_fake_d, 0, k),
-            condition(pair, real, labels, noise.pick_d[0, k]),
-        )  # fmt: skip
+        with precision.autocast():
+            loss_d = d_objective(
+                cast(d_live), g_frozen, pair, real, noise.z_d[0, k], noise.eps[0, k],
+                at(noise.aug_real, 0, k), at(noise.aug_fake_d, 0, k),
+                condition(pair, real, labels, noise.pick_d[0, k]),
+            )  # fmt: skip
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -69,12 +78,14 @@ def adversarial_step(
     for p in d_live.values():
         p.requires_grad_(False)
     try:
+        d_work = cast(d_live)
         for k in range(adv.g_steps):
             # Update G: make D score generated images as real
-            loss_g = g_objective(
-                g_live, d_live, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k),
-                condition(pair, real, labels, noise.pick_g[0, k]),
-            )  # fmt: skip
+            with precision.autocast():
+                loss_g = g_objective(
+                    cast(g_live), d_work, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k),
+                    condition(pair, real, labels, noise.pick_g[0, k]),
+                )  # fmt: skip
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
@@ -95,19 +106,22 @@ def adapt(
     batch_size: int | None = None,
     augment: Augment | None = None,
     on_step: Callable[[int, float, float], None] | None = None,
+    precision: Precision = FP32,
 ) -> None:
     """Train `gan` in place on `images` (one class: slot 0 of a class-conditional pair) for
     `steps` rounds of D and G updates.
 
     Each round draws `batch_size` real images (all of them when None) and as many fakes.
     Optimizers are built here, so every adaptation starts from clean optimizer state.
-    `on_step(step, loss_D, loss_G)` receives each round's losses (for logging).
+    `on_step(step, loss_D, loss_G)` receives each round's losses (for logging). `precision`
+    is the format the networks compute in (the modules keep their fp32 weights).
     """
     opt_g = optimizer.build(list(gan.generator.parameters()))
     opt_d = optimizer.build(list(gan.discriminator.parameters()))
     for step in range(steps):
         real = _real_batch(images, batch_size, rng)
-        ld, lg = adversarial_step(gan, real, opt_g, opt_d, adv, rng, augment)
+        ld, lg = adversarial_step(gan, real, opt_g, opt_d, adv, rng, augment,
+                                  precision=precision)  # fmt: skip
         if on_step is not None:
             on_step(step, float(ld), float(lg))
 

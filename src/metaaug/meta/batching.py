@@ -36,8 +36,10 @@ def over_tasks(fn: Callable[..., Any], *batched: Any, vectorize: bool = True) ->
 
     Returns the per-task outputs stacked along a leading task dimension.
     """
-    n = len(tree_leaves(batched[0])[0])
+    n = len(tree_leaves(batched)[0])
     if vectorize and n > 1:  # one task gains nothing from vmap but its overhead
         return vmap(fn, in_dims=tuple(0 for _ in batched), randomness="error")(*batched)
     outs = [fn(*tree_map(lambda x, i=i: x[i], batched)) for i in range(n)]
+    if n == 1:  # a view, not a copy: the outputs may be a whole network's weights
+        return tree_map(lambda x: x.unsqueeze(0), outs[0])
     return stack(outs)

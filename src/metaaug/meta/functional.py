@@ -1,6 +1,8 @@
-"""The GAN inner loop as a pure function of (parameters, images, random draws), for torch.func.
+"""A GAN pair as pure functions of (parameters, images, random draws), for torch.func: the
+pair, its random draws and its two objectives. `metaaug.meta.inner` builds the inner loop
+on them.
 
-Every meta-algorithm builds on `inner_loop`: Reptile maps a task to its adapted weights, MAML
+Every meta-algorithm builds on that loop: Reptile maps a task to its adapted weights, MAML
 and Meta-SGD differentiate a meta-loss through it. Because all random numbers (noise vectors,
 interpolation weights, augmentation draws, DAGAN's image pairings) are drawn up front by
 `draw_noise`, a task is a pure function of its inputs, so `torch.func.vmap` can run a
@@ -21,15 +23,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad_and_value
+from torch.func import functional_call
 
 from metaaug.errors import UserError
 from metaaug.gan.losses import d_loss, g_loss, gp_of_grads, r1_of_grads, scores_and_input_grads
-from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+from metaaug.meta.settings import Adversarial, Augment
+from metaaug.precision import FP32, Precision, widened
 
 Params = dict[str, Tensor]
 
@@ -49,12 +52,17 @@ class Noise(NamedTuple):
 
 @dataclass(frozen=True)
 class Pair:
-    """A GAN pair seen as two pure functions of their parameters."""
+    """A GAN pair seen as two pure functions of their parameters.
+
+    `precision` is the format the pair computes in: the loops below hand `g` and `d` working
+    copies of the weights in that format (`precision.cast_all`) and keep fp32 masters.
+    """
 
     generator: nn.Module
     discriminator: nn.Module
     adversarial: Adversarial
     augment: Augment | None = None
+    precision: Precision = FP32
 
     @property
     def z_dim(self) -> int:
@@ -162,26 +170,40 @@ def d_objective(
     cond: Tensor | None = None,
 ) -> Tensor:
     """The discriminator's loss (with its penalties) on one task's real images; the fakes and
-    the interpolates share the reals' condition `cond`."""
+    the interpolates share the reals' condition `cond`.
+
+    D scores the images in two calls: the rows whose input gradient a penalty needs (the
+    interpolates for WGAN-GP, the reals for R1) with that gradient, the others without. One
+    fused call would differentiate all rows and then differentiate that again: on FIGR's pair
+    a third more work per D step for WGAN-GP alone.
+    """
     adv = pair.adversarial
-    n = real.shape[0]
-    x = _augment(pair, real, aug_real)
-    fake = _augment(pair, pair.g(g, z, cond), aug_fake)
-    batch = [x, fake]
+    parts = {
+        "real": _augment(pair, real, aug_real),
+        "fake": _augment(pair, pair.g(g, z, cond), aug_fake),
+    }
     if adv.gp:
-        batch.append(eps * x + (1 - eps) * fake)
-    batch_x = torch.cat(batch)
-    batch_c = None if cond is None else torch.cat([cond] * len(batch))
-    score = partial(pair.d, d, cond=batch_c)
-    if adv.gp or adv.r1_weight > 0:
-        scores, input_grads = scores_and_input_grads(score, batch_x)
-    else:
-        scores, input_grads = score(batch_x), None
-    loss = d_loss(adv.loss, scores[:n], scores[n : 2 * n])
+        parts["mix"] = eps * parts["real"] + (1 - eps) * parts["fake"]
+    need = {"mix"} | ({"real"} if adv.r1_weight > 0 else set())
+    scores, input_grads = {}, {}
+    for graded in (False, True):
+        keys = [k for k in parts if (k in need) == graded]
+        if not keys:
+            continue
+        xs = torch.cat([parts[k] for k in keys])
+        score = partial(pair.d, d, cond=None if cond is None else torch.cat([cond] * len(keys)))
+        if graded:
+            s, grads = scores_and_input_grads(score, xs)
+            input_grads.update(zip(keys, grads.chunk(len(keys)), strict=True))
+        else:
+            s = score(xs)
+        scores.update(zip(keys, s.chunk(len(keys)), strict=True))
+    # losses, penalties and their reductions in fp32 whatever the networks compute in
+    loss = d_loss(adv.loss, widened(scores["real"]), widened(scores["fake"]))
     if adv.gp:
-        loss = loss + adv.gp_weight * gp_of_grads(input_grads[2 * n :])
+        loss = loss + adv.gp_weight * gp_of_grads(widened(input_grads["mix"]))
     if adv.r1_weight > 0:
-        loss = loss + adv.r1_weight * r1_of_grads(input_grads[:n])
+        loss = loss + adv.r1_weight * r1_of_grads(widened(input_grads["real"]))
     return loss
 
 
@@ -195,98 +217,9 @@ def g_objective(
 ) -> Tensor:
     """The generator's loss: make the discriminator score its images (under `cond`) as real."""
     fake = _augment(pair, pair.g(g, z, cond), aug_fake)
-    return g_loss(pair.adversarial.loss, pair.d(d, fake, cond))
-
-
-@dataclass(frozen=True)
-class InnerOptimizer:
-    """SGD or Adam as pure functions: (params, grads, state) -> (params, state).
-
-    `lrs` (Meta-SGD) replaces the scalar learning rate with one learning rate per weight.
-    """
-
-    spec: OptimizerSpec
-
-    def init(self, params: Params) -> dict[str, Any]:
-        if self.spec.name == "sgd":
-            return {}
-        zeros = {k: torch.zeros_like(v) for k, v in params.items()}
-        return {"m": zeros, "v": dict(zeros), "t": 0}
-
-    def step(
-        self, params: Params, grads: Params, state: dict[str, Any], lrs: Params | None = None
-    ) -> tuple[Params, dict[str, Any]]:
-        def lr(k: str) -> Tensor | float:
-            return lrs[k] if lrs is not None else self.spec.lr
-
-        if self.spec.name == "sgd":
-            return {k: p - lr(k) * grads[k] for k, p in params.items()}, state
-        b1, b2 = self.spec.betas
-        t = state["t"] + 1
-        m = {k: b1 * state["m"][k] + (1 - b1) * grads[k] for k in params}
-        v = {k: b2 * state["v"][k] + (1 - b2) * grads[k] ** 2 for k in params}
-        # bias-corrected Adam (Kingma & Ba 2015, Algorithm 1)
-        new = {
-            k: p - lr(k) * (m[k] / (1 - b1**t)) / ((v[k] / (1 - b2**t)).sqrt() + 1e-8)
-            for k, p in params.items()
-        }
-        return new, {"m": m, "v": v, "t": t}
+    return g_loss(pair.adversarial.loss, widened(pair.d(d, fake, cond)))
 
 
 def detached(params: Params) -> Params:
     """The same tensors cut from the graph (and from any torch.func transform's gradient)."""
     return {k: v.detach() for k, v in params.items()}
-
-
-def inner_loop(
-    pair: Pair,
-    optimizer: InnerOptimizer,
-    g: Params,
-    d: Params,
-    images: Tensor,
-    noise: Noise,
-    labels: Tensor | None = None,
-    *,
-    first_order: bool = False,
-    lrs_g: Params | None = None,
-    lrs_d: Params | None = None,
-    update_g: bool = True,
-) -> tuple[Params, Params, Tensor, Tensor]:
-    """Adapt (g, d) to one task's `images` (with their slot `labels`, used by a class-
-    conditional pair; None = all slot 0): per round, D steps then G steps.
-
-    Returns the adapted (g, d) and the per-round D and G losses. The result is differentiable
-    with respect to the starting parameters (second order, as MAML needs) unless
-    `first_order`, which stops the gradient at each inner gradient, so that d(adapted)/d(start)
-    is the identity (first-order MAML). `update_g=False` adapts D alone (DAWSON's query D).
-    """
-    adv = pair.adversarial
-    state_g, state_d = optimizer.init(g), optimizer.init(d)
-    losses_d, losses_g = [], []
-    for t in range(noise.z_d.shape[0]):
-        for k in range(adv.d_steps):
-            cond = condition(pair, images, labels, noise.pick_d[t, k])
-            grads, loss = grad_and_value(d_objective)(
-                d, g, pair, images, noise.z_d[t, k], noise.eps[t, k],
-                at(noise.aug_real, t, k), at(noise.aug_fake_d, t, k), cond,
-            )  # fmt: skip
-            d, state_d = optimizer.step(d, detached(grads) if first_order else grads,
-                                        state_d, lrs_d)  # fmt: skip
-            losses_d.append(loss.detach())
-        if not update_g:
-            continue
-        for k in range(adv.g_steps):
-            cond = condition(pair, images, labels, noise.pick_g[t, k])
-            grads, loss = grad_and_value(g_objective)(
-                g, d, pair, noise.z_g[t, k], at(noise.aug_fake_g, t, k), cond
-            )
-            g, state_g = optimizer.step(g, detached(grads) if first_order else grads,
-                                        state_g, lrs_g)  # fmt: skip
-            losses_g.append(loss.detach())
-    zero = images.new_zeros(())
-    return (
-        g,
-        d,
-        torch.stack(losses_d).mean() if losses_d else zero,
-        torch.stack(losses_g).mean() if losses_g else zero,
-    )

@@ -8,16 +8,26 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from metaaug.meta.functional import InnerOptimizer
+from metaaug.meta.inner import InnerOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
+from metaaug.precision import FP32, Precision
+
+
+def _like(p: Tensor, grad: Tensor) -> Tensor:
+    """`grad` with `p`'s dtype and strides: the fused optimizers index a gradient as they
+    index its parameter (a gradient of other strides, as vmap returns, was applied wrongly)."""
+    return torch.empty_like(p).copy_(grad.detach())
 
 
 class OuterLoop:
     """The settings of an inner-loop meta-algorithm and its outer optimizer.
 
     `apply` takes meta-gradients as dicts keyed like `named_parameters()` of the generator and
-    the discriminator. The arguments are documented in each algorithm's module.
+    the discriminator (the fp32 initialization: the outer optimizer and its state are fp32 in
+    every precision). The arguments are documented in each algorithm's module; `precision`
+    is the format the inner loops compute in, `compile` asks for torch.compile of the inner
+    round where the algorithm supports it.
     """
 
     name = "outer"
@@ -32,12 +42,17 @@ class OuterLoop:
         meta_betas: tuple[float, float] = (0.9, 0.999),
         augment: Augment | None = None,
         vectorize: bool = True,
+        precision: Precision = FP32,
+        compile: bool = False,
     ) -> None:
         self.inner_steps = inner_steps
         self.inner = InnerOptimizer(inner_optimizer)
         self.adversarial = adversarial
         self.augment = augment
         self.vectorize = vectorize
+        self.precision = precision
+        self.compile = compile
+        self._compiled: dict[Any, Any] = {}  # compiled inner rounds, per (G, D) pair
         self._spec = OptimizerSpec(meta_optimizer, meta_lr, tuple(meta_betas))
         self._optimizer: torch.optim.Optimizer | None = None
         self._pending: dict[str, Any] | None = None
@@ -65,9 +80,9 @@ class OuterLoop:
         optimizer = self._bind(init)
         for module, grads in ((init.generator, grads_g), (init.discriminator, grads_d)):
             for name, p in module.named_parameters():
-                p.grad = grads[name].detach().to(p.dtype)
+                p.grad = _like(p, grads[name])
         for p, g in zip(self.extra_parameters(), extra or [], strict=False):
-            p.grad = g.detach()
+            p.grad = _like(p, g)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

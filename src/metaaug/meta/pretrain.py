@@ -9,6 +9,7 @@ Description:
 Arguments:
     optimizer: the GAN optimizer (Adam, lr 2e-4, betas 0.5/0.999 by default).
     adversarial, augment: losses, penalties and augmentation of each update.
+    precision: the format the networks compute in (weights and Adam state stay fp32).
 
 References:
     Plain fine-tuning as a strong few-shot generation baseline: Wang et al. (2018),
@@ -21,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -29,17 +31,31 @@ from metaaug.data.tasks import Task
 from metaaug.meta.adapt import adversarial_step
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
+from metaaug.precision import FP32, Precision
+
+log = logging.getLogger(__name__)
 
 
 class Pretrain:
     name = "pretrain"
 
     def __init__(
-        self, optimizer: OptimizerSpec, adversarial: Adversarial, augment: Augment | None = None
+        self,
+        optimizer: OptimizerSpec,
+        adversarial: Adversarial,
+        augment: Augment | None = None,
+        precision: Precision = FP32,
+        compile: bool = False,
     ) -> None:
         self.spec = optimizer
         self.adversarial = adversarial
         self.augment = augment
+        self.precision = precision
+        if compile:
+            log.warning(
+                "hardware.compile: pretrain trains its modules with torch optimizers and has no "
+                "functional inner round to compile; running it eagerly"
+            )
         self._opt: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None
         self._pending: dict[str, Any] | None = None
 
@@ -57,7 +73,7 @@ class Pretrain:
         labels = torch.cat(tasks.labels(), dim=1).flatten().to(device)
         loss_d, loss_g = adversarial_step(
             init, images, *self._opt, self.adversarial, rng, self.augment,
-            labels=labels, groups=tasks.support.shape[0],
+            labels=labels, groups=tasks.support.shape[0], precision=self.precision,
         )  # fmt: skip
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
 

@@ -18,6 +18,8 @@ Arguments:
     adversarial: loss and penalties of each inner update.
     augment: augmentation inside the inner loop (None for none).
     vectorize: run the meta-batch with torch.func.vmap rather than a Python loop.
+    precision: the format of the inner loops (the initialization and the outer update stay
+        fp32); compile: torch.compile the inner round (vmapped over the meta-batch or not).
 
 References:
     Nichol, Achiam & Schulman (2018), "On First-Order Meta-Learning Algorithms", Algorithm 2
@@ -31,13 +33,19 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import torch
+from torch import Tensor
+from torch.utils._pytree import tree_map
 
 from metaaug.data.tasks import Task
 from metaaug.meta.batching import over_tasks, stack, to_device
-from metaaug.meta.functional import Pair, draw_noise, inner_loop, parameters
+from metaaug.meta.compiled import Compiled
+from metaaug.meta.functional import Noise, Pair, draw_noise, parameters
+from metaaug.meta.inner import LoopState, inner_round, mean_loss, round_noise, start
 from metaaug.meta.outer import OuterLoop
 from metaaug.models.gan import GAN
 
@@ -45,25 +53,52 @@ from metaaug.models.gan import GAN
 class Reptile(OuterLoop):
     name = "reptile"
 
+    def _adapt(self, pair: Pair) -> Callable[..., Any]:
+        """(state, images, noise, labels) -> (phi, loss_D, loss_G) of every task, each with a
+        leading task dimension.
+
+        Vectorized, each round runs as one vmapped computation over the tasks; otherwise each
+        task runs all its rounds in turn. The round is what `hardware.compile` compiles.
+        """
+        step = partial(inner_round, pair, self.inner)
+        if self.vectorize:
+            step = partial(over_tasks, step, vectorize=True)
+        if self.compile:
+            key = (id(pair.generator), id(pair.discriminator))
+            if key not in self._compiled:
+                self._compiled[key] = Compiled(step, f"{self.name}'s inner round")
+            step = self._compiled[key]
+
+        def rounds(state: LoopState, images: Tensor, noise: Noise, labels: Tensor):
+            losses_d, losses_g = [], []
+            for t in range(self.inner_steps):
+                noise_t = round_noise(noise, t, batched=self.vectorize)
+                state, loss_d, loss_g = step(state, images, noise_t, labels)
+                losses_d.append(loss_d)
+                losses_g.append(loss_g)
+            return state, mean_loss(losses_d, images), mean_loss(losses_g, images)
+
+        return rounds if self.vectorize else partial(over_tasks, rounds, vectorize=False)
+
     def meta_step(self, init: GAN, tasks: Task, rng: torch.Generator) -> dict[str, float]:
-        pair = Pair(init.generator, init.discriminator, self.adversarial, self.augment)
+        pair = Pair(init.generator, init.discriminator, self.adversarial, self.augment,
+                    self.precision)  # fmt: skip
         g0, d0 = parameters(init.generator), parameters(init.discriminator)
         device = next(iter(g0.values())).device
         images = torch.cat([tasks.support, tasks.query], dim=1).to(device)
+        images = self.precision.cast(images)
         labels = torch.cat(tasks.labels(), dim=1).to(device)
         b, n, size = images.shape[0], images.shape[1], images.shape[-1]
         noise = stack([draw_noise(pair, self.inner_steps, n, size, rng) for _ in range(b)])
         noise = to_device(noise, device, images.dtype)
 
-        adapt_task = partial(
-            inner_loop, pair, self.inner, g0, d0
-        )  # (images, noise, labels) -> phi_i
-        g1, d1, loss_d, loss_g = over_tasks(
-            adapt_task, images, noise, labels, vectorize=self.vectorize
-        )
+        # every task starts from theta and adapts to phi_i
+        state = tree_map(lambda x: x.expand(b, *x.shape), start(pair, self.inner, g0, d0))
+        with self.precision.autocast():
+            phi, loss_d, loss_g = self._adapt(pair)(state, images, noise, labels)
         # the outer "gradient" is theta - mean_i(phi_i)
-        grads_g = {k: g0[k] - g1[k].mean(0) for k in g0}
-        grads_d = {k: d0[k] - d1[k].mean(0) for k in d0}
+        grads_g = {k: g0[k] - phi.g[k].mean(0) for k in g0}
+        grads_d = {k: d0[k] - phi.d[k].mean(0) for k in d0}
         self.apply(init, grads_g, grads_d)
         moved = sum(v.pow(2).sum() for v in [*grads_g.values(), *grads_d.values()])
         return {

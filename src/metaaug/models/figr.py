@@ -32,6 +32,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from metaaug.errors import UserError
+from metaaug.models.conv import Conv2d
 from metaaug.models.spectral import apply_spectral_norm
 
 
@@ -80,14 +81,14 @@ class FIGRGenerator(nn.Module):
         for _ in range(blocks):
             # state size: c x s x s -> c/2 x 2s x 2s
             layers += [
-                nn.Conv2d(c, c // 2, 5, padding=2),
+                Conv2d(c, c // 2, 5, padding=2),
                 nn.PReLU(c // 2),
                 layer_norm(norm, (c // 2, s, s)),
                 nn.Upsample(scale_factor=2, mode="nearest"),
             ]
             c, s = c // 2, s * 2
         # state size: width x size x size -> channels x size x size
-        layers += [nn.Conv2d(c, channels, 5, padding=2), nn.Tanh()]
+        layers += [Conv2d(c, channels, 5, padding=2), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -112,14 +113,14 @@ class FIGRDiscriminator(nn.Module):
         c, s = width, image_size
         # state size: channels x size x size -> width x size x size
         layers: list[nn.Module] = [
-            nn.Conv2d(channels, c, 5, padding=2),
+            Conv2d(channels, c, 5, padding=2),
             layer_norm(norm, (c, s, s)),
             nn.PReLU(c),
         ]
         for _ in range(blocks):
             # state size: c x s x s -> 2c x s/2 x s/2 (convolution at s, then average pooling)
             layers += [
-                nn.Conv2d(c, 2 * c, 5, padding=2),
+                Conv2d(c, 2 * c, 5, padding=2),
                 layer_norm(norm, (2 * c, s, s)),
                 nn.PReLU(2 * c),
                 nn.AvgPool2d(2),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from metaaug.models.conv import Conv2d
 from metaaug.models.figr import figr_side, layer_norm
 from metaaug.models.spectral import apply_spectral_norm
 
@@ -31,10 +32,10 @@ class Residual(nn.Module):
     def __init__(self, c: int, s: int, norm: str) -> None:
         super().__init__()
         self.f = nn.Sequential(
-            nn.Conv2d(c, c, 3, padding=1),
+            Conv2d(c, c, 3, padding=1),
             nn.PReLU(c),
             layer_norm(norm, (c, s, s)),
-            nn.Conv2d(c, c, 3, padding=1),
+            Conv2d(c, c, 3, padding=1),
             nn.PReLU(c),
             layer_norm(norm, (c, s, s)),
         )
@@ -44,7 +45,7 @@ class Residual(nn.Module):
 
 
 def _transition(c_in: int, c_out: int, s: int, norm: str) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.PReLU(c_out), layer_norm(norm, (c_out, s, s))]
+    return [Conv2d(c_in, c_out, 3, padding=1), nn.PReLU(c_out), layer_norm(norm, (c_out, s, s))]
 
 
 class ResNetGenerator(nn.Module):
@@ -75,7 +76,7 @@ class ResNetGenerator(nn.Module):
             layers += [nn.Upsample(scale_factor=2, mode="nearest")]
             c, s = c // 2, s * 2
         # state size: width x size x size -> channels x size x size
-        layers += [nn.Conv2d(c, channels, 5, padding=2), nn.Tanh()]
+        layers += [Conv2d(c, channels, 5, padding=2), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -100,7 +101,7 @@ class ResNetDiscriminator(nn.Module):
         c, s = width, image_size
         # state size: channels x size x size -> width x size x size
         layers: list[nn.Module] = [
-            nn.Conv2d(channels, c, 7, padding=3),
+            Conv2d(channels, c, 7, padding=3),
             nn.PReLU(c),
             layer_norm(norm, (c, s, s)),
         ]

@@ -22,6 +22,7 @@ from metaaug.meta.adapt import adapt, sample
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
+from metaaug.precision import FP32, Precision
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Validation:
     augment: Augment | None
     evaluate: Evaluate
     seed: int
+    precision: Precision = FP32
 
 
 def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> dict[str, float]:
@@ -62,6 +64,7 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
             val.adversarial,
             rng,
             augment=val.augment,
+            precision=val.precision,
         )
         fake = sample(gan, val.num_images, torch.Generator().manual_seed(val.seed), shots=shots)
         k = shots.shape[0]
