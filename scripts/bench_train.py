@@ -40,23 +40,27 @@ def train(run_dir: Path, *overrides: str) -> tuple[dict, float]:
     return json.loads((run_dir / "metrics.json").read_text()), wall
 
 
+COLUMNS = (("fidelity", "fidelity", "{:.2f}"), ("fid", "FID", "{:.1f}"),
+           ("memorization", "memo", "{:.2f}"))  # fmt: skip
+
+
 def curve_table(title: str, report: dict) -> str:
     arms = [a for a in report["curves"] if report["curves"][a]]
+    copies = report["results"]["copy_shots"]
     lines = [
         f"**{title}** — target `{report['target']['class_name']}`, "
         f"{report['target']['shots']} shots, {report['target']['heldout']} held-out images, "
-        f"{report['meta_iterations']} meta-iterations; copying the shots scores "
-        f"FID {report['results']['copy_shots']['fid']:.2f}, memorization 0.",
+        f"{report['meta_iterations']} meta-iterations; fidelity ceiling "
+        f"{copies['ceiling']:.2f}; copying the shots scores fidelity {copies['fidelity']:.2f}, "
+        f"FID {copies['fid']:.2f}, memorization 0.",
         "",
-        "| init | " + " | ".join(f"FID @{s}" for s in STEPS) + " | "
-        + " | ".join(f"memo @{s}" for s in STEPS) + " |",
-        "|---" * (1 + 2 * len(STEPS)) + "|",
+        "| init | " + " | ".join(f"{name} @{s}" for _, name, _ in COLUMNS for s in STEPS) + " |",
+        "|---" * (1 + len(COLUMNS) * len(STEPS)) + "|",
     ]  # fmt: skip
     for arm in arms:
         pts = report["curves"][arm]
-        fid = " | ".join(f"{pts[str(s)]['fid']:.2f}" for s in STEPS)
-        memo = " | ".join(f"{pts[str(s)]['memorization']:.2f}" for s in STEPS)
-        lines.append(f"| {arm} | {fid} | {memo} |")
+        cells = [fmt.format(pts[str(s)][key]) for key, _, fmt in COLUMNS for s in STEPS]
+        lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

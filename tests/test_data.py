@@ -69,6 +69,20 @@ def test_split_is_deterministic_and_independent_of_input_order() -> None:
     assert split_classes(NAMES, 0.2, 0.2, seed=8).test != first.test
 
 
+def test_named_targets_are_held_out_before_the_split() -> None:
+    plain = split_classes(NAMES, 0.2, 0.25, seed=0)
+    assert split_classes(NAMES, 0.2, 0.25, seed=0, held_out=()) == plain
+    trained = plain.train[:2]
+    split = split_classes(NAMES, 0.2, 0.25, seed=0, held_out=trained)
+    assert set(trained) <= set(split.test)
+    assert (len(split.train), len(split.val), len(split.test)) == (11, 4, 5)
+    assert set(split.train) | set(split.val) | set(split.test) == set(NAMES)
+    many = split_classes(NAMES, 0.2, 0.25, seed=0, held_out=NAMES[:8])
+    assert set(many.test) == set(NAMES[:8]) and len(many.val) == 4
+    with pytest.raises(UserError, match="leave fewer than 2"):
+        split_classes(NAMES, 0.2, 0.25, seed=0, held_out=NAMES[:19])
+
+
 def test_split_gives_every_requested_part_a_class_and_needs_three() -> None:
     tiny = split_classes(["a", "b", "c"], 0.01, 0.01, seed=0)
     assert tiny == split_classes(["c", "a", "b"], 0.01, 0.01, seed=0)

@@ -12,7 +12,8 @@ from torchvision.datasets import ImageFolder
 
 from tests.conftest import TINY, Runner
 
-METRIC_KEYS = {"fid", "kid", "kid_std", "is", "memorization", "diversity_fake", "num_fake"}
+METRIC_KEYS = {"fid", "kid", "kid_std", "is", "memorization", "memorization_pixels",
+               "diversity_fake", "num_fake", "fidelity", "ceiling"}  # fmt: skip
 
 
 def _events(run_dir: Path) -> EventAccumulator:
@@ -26,6 +27,10 @@ def _check_run(run_dir: Path, n_images: int, arms: set[str]) -> dict:
     assert set(report["results"]) == arms | {"copy_shots"}
     for metrics in report["results"].values():
         assert set(metrics) >= METRIC_KEYS
+        assert 0.0 <= metrics["fidelity"] <= 1.0 and 0.0 <= metrics["ceiling"] <= 1.0
+    assert report["results"]["copy_shots"]["memorization"] < 1e-6
+    assert report["fidelity"]["unavailable"] is None
+    assert Path(report["fidelity"]["classifier_path"]).is_file()
     assert report["objective"]["name"] == "fid"
     assert report["objective"]["value"] == report["results"][report["objective"]["arm"]]["fid"]
     # the target never leaks into meta-training
@@ -51,6 +56,24 @@ def _check_run(run_dir: Path, n_images: int, arms: set[str]) -> dict:
     return report
 
 
+def test_a_numeric_class_name_is_held_out_and_fidelity_is_an_objective(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    # "9" is a meta-train class of seed 0's default split: naming it holds it out instead
+    proc = metaaug(
+        "train", *TINY, "target.class_name=9", "objective=fidelity", "compare_baselines=false",
+        f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert report["target"]["class_name"] == "9"
+    assert "9" in report["split"]["test"] and "9" not in report["split"]["train"]
+    assert report["objective"] == {
+        "name": "fidelity", "arm": "reptile", "value": report["results"]["reptile"]["fidelity"]
+    }  # fmt: skip
+
+
 def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     proc = metaaug("train", *TINY, f"hydra.run.dir={run_dir}")
@@ -62,6 +85,7 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
 
     tags = _events(run_dir).Tags()
     for tag in ("loss/D", "loss/G", "meta/adapt_distance", "metrics/fid", "metrics/kid",
+                "metrics/fidelity", "metrics/ceiling", "val/fidelity", "baseline/scratch/fidelity",
                 "metrics/is", "metrics/memorization", "baseline/scratch/fid", "val/fid",
                 "baseline/pretrain/fid", "baseline/pretrain/loss/D",
                 "time/total_s", "finetune/loss_D"):  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from metaaug.data.split import ClassSplit, split_classes
-from metaaug.data.target import Target, select_target
-from metaaug.errors import UserError
+from metaaug.data.target import Target, class_target, select_target
+from metaaug.errors import UserError, nearest
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
+from metaaug.metrics.fidelity import ClassFidelity, digest
+from metaaug.metrics.fidelity import training_classes as fidelity_classes
 from metaaug.metrics.report import image_metrics
 from metaaug.models.gan import GAN
 from metaaug.precision import Precision
@@ -43,9 +46,14 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class Data:
+    """The dataset's classes and split, the target, and every meta-val and meta-test class cut
+    into shots and held-out images the same way (`references`: what validation adapts to and
+    what the fidelity classifier holds out)."""
+
     classes: dict[str, Tensor]
     split: ClassSplit
     target: Target
+    references: dict[str, Target]
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -54,8 +62,26 @@ def config_hash(cfg: DictConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def named_targets(cfg: DictConfig, classes: dict[str, Tensor]) -> list[str]:
+    """The dataset classes the user names as targets (`target.class_name`; a number on the
+    command line is a class name too), checked to exist. A `target.path` names no dataset
+    class."""
+    target = cfg.get("target") or {}
+    if target.get("path") is not None:
+        return []
+    names = [] if target.get("class_name") is None else [target.class_name]
+    for name in map(str, names):
+        if name not in classes:
+            raise UserError(
+                f"target.class_name '{name}' is not a class of dataset {cfg.dataset.name}; "
+                f"nearest names: {', '.join(nearest(name, classes.keys(), n=3))}"
+            )
+    return [str(name) for name in names]
+
+
 def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
-    """The dataset's classes and their seeded meta-train / meta-val / meta-test split."""
+    """The dataset's classes and their seeded meta-train / meta-val / meta-test split; the
+    classes named as targets are held out (meta-test) before the split is drawn."""
     ds = cfg.dataset
     if ds.get("root") is not None and not Path(str(ds.root)).expanduser().exists():
         raise UserError(
@@ -63,7 +89,10 @@ def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
             f"holding the {ds.name} data"
         )
     classes = instantiate(ds.source)
-    return classes, split_classes(sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed)
+    split = split_classes(
+        sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed, named_targets(cfg, classes)
+    )
+    return classes, split
 
 
 def data(cfg: DictConfig) -> Data:
@@ -80,7 +109,13 @@ def data(cfg: DictConfig) -> Data:
         channels=ds.channels,
         invert=bool(ds.source.get("invert", False)),
     )
-    return Data(classes, split, target)
+    shots = int(cfg.target.shots)
+    references = {
+        # a small class keeps at least one held-out image to measure
+        name: class_target(name, classes[name], min(shots, len(classes[name]) - 1), cfg.seed)
+        for name in split.val + split.test
+    }
+    return Data(classes, split, target, references)
 
 
 def gan(cfg: DictConfig, device: torch.device) -> GAN:
@@ -125,6 +160,28 @@ def augment(cfg: DictConfig) -> Augment | None:
     return instantiate(cfg.augment.transform) if cfg.augment.transform is not None else None
 
 
+def _classifier_key(cfg: DictConfig) -> dict[str, Any]:
+    """What the class tensors do not show about a classifier's training data."""
+    return {
+        "dataset": cfg.dataset.name,
+        "root": str(cfg.dataset.get("root")),
+        "image_size": cfg.dataset.image_size,
+        "channels": cfg.dataset.channels,
+        "seed": cfg.seed,
+    }
+
+
+def _classifier_settings(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
+    m = cfg.metric
+    return {
+        "epochs": int(m.epochs),
+        "min_steps": int(m.min_steps),
+        "batch_size": int(m.batch_size),
+        "seed": int(cfg.seed),
+        "device": str(device),
+    }
+
+
 def domain_features(
     cfg: DictConfig, classes: dict[str, Tensor], split: ClassSplit, device: torch.device
 ) -> tuple[DomainFeatures, dict[str, Any]]:
@@ -133,23 +190,12 @@ def domain_features(
     m = cfg.metric
     if m.name != "domain":
         raise UserError(f"metric={m.name} is not available; use metric=domain")
-    key = {
-        "dataset": cfg.dataset.name,
-        "root": str(cfg.dataset.get("root")),
-        "image_size": cfg.dataset.image_size,
-        "channels": cfg.dataset.channels,
-        "seed": cfg.seed,
-    }
     model, info = load_or_train_domain_classifier(
         classes,
         split.train,
         cache_dir=Path(str(m.cache_dir)).expanduser(),
-        key=key,
-        epochs=int(m.epochs),
-        min_steps=int(m.min_steps),
-        batch_size=int(m.batch_size),
-        seed=int(cfg.seed),
-        device=str(device),
+        key=_classifier_key(cfg),
+        **_classifier_settings(cfg, device),
     )
     how = "loaded from cache" if info["cached"] else "trained"
     log.info(
@@ -158,20 +204,54 @@ def domain_features(
     return DomainFeatures(model), info
 
 
-def evaluator(cfg: DictConfig, data: Data, device: torch.device):
-    """(fake, heldout, shots) -> metrics, with the domain classifier of this dataset and split."""
+def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFidelity:
+    """The fidelity classifier of this dataset, split, shots and target (trained once, then
+    cached): meta-train classes whole, the reference rows of every other class and target."""
+    targets = [*data.references.values()]
+    key = {**_classifier_key(cfg), "purpose": "fidelity", "shots": int(cfg.target.shots)}
+    if cfg.target.path is not None:
+        if data.target.class_name in data.classes:
+            raise UserError(
+                f"target.path class '{data.target.class_name}' has the name of a class of "
+                f"dataset {cfg.dataset.name}, so two classes would share one name; rename your "
+                "folder or set another target.class_name"
+            )
+        targets.append(data.target)
+        key["target_path"] = digest(data.target.heldout)
+    classes = fidelity_classes(data.classes, data.split.train, targets)
+    model, info = load_or_train_domain_classifier(
+        classes,
+        list(classes),
+        cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(),
+        key=key,
+        holdout_fraction=0.0,  # the ceiling is measured on the targets' own unseen rows
+        noise=float(cfg.metric.fidelity_noise),
+        **_classifier_settings(cfg, device),
+    )
+    how = "loaded from cache" if info["cached"] else "trained"
+    log.info("fidelity classifier %s (%d classes): %s", how, len(classes), info["path"])
+    return ClassFidelity(DomainFeatures(model), tuple(info["class_names"]), info["path"])
+
+
+def evaluator(
+    cfg: DictConfig, data: Data, device: torch.device
+) -> tuple[Callable[[Tensor, Target], dict[str, float]], dict[str, Any]]:
+    """(fake, target) -> metrics: the domain metrics against the target's held-out images and
+    the class fidelity with its ceiling; and the domain classifier's info."""
     m = cfg.metric
     extract, info = domain_features(cfg, data.classes, data.split, device)
+    fidelity = class_fidelity(cfg, data, device)
 
-    def evaluate(fake: Tensor, heldout: Tensor, shots: Tensor) -> dict[str, float]:
-        return image_metrics(
+    def evaluate(fake: Tensor, target: Target) -> dict[str, float]:
+        metrics = image_metrics(
             extract,
             fake,
-            heldout,
-            shots,
+            target.heldout,
+            target.shots,
             kid_subset_size=int(m.kid_subset_size),
             kid_subsets=int(m.kid_subsets),
             seed=int(cfg.seed),
         )
+        return fidelity.measure(fake, target) | metrics
 
-    return evaluate, info
+    return evaluate, {**info, "fidelity": fidelity}

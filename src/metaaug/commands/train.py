@@ -37,9 +37,9 @@ from metaaug.meta.adapt import adapt, sample
 from metaaug.meta.functional import conditioning
 from metaaug.models.gan import GAN
 from metaaug.precision import Precision
-from metaaug.training.meta_loop import Evaluate, Validation, meta_train
+from metaaug.training.meta_loop import SHOWN, Evaluate, Validation, meta_train
 
-OBJECTIVES = ("fid", "kid", "is", "memorization")
+OBJECTIVES = ("fid", "kid", "is", "memorization", "fidelity")
 # Outputs that mark a run directory as used; Hydra's own .hydra/ and train.log are expected.
 RUN_OUTPUTS = ("checkpoints", "synthetic", "samples", "tensorboard", "metrics.json")
 
@@ -89,7 +89,7 @@ def finetune(
         writer.add_scalar(f"{tag}/loss_G", g, step)
         if curve is not None and step + 1 in eval_steps:
             points[step + 1] = curve(gan)
-            for key in OBJECTIVES:
+            for key in SHOWN:
                 writer.add_scalar(f"{tag}/curve/{key}", points[step + 1][key], step + 1)
 
     adapt(
@@ -144,11 +144,7 @@ def _meta_train(
         sampler.generator.set_state(state["sampler_rng"])
         start = int(state["iteration"])
         log.info("resumed from %s at meta-iteration %d", cfg.resume, start)
-    val_classes = []
-    for name in data.split.val[: int(cfg.validation.classes)]:
-        images = data.classes[name]
-        k = min(int(cfg.target.shots), images.shape[0] - 1)
-        val_classes.append((name, images[:k], images[k:]))
+    val_classes = [data.references[name] for name in data.split.val[: int(cfg.validation.classes)]]
     validation = Validation(
         every=int(cfg.validation.every),
         classes=val_classes,
@@ -241,6 +237,9 @@ def run(cfg: DictConfig) -> float:
     )  # fmt: skip
     random_init = copy.deepcopy(init)  # the scratch baseline starts where meta-training did
     evaluate, metric_info = build.evaluator(cfg, data, device)
+    no_fidelity = metric_info["fidelity"].unavailable(target)
+    if no_fidelity:
+        log.warning("fidelity: %s", no_fidelity)
 
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     writer.add_text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
@@ -273,7 +272,7 @@ def run(cfg: DictConfig) -> float:
         )
 
     def measure(gan: GAN) -> dict[str, float]:
-        return evaluate(generate(gan), target.heldout, target.shots)
+        return evaluate(generate(gan), target)
 
     starts = {algo_name: init}
     if cfg.compare_baselines:
@@ -327,17 +326,16 @@ def run(cfg: DictConfig) -> float:
     copies = target.shots.cpu().repeat(reps, 1, 1, 1)[:n]
     last = int(cfg.finetune.steps)  # a curve point at the last step is these same images
     results = {
-        name: curves[name].get(last) or evaluate(fake, target.heldout, target.shots)
-        for name, fake in fakes.items()
+        name: curves[name].get(last) or evaluate(fake, target) for name, fake in fakes.items()
     }
-    results["copy_shots"] = evaluate(copies, target.heldout, target.shots)
+    results["copy_shots"] = evaluate(copies, target)
     timing["metrics_s"] = time.perf_counter() - t0
     timing["total_s"] = time.perf_counter() - t_start
     for name, metrics in results.items():
         prefix = "metrics" if name == algo_name else f"baseline/{name}"
-        for key in OBJECTIVES:
+        for key in SHOWN:
             writer.add_scalar(f"{prefix}/{key}", metrics[key], int(cfg.finetune.steps))
-        log.info("%s: %s", name, ", ".join(f"{k}={metrics[k]:.4g}" for k in OBJECTIVES))
+        log.info("%s: %s", name, ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN))
     for key, value in timing.items():
         writer.add_scalar(f"time/{key}", value, 0)
 
@@ -355,6 +353,9 @@ def run(cfg: DictConfig) -> float:
                      "threads": torch.get_num_threads()},
         "target": {"class_name": target.class_name, "shots": k,
                    "heldout": int(target.heldout.shape[0]), "path": cfg.target.path},
+        # the protocol behind `fidelity` and `ceiling` (docs/metrics.md)
+        "fidelity": {"classifier_path": metric_info["fidelity"].path,
+                     "unavailable": no_fidelity},
         "split": {"train": list(data.split.train), "val": list(data.split.val),
                   "test": list(data.split.test)},
         "metric": {"name": cfg.metric.name, "classifier_accuracy": metric_info["accuracy"],
@@ -370,7 +371,7 @@ def run(cfg: DictConfig) -> float:
     log_hparams(
         writer,
         OmegaConf.to_container(cfg, resolve=True),
-        {k: results[algo_name][k] for k in OBJECTIVES},
+        {k: results[algo_name][k] for k in SHOWN},
     )
     writer.close()
     log.info("wrote %d synthetic images to %s; %s=%.4g", n, synthetic_dir, cfg.objective, value)

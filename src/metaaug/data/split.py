@@ -34,12 +34,18 @@ def _count(n: int, fraction: float, at_most: int) -> int:
 
 
 def split_classes(
-    names: Sequence[str], val_fraction: float, test_fraction: float, seed: int
+    names: Sequence[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    held_out: Sequence[str] = (),
 ) -> ClassSplit:
     """Split class names into disjoint train/val/test with a seeded permutation.
 
     The names are sorted (and de-duplicated) first, so the result does not depend on the input
-    order; test is taken first, then val, the rest is train.
+    order; test is taken first, then val, the rest is train. The classes in `held_out` (the
+    targets a user names) go to test before the draw, so a named class is never meta-trained on;
+    they count towards the test share, and with none named the split is the same as without.
     """
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
@@ -58,10 +64,20 @@ def split_classes(
         )
     if test_fraction == 0:
         raise UserError("split test_fraction=0 leaves no meta-test class; set it to e.g. 0.2")
-    n_test = _count(n, test_fraction, n - 2)
+    forced = sorted(set(held_out))
+    unknown = [name for name in forced if name not in ordered]
+    if unknown:
+        raise UserError(f"held-out classes {unknown} are not classes of the dataset")
+    if len(forced) > n - 2:
+        raise UserError(
+            f"{len(forced)} named target classes leave fewer than 2 of the dataset's {n} classes "
+            "for meta-train and meta-val; name fewer targets"
+        )
+    n_test = max(_count(n, test_fraction, n - 2), len(forced))
     n_val = _count(n, val_fraction, n - n_test - 1)
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    shuffled = [ordered[i] for i in perm]
+    pool = [name for name in ordered if name not in forced]
+    perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled = forced + [pool[i] for i in perm]
     return ClassSplit(
         train=tuple(sorted(shuffled[n_test + n_val :])),
         val=tuple(sorted(shuffled[n_test : n_test + n_val])),

@@ -39,11 +39,21 @@ def _choose(
     return images[chosen], images[~chosen], rows
 
 
+def class_target(name: str, images: torch.Tensor, shots: int, seed: int) -> Target:
+    """The target made of a dataset class: a seeded choice of `shots` images, the rest held out.
+
+    Every class the tool adapts to (the target, the meta-val classes of validation, the classes
+    the fidelity classifier holds out) is cut this way, so the same seed gives the same shots.
+    """
+    shot_images, heldout, rows = _choose(images, shots, seed)
+    return Target(class_name=name, shots=shot_images, heldout=heldout, shot_rows=rows)
+
+
 def select_target(
     classes: Mapping[str, torch.Tensor],
     split: ClassSplit,
     *,
-    class_name: str | None,
+    class_name: str | int | None,
     path: str | None,
     shots: int,
     seed: int,
@@ -67,12 +77,12 @@ def select_target(
                 "add images or lower target.shots"
             )
         shot_images, heldout, _ = _choose(images, shots, seed)
-        name = class_name or Path(path).expanduser().resolve().name
+        name = str(class_name) if class_name is not None else Path(path).expanduser().resolve().name
         return Target(class_name=name, shots=shot_images, heldout=heldout)
 
     if not split.test:
         raise UserError("the class split has no meta-test classes; raise the test fraction")
-    name = split.test[0] if class_name is None else class_name
+    name = split.test[0] if class_name is None else str(class_name)
     if name in split.train or name in split.val:
         part = "meta-train" if name in split.train else "meta-val"
         raise UserError(
@@ -91,5 +101,4 @@ def select_target(
             f"target class '{name}' has {images.shape[0]} images but target.shots={shots} "
             "leaves none held out for evaluation; lower target.shots or pick another class"
         )
-    shot_images, heldout, rows = _choose(images, shots, seed)
-    return Target(class_name=name, shots=shot_images, heldout=heldout, shot_rows=rows)
+    return class_target(name, images, shots, seed)

@@ -98,9 +98,11 @@ def train_domain_classifier(
     holdout_fraction: float = 0.1,
     width: int = 32,
     feature_dim: int = 64,
+    noise: float = 0.0,
 ) -> tuple[DomainClassifier, float]:
     """Train a `DomainClassifier` on the images of `names` only (Adam, cosine schedule, random
-    shifts of up to 1/16 of the image side).
+    shifts of up to 1/16 of the image side, and with `noise` > 0 Gaussian pixel noise of a
+    standard deviation drawn per image from [0, noise]).
 
     Trains for `epochs`, or more epochs when that makes fewer than `min_steps` optimizer steps:
     15 epochs are plenty for 1,000 digits but only ~200 steps for Omniglot's 82 small classes.
@@ -148,6 +150,9 @@ def train_domain_classifier(
         for start in range(0, len(x), batch_size):
             idx = perm[start : start + batch_size]
             xb = _random_shift(x[idx], max_shift, gen)
+            if noise > 0:  # robust to the speckle of generated images (the fidelity classifier)
+                std = torch.rand(len(xb), 1, 1, 1, generator=gen) * noise
+                xb = (xb + std * torch.randn(xb.shape, generator=gen)).clamp(-1, 1)
             xb = xb.to(device).contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(xb), y[idx].to(device))
             opt.zero_grad(set_to_none=True)

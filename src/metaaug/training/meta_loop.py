@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from metaaug.data.target import Target
 from metaaug.data.tasks import TaskSampler
 from metaaug.io.checkpoint import save_atomic
 from metaaug.io.images import grid
@@ -26,7 +27,10 @@ from metaaug.precision import FP32, Precision
 
 log = logging.getLogger(__name__)
 
-Evaluate = Callable[[Tensor, Tensor, Tensor], dict[str, float]]  # (fake, heldout, shots)
+Evaluate = Callable[[Tensor, Target], dict[str, float]]  # (fake, the class it should show)
+
+# what validation logs and prints, the class fidelity first
+SHOWN = ("fidelity", "ceiling", "memorization", "fid", "kid", "is")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Validation:
     """Adapt copies of the initialization to meta-val classes and measure the result."""
 
     every: int
-    classes: list[tuple[str, Tensor, Tensor]]  # (name, shots, heldout)
+    classes: list[Target]  # meta-val classes: their shots and held-out images
     steps: int
     num_images: int
     optimizer: OptimizerSpec
@@ -52,7 +56,8 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
     numbers are comparable across meta-iterations.
     """
     totals: dict[str, float] = {}
-    for i, (name, shots, heldout) in enumerate(val.classes):
+    for i, target in enumerate(val.classes):
+        shots = target.shots
         rng = torch.Generator().manual_seed(val.seed + i)
         gan = copy.deepcopy(init)
         device = next(gan.parameters()).device
@@ -68,10 +73,11 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
         )
         fake = sample(gan, val.num_images, torch.Generator().manual_seed(val.seed), shots=shots)
         k = shots.shape[0]
-        writer.add_image(f"val/{name}", grid(torch.cat([shots.cpu(), fake[: 4 * k]]), k), step)
-        for key, value in val.evaluate(fake, heldout, shots).items():
+        image = grid(torch.cat([shots.cpu(), fake[: 4 * k]]), k)
+        writer.add_image(f"val/{target.class_name}", image, step)
+        for key, value in val.evaluate(fake, target).items():
             totals[key] = totals.get(key, 0.0) + value / len(val.classes)
-    for key in ("fid", "kid", "is", "memorization"):
+    for key in SHOWN:
         if key in totals:
             writer.add_scalar(f"val/{key}", totals[key], step)
     return totals
@@ -125,7 +131,7 @@ def meta_train(
             tv = time.perf_counter()
             metrics = validate(gan, validation, writer, done)
             val_s += time.perf_counter() - tv
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k in _SHOWN)
+            shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
             log.info("validation at meta-iteration %d: %s", done, shown)
         if done % checkpoint_every == 0 or done == iterations:
             save_atomic(training_state(gan, algo, sampler, done, rng), checkpoint_dir / "last.pt")
@@ -140,6 +146,3 @@ def meta_train(
     for key, value in figures.items():
         writer.add_scalar(f"{tag}time/{key}", value, iterations)
     return figures
-
-
-_SHOWN = ("fid", "kid", "is", "memorization")
