@@ -67,16 +67,15 @@ def named_targets(cfg: DictConfig, classes: dict[str, Tensor]) -> list[str]:
     command line is a class name too), checked to exist. A `target.path` names no dataset
     class."""
     target = cfg.get("target") or {}
-    if target.get("path") is not None:
+    if target.get("path") is not None or target.get("class_name") is None:
         return []
-    names = [] if target.get("class_name") is None else [target.class_name]
-    for name in map(str, names):
-        if name not in classes:
-            raise UserError(
-                f"target.class_name '{name}' is not a class of dataset {cfg.dataset.name}; "
-                f"nearest names: {', '.join(nearest(name, classes.keys(), n=3))}"
-            )
-    return [str(name) for name in names]
+    name = str(target.class_name)
+    if name not in classes:
+        raise UserError(
+            f"target.class_name '{name}' is not a class of dataset {cfg.dataset.name}; "
+            f"nearest names: {', '.join(nearest(name, classes.keys(), n=3))}"
+        )
+    return [name]
 
 
 def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:

@@ -67,7 +67,9 @@ def split_classes(
     forced = sorted(set(held_out))
     unknown = [name for name in forced if name not in ordered]
     if unknown:
-        raise UserError(f"held-out classes {unknown} are not classes of the dataset")
+        raise UserError(
+            f"held-out classes {unknown} are not classes of the dataset; name existing classes"
+        )
     if len(forced) > n - 2:
         raise UserError(
             f"{len(forced)} named target classes leave fewer than 2 of the dataset's {n} classes "
