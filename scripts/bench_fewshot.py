@@ -33,8 +33,8 @@ OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
 SPLIT = ["dataset.val_fraction=0", "dataset.test_fraction=0.5"]
 # DAGAN's published training settings (WGAN-GP, 5 critic steps per generator step, Adam
 # lr 1e-4, betas (0, 0.9)) for the pooled (pretrain) DAGAN
-DAGAN_RECIPE = ["gan.d_steps=5", "baselines.pretrain.optimizer.lr=1e-4",
-                "baselines.pretrain.optimizer.betas=[0.0,0.9]"]  # fmt: skip
+DAGAN_RECIPE = ["gan.d_steps=5", "meta_algo.optimizer.lr=1e-4",
+                "meta_algo.optimizer.betas=[0.0,0.9]"]  # fmt: skip
 
 
 def metaaug(*args: str) -> None:

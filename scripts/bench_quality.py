@@ -93,7 +93,7 @@ def main() -> None:
         for algo in ALGOS:
             report = run(out / f"{algo}-{seed}", [f"meta_algo={algo}", f"seed={seed}", *common])
             curves[algo].append(report["curves"][algo])
-            targets.add(report["target"]["class_name"])
+            targets.update(report["target"]["classes"])
             print(f"seed {seed} {algo}: fid@{steps[-1]} = "
                   f"{report['curves'][algo][str(steps[-1])]['fid']:.3g}", flush=True)  # fmt: skip
 

@@ -53,6 +53,27 @@ def test_unknown_target_class_lists_nearest_names(metaaug: Runner) -> None:
     _assert_one_line_error(proc, "nosuch", "target.class_name")
 
 
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [(["target.classes=3"], ["target.classes=3", "2 meta-test classes", "dataset.test_fraction"]),
+     (["target.classes=some"], ["target.classes='some'", "target.classes=all"]),
+     (["target.classes=[0,0]"], ["each class once"]),
+     (["target.classes=[0,nosuch]"], ["target.classes 'nosuch' is not a class", "nearest"]),
+     (["target.classes=2", "target.class_name=0"], ["both target.class_name=0", "keep one"])],
+)  # fmt: skip
+def test_impossible_target_classes(
+    metaaug: Runner, overrides: list[str], fragments: list[str]
+) -> None:
+    _assert_one_line_error(metaaug("train", *overrides), *fragments)
+
+
+def test_target_path_class_folder_with_too_few_images(metaaug: Runner, tmp_path: Path) -> None:
+    _pngs(tmp_path / "mine" / "crack", 6)
+    _pngs(tmp_path / "mine" / "dent", 2)
+    proc = metaaug("train", f"target.path={tmp_path / 'mine'}", "target.shots=5")
+    _assert_one_line_error(proc, "class folder", "dent", "2 images but target.shots=5")
+
+
 def test_unknown_precision(metaaug: Runner) -> None:
     proc = metaaug("train", "hardware.precision=fp8")
     _assert_one_line_error(proc, "hardware.precision='fp8' is not known", "32, bf16, bf16-mixed")

@@ -18,7 +18,7 @@ from metaaug.data import (
     imagefolder,
     mnist,
     omniglot,
-    select_target,
+    select_targets,
     split_classes,
 )
 from metaaug.errors import UserError
@@ -72,6 +72,8 @@ def test_split_is_deterministic_and_independent_of_input_order() -> None:
 def test_named_targets_are_held_out_before_the_split() -> None:
     plain = split_classes(NAMES, 0.2, 0.25, seed=0)
     assert split_classes(NAMES, 0.2, 0.25, seed=0, held_out=()) == plain
+    # naming classes the split holds out anyway leaves the split as it is
+    assert split_classes(NAMES, 0.2, 0.25, seed=0, held_out=plain.test[1:3]) == plain
     trained = plain.train[:2]
     split = split_classes(NAMES, 0.2, 0.25, seed=0, held_out=trained)
     assert set(trained) <= set(split.test)
@@ -243,13 +245,13 @@ def test_select_target_from_meta_test_class() -> None:
     classes = numbered_classes(5, 8)
     split = split_of(classes)
     kwargs = dict(path=None, shots=3, seed=1, image_size=4, channels=1)
-    target = select_target(classes, split, class_name=None, **kwargs)
+    target = select_targets(classes, split, class_name=None, **kwargs)[0]
     assert target.class_name == "c04"
     assert target.shots.shape == (3, 1, 4, 4) and target.heldout.shape == (5, 1, 4, 4)
     shots, heldout = target.shots[:, 0, 0, 0].tolist(), target.heldout[:, 0, 0, 0].tolist()
     assert sorted(shots + heldout) == [4000.0 + i for i in range(8)]
     assert heldout == sorted(heldout)  # order kept
-    again = select_target(classes, split, class_name="c04", **kwargs)
+    again = select_targets(classes, split, class_name="c04", **kwargs)[0]
     assert torch.equal(again.shots, target.shots)
 
 
@@ -258,13 +260,13 @@ def test_select_target_errors() -> None:
     split = split_of(classes)
     kwargs = dict(path=None, seed=0, image_size=4, channels=1)
     with pytest.raises(UserError, match=r"target.shots=0 must be at least 1"):
-        select_target(classes, split, class_name=None, shots=0, **kwargs)
+        select_targets(classes, split, class_name=None, shots=0, **kwargs)
     with pytest.raises(UserError, match=r"'c00' is a meta-train class.*leak"):
-        select_target(classes, split, class_name="c00", shots=2, **kwargs)
+        select_targets(classes, split, class_name="c00", shots=2, **kwargs)
     with pytest.raises(UserError, match=r"'c4' is not a meta-test class; nearest valid names: c04"):
-        select_target(classes, split, class_name="c4", shots=2, **kwargs)
+        select_targets(classes, split, class_name="c4", shots=2, **kwargs)
     with pytest.raises(UserError, match=r"has 8 images but target.shots=8"):
-        select_target(classes, split, class_name=None, shots=8, **kwargs)
+        select_targets(classes, split, class_name=None, shots=8, **kwargs)
 
 
 def test_select_target_from_path(tmp_path: Path) -> None:
@@ -273,12 +275,12 @@ def test_select_target_from_path(tmp_path: Path) -> None:
         png(folder / f"{i}.png", 255)
     split = split_of(numbered_classes(3, 2))
     kwargs = dict(class_name=None, path=str(folder), seed=0, image_size=8, channels=1)
-    target = select_target({}, split, shots=2, **kwargs)
+    target = select_targets({}, split, shots=2, **kwargs)[0]
     assert target.class_name == "my_defect"
     assert target.shots.shape == (2, 1, 8, 8) and target.heldout.shape == (1, 1, 8, 8)
-    assert select_target({}, split, shots=3, **kwargs).heldout.shape[0] == 0
+    assert select_targets({}, split, shots=3, **kwargs)[0].heldout.shape[0] == 0
     with pytest.raises(UserError, match=r"holds 3 images but target.shots=5; add images or lower"):
-        select_target({}, split, shots=5, **kwargs)
+        select_targets({}, split, shots=5, **kwargs)
 
 
 # --- omniglot --------------------------------------------------------------------------------

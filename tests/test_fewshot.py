@@ -427,14 +427,16 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
 def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
     metaaug: Runner, tmp_path: Path
 ) -> None:
-    train_dir = _train_on_fewshot_split(metaaug, tmp_path, "target.shots=3")
+    train_dir = _train_on_fewshot_split(metaaug, tmp_path, "target.shots=3", "target.classes=2")
     manifest = json.loads((train_dir / "synthetic" / "manifest.json").read_text())
-    # the recorded rows are the shots the GAN was fine-tuned on
+    assert len(manifest["classes"]) == 2
+    # the recorded rows of each class are the shots its GAN was fine-tuned on
     from metaaug.data.sources import digits
 
-    shots = load(train_dir / "checkpoints" / "finetuned.pt")["shots"]
-    class_images = digits(image_size=16, channels=1)[manifest["class_name"]]
-    torch.testing.assert_close(class_images[manifest["shot_rows"]], shots)
+    for entry in manifest["classes"]:
+        shots = load(train_dir / "checkpoints" / "finetuned" / f"{entry['folder']}.pt")["shots"]
+        class_images = digits(image_size=16, channels=1)[entry["class_name"]]
+        torch.testing.assert_close(class_images[entry["shot_rows"]], shots)
 
     synthetic = [*QUICK, "fewshot.arms=[none,synthetic]", "fewshot.learners=[plain]",
                  f"fewshot.synthetic_path={tmp_path}", "arms.synthetic.per_class=4"]  # fmt: skip
@@ -443,10 +445,11 @@ def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((run_dir / "fewshot.json").read_text())["rows"]
     assert [r["arm"] for r in rows] == ["none", "synthetic"]
+    assert "images of 2 meta-test classes" in (run_dir / "fewshot.log").read_text()
 
     proc = metaaug("fewshot", *synthetic, "fewshot.shots=2")
     assert proc.returncode == 2 and "set fewshot.shots=3" in proc.stderr, proc.stderr[-2000:]
-    manifest["meta_train_classes"].append(manifest["class_name"])
+    manifest["meta_train_classes"].append(manifest["classes"][0]["class_name"])
     (train_dir / "synthetic" / "manifest.json").write_text(json.dumps(manifest))
     proc = metaaug("fewshot", *synthetic, "fewshot.shots=3")
     assert proc.returncode == 2 and "meta-trained on 1 of the episode classes" in proc.stderr

@@ -21,23 +21,34 @@ from metaaug.io.images import folder_name, grid, save_grid, write_synthetic
 def test_synthetic_folder_round_trips_pixels(tmp_path: Path) -> None:
     images = torch.linspace(-1, 1, 3 * 16 * 16).reshape(3, 1, 16, 16)
     root = tmp_path / "synthetic"
-    manifest = write_synthetic(images, root, "Korean/character07", {"seed": 4})
+    sets = {"Korean/character07": images, "Latin/character01": -images[:2]}
+    manifest = write_synthetic(sets, root, {"seed": 4}, {"Latin/character01": {"shots": 5}})
     folder = ImageFolder(str(root))
-    assert folder.classes == ["Korean_character07"]
-    assert len(folder) == 3
+    assert folder.classes == ["Korean_character07", "Latin_character01"]
+    assert len(folder) == 5
     pixels = pil_to_tensor(folder.loader(folder.samples[1][0]).convert("L")).float()
     expected = ((images[1] + 1) * 127.5).round()
     assert torch.equal(pixels, expected)
     on_disk = json.loads((root / "manifest.json").read_text())
     assert on_disk == manifest
-    assert on_disk["count"] == 3 and on_disk["class_name"] == "Korean/character07"
-    assert on_disk["seed"] == 4 and on_disk["image_size"] == 16
+    assert on_disk["count"] == 5 and on_disk["seed"] == 4 and on_disk["image_size"] == 16
+    assert on_disk["classes"] == [
+        {"class_name": "Korean/character07", "folder": "Korean_character07", "count": 3},
+        {"class_name": "Latin/character01", "folder": "Latin_character01", "count": 2, "shots": 5},
+    ]
+
+
+def test_synthetic_writer_refuses_classes_that_share_a_folder(tmp_path: Path) -> None:
+    sets = {"a/b": torch.zeros(1, 1, 8, 8), "a_b": torch.zeros(1, 1, 8, 8)}
+    with pytest.raises(UserError, match="share a folder name"):
+        write_synthetic(sets, tmp_path / "synthetic", {})
+    assert not (tmp_path / "synthetic").exists()
 
 
 def test_synthetic_writer_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("x")
     with pytest.raises(UserError, match="not empty"):
-        write_synthetic(torch.zeros(1, 1, 16, 16), tmp_path, "a", {})
+        write_synthetic({"a": torch.zeros(1, 1, 16, 16)}, tmp_path, {})
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 

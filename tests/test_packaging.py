@@ -59,6 +59,11 @@ def test_installed_wheel_runs_from_any_directory(wheel_venv: Path, tmp_path: Pat
     assert proc.returncode == 0, proc.stderr
     assert "meta_algo: fomaml, maml, metasgd, pretrain, reptile, scratch" in proc.stdout
 
+    # the Optuna sweeper ships in the wheel (hydra_plugins.metaaug_optuna) and Hydra finds it
+    proc = _run(wheel_venv, tmp_path, "train", "hparams_search=optuna", "--cfg", "hydra")
+    assert proc.returncode == 0, proc.stderr
+    assert "_target_: hydra_plugins.metaaug_optuna.sweeper.OptunaSweeper" in proc.stdout
+
     proc = _run(wheel_venv, tmp_path, "train", *TINY, "hydra.run.dir=run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())

@@ -29,7 +29,7 @@ def _check_run(run_dir: Path, n_images: int, arms: set[str]) -> dict:
         assert set(metrics) >= METRIC_KEYS
         assert 0.0 <= metrics["fidelity"] <= 1.0 and 0.0 <= metrics["ceiling"] <= 1.0
     assert report["results"]["copy_shots"]["memorization"] < 1e-6
-    assert report["fidelity"]["unavailable"] is None
+    assert report["fidelity"]["unavailable"] == {}
     assert Path(report["fidelity"]["classifier_path"]).is_file()
     assert report["objective"]["name"] == "fid"
     assert report["objective"]["value"] == report["results"][report["objective"]["arm"]]["fid"]
@@ -37,22 +37,24 @@ def _check_run(run_dir: Path, n_images: int, arms: set[str]) -> dict:
     split = report["split"]
     assert not set(split["train"]) & set(split["test"])
 
+    targets = report["targets"]
     folder = ImageFolder(str(run_dir / "synthetic"))
-    assert len(folder) == n_images and len(folder.classes) == 1
+    assert len(folder) == n_images * len(targets) and len(folder.classes) == len(targets)
     image, _ = folder[0]
     size = report["image_size"]
     assert image.size == (size, size)
     manifest = json.loads((run_dir / "synthetic" / "manifest.json").read_text())
-    assert manifest["count"] == n_images
-    assert manifest["class_name"] == report["target"]["class_name"]
+    assert manifest["count"] == n_images * len(targets)
+    assert [c["class_name"] for c in manifest["classes"]] == [t["class_name"] for t in targets]
     assert manifest["config_hash"] == report["config_hash"]
-    assert Path(manifest["source_checkpoint"]).name == "finetuned.pt"
 
-    for name in ("meta_init.pt", "finetuned.pt"):
-        ckpt = torch.load(run_dir / "checkpoints" / name, weights_only=True)
-        assert "gan" in ckpt
+    assert "gan" in torch.load(run_dir / "checkpoints" / "meta_init.pt", weights_only=True)
+    for entry in manifest["classes"]:
+        ckpt = torch.load(entry["source_checkpoint"], weights_only=True)
+        assert ckpt["target"] == entry["class_name"] and "gan" in ckpt
+        assert (run_dir / "samples" / entry["folder"] / "target_shots.png").exists()
+    assert (run_dir / "samples" / "overview.png").exists()
     assert (run_dir / "train.log").read_text().count("validation at meta-iteration") >= 1
-    assert (run_dir / "samples" / "target_shots.png").exists()
     return report
 
 
@@ -67,10 +69,11 @@ def test_a_numeric_class_name_is_held_out_and_fidelity_is_an_objective(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run_dir / "metrics.json").read_text())
-    assert report["target"]["class_name"] == "9"
+    assert report["target"]["classes"] == ["9"]
     assert "9" in report["split"]["test"] and "9" not in report["split"]["train"]
     assert report["objective"] == {
-        "name": "fidelity", "arm": "reptile", "value": report["results"]["reptile"]["fidelity"]
+        "name": "fidelity", "arm": "reptile", "value": report["results"]["reptile"]["fidelity"],
+        "over": "the target",
     }  # fmt: skip
 
 
@@ -79,7 +82,7 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
     proc = metaaug("train", *TINY, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = _check_run(run_dir, 24, {"reptile", "scratch", "pretrain"})
-    assert report["target"]["class_name"] == report["split"]["test"][0]
+    assert report["target"]["classes"] == [report["split"]["test"][0]]
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert last["iteration"] == 4
 
@@ -93,6 +96,69 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
     assert any(t.startswith("val/") for t in tags["images"])
     assert "target/reptile" in tags["images"]
     assert "config/text_summary" in tags["tensors"]
+
+
+def test_many_targets_are_adapted_and_reported_per_class_and_as_mean_and_sd(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    # 8 and 9 are meta-train classes of seed 0's default split: naming them holds them out
+    proc = metaaug(
+        "train", *TINY, "target.classes=[8,9]", "finetune.eval_steps=[1,3]",
+        "baselines.pretrain.iterations=3", f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = _check_run(run_dir, 24, {"reptile", "scratch", "pretrain"})
+    assert report["target"]["classes"] == ["8", "9"]
+    assert {"8", "9"} <= set(report["split"]["test"]) and not {"8", "9"} & set(
+        report["split"]["train"] + report["split"]["val"]
+    )
+    per_target = [t["results"] for t in report["targets"]]
+    for arm in ("reptile", "scratch", "pretrain", "copy_shots"):
+        for key in ("fidelity", "fid", "memorization"):
+            a, b = (r[arm][key] for r in per_target)
+            assert report["results"][arm][key] == pytest.approx((a + b) / 2)
+            assert report["results_sd"][arm][key] == pytest.approx(abs(a - b) / 2**0.5)
+    curves = [t["curves"]["reptile"]["1"]["fid"] for t in report["targets"]]
+    assert report["curves"]["reptile"]["1"]["fid"] == pytest.approx(sum(curves) / 2)
+    assert report["objective"]["value"] == report["results"]["reptile"]["fid"]
+    assert "mean over 2 targets, reptile: fidelity=" in (run_dir / "train.log").read_text()
+
+    scalars = _events(run_dir)
+    tags = scalars.Tags()["scalars"]
+    for tag in ("8/metrics/fidelity", "9/baseline/pretrain/fid", "metrics/fidelity",
+                "finetune/8/loss_D", "baseline/scratch/9/loss_G"):  # fmt: skip
+        assert tag in tags, tag
+    # the composed baseline config is the one that runs: 3 pretrain updates, not the default
+    assert len(scalars.Scalars("baseline/pretrain/loss/D")) == 3
+
+
+def test_a_target_path_of_class_folders_gives_one_synthetic_class_each(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from metaaug.data.sources import digits
+    from metaaug.io.images import to_uint8
+
+    classes = digits(image_size=16, channels=1)
+    for folder, name in (("one", "1"), ("seven", "7")):
+        (tmp_path / "mine" / folder).mkdir(parents=True)
+        for i, arr in enumerate(to_uint8(classes[name][:9])):
+            Image.fromarray(arr.squeeze(2)).save(tmp_path / "mine" / folder / f"{i}.png")
+    run_dir = tmp_path / "run"
+    proc = metaaug(
+        "train", *TINY, f"target.path={tmp_path / 'mine'}", "compare_baselines=false",
+        f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = _check_run(run_dir, 24, {"reptile"})
+    assert [t["class_name"] for t in report["targets"]] == ["one", "seven"]
+    assert [t["heldout"] for t in report["targets"]] == [4, 4]
+    # the user's classes are known to the fidelity classifier: measured, not unavailable
+    for target in report["targets"]:
+        assert 0.0 <= target["results"]["reptile"]["fidelity"] <= 1.0
+        assert 0.0 <= target["results"]["copy_shots"]["ceiling"] <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -112,8 +178,10 @@ def test_the_precision_is_logged_and_recorded(
         f"precision {used} channels-last (hardware.precision={asked}"
         in (run_dir / "train.log").read_text()
     )
-    for name in ("meta_init.pt", "finetuned.pt"):  # weights stay fp32 whatever the precision
-        weights = torch.load(run_dir / "checkpoints" / name, weights_only=True)["gan"]
+    # weights stay fp32 whatever the precision
+    for path in [run_dir / "checkpoints" / "meta_init.pt",
+                 *(run_dir / "checkpoints" / "finetuned").glob("*.pt")]:  # fmt: skip
+        weights = torch.load(path, weights_only=True)["gan"]
         assert {w.dtype for w in weights.values()} == {torch.float32}
 
 
@@ -149,9 +217,10 @@ def test_train_on_the_shared_omniglot_subset(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = _check_run(run_dir, 24, {"reptile", "scratch", "pretrain"})
-    assert "/" in report["target"]["class_name"]  # Alphabet/characterNN
-    assert report["target"]["heldout"] == 15  # 20 drawers - 5 shots
-    assert (run_dir / "synthetic" / report["target"]["class_name"].replace("/", "_")).is_dir()
+    target = report["targets"][0]
+    assert "/" in target["class_name"]  # Alphabet/characterNN
+    assert target["heldout"] == 15  # 20 drawers - 5 shots
+    assert (run_dir / "synthetic" / target["class_name"].replace("/", "_")).is_dir()
 
 
 @pytest.mark.parametrize(
@@ -226,7 +295,8 @@ def test_scratch_algorithm_skips_meta_training(metaaug: Runner, tmp_path: Path) 
     proc = metaaug("train", "meta_algo=scratch", *TINY, f"hydra.run.dir={run_dir}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run_dir / "metrics.json").read_text())
-    assert set(report["results"]) == {"scratch", "copy_shots"}
+    # every baseline but the arm named like meta_algo, which runs once
+    assert set(report["results"]) == {"scratch", "pretrain", "copy_shots"}
     assert not (run_dir / "checkpoints" / "last.pt").exists()
 
 

@@ -27,11 +27,24 @@ def nearest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
     return close or choices[:n]
 
 
+def _in_a_study() -> bool:
+    """Whether this job is a trial of metaaug's Optuna sweeper, which records a failed trial
+    and goes on with the study (an exit would end the whole sweep)."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        target = str(HydraConfig.get().sweeper.get("_target_", ""))
+    except (ImportError, ValueError):  # no Hydra app running
+        return False
+    return target.startswith("hydra_plugins.metaaug_optuna.")
+
+
 def exits_on_user_error(fn: F) -> F:
     """Turn a UserError raised by `fn` into `error: <message>` on stderr and exit code 2.
 
     Hydra prints a traceback for any exception escaping a task function; SystemExit is not an
-    Exception, so it passes through Hydra untouched.
+    Exception, so it passes through Hydra untouched. Inside an Optuna study the error is
+    printed the same way and then raised, for the sweeper to record the trial as failed.
     """
 
     @functools.wraps(fn)
@@ -40,6 +53,8 @@ def exits_on_user_error(fn: F) -> F:
             return fn(*args, **kwargs)
         except UserError as err:
             print(f"metaaug: error: {err}", file=sys.stderr)
+            if _in_a_study():
+                raise
             sys.exit(EXIT_USAGE)
 
     return wrapper  # type: ignore[return-value]

@@ -1,4 +1,5 @@
-"""One module per `metaaug` command, each exposing `main()` (a Hydra app).
+"""One module per `metaaug` command, each exposing `main()` (a Hydra app, or for summarize a
+plain argparse program).
 
 The registry holds the one-line help too, so `metaaug --help` answers without importing torch.
 """
@@ -12,5 +13,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fewshot": (
         "metaaug.commands.fewshot",
         "N-way K-shot accuracy on held-out classes with each augmentation arm, paired against none",
+    ),
+    "summarize": (
+        "metaaug.commands.summarize",
+        "one row per trial of a sweep (metrics, parameters, status): summary.csv/.md/.png",
     ),
 }

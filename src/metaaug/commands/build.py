@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,11 +13,11 @@ from typing import Any
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 
 from metaaug.data.split import ClassSplit, split_classes
-from metaaug.data.target import Target, class_target, select_target
+from metaaug.data.target import Target, class_target, select_targets
 from metaaug.errors import UserError, nearest
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
@@ -46,13 +47,13 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class Data:
-    """The dataset's classes and split, the target, and every meta-val and meta-test class cut
-    into shots and held-out images the same way (`references`: what validation adapts to and
-    what the fidelity classifier holds out)."""
+    """The dataset's classes and split, the targets, and every meta-val and meta-test class
+    cut into shots and held-out images the same way (`references`: what validation adapts to
+    and what the fidelity classifier holds out)."""
 
     classes: dict[str, Tensor]
     split: ClassSplit
-    target: Target
+    targets: list[Target]
     references: dict[str, Target]
 
 
@@ -63,19 +64,26 @@ def config_hash(cfg: DictConfig) -> str:
 
 
 def named_targets(cfg: DictConfig, classes: dict[str, Tensor]) -> list[str]:
-    """The dataset classes the user names as targets (`target.class_name`; a number on the
-    command line is a class name too), checked to exist. A `target.path` names no dataset
-    class."""
+    """The dataset classes the user names as targets (`target.class_name`, or the list of
+    `target.classes`; a number on the command line is a class name too), checked to exist.
+    A `target.path` names no dataset class."""
     target = cfg.get("target") or {}
-    if target.get("path") is not None or target.get("class_name") is None:
+    if target.get("path") is not None:
         return []
-    name = str(target.class_name)
-    if name not in classes:
-        raise UserError(
-            f"target.class_name '{name}' is not a class of dataset {cfg.dataset.name}; "
-            f"nearest names: {', '.join(nearest(name, classes.keys(), n=3))}"
-        )
-    return [name]
+    many = target.get("classes")
+    if isinstance(many, ListConfig):
+        key, names = "target.classes", [str(name) for name in many]
+    elif target.get("class_name") is not None:
+        key, names = "target.class_name", [str(target.class_name)]
+    else:
+        return []
+    for name in names:
+        if name not in classes:
+            raise UserError(
+                f"{key} '{name}' is not a class of dataset {cfg.dataset.name}; "
+                f"nearest names: {', '.join(nearest(name, classes.keys(), n=3))}"
+            )
+    return names
 
 
 def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
@@ -97,10 +105,12 @@ def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
 def data(cfg: DictConfig) -> Data:
     ds = cfg.dataset
     classes, split = classes_and_split(cfg)
-    target = select_target(
+    many = cfg.target.get("classes")
+    targets = select_targets(
         classes,
         split,
         class_name=cfg.target.class_name,
+        many=list(many) if isinstance(many, ListConfig) else many,
         path=cfg.target.path,
         shots=int(cfg.target.shots),
         seed=cfg.seed,
@@ -114,7 +124,12 @@ def data(cfg: DictConfig) -> Data:
         name: class_target(name, classes[name], min(shots, len(classes[name]) - 1), cfg.seed)
         for name in split.val + split.test
     }
-    return Data(classes, split, target, references)
+    return Data(classes, split, targets, references)
+
+
+def progress(cfg: DictConfig) -> bool:
+    """Whether to draw progress bars (`progress`: auto = only on a terminal)."""
+    return sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
 
 
 def gan(cfg: DictConfig, device: torch.device) -> GAN:
@@ -209,14 +224,15 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
     targets = [*data.references.values()]
     key = {**_classifier_key(cfg), "purpose": "fidelity", "shots": int(cfg.target.shots)}
     if cfg.target.path is not None:
-        if data.target.class_name in data.classes:
-            raise UserError(
-                f"target.path class '{data.target.class_name}' has the name of a class of "
-                f"dataset {cfg.dataset.name}, so two classes would share one name; rename your "
-                "folder or set another target.class_name"
-            )
-        targets.append(data.target)
-        key["target_path"] = digest(data.target.heldout)
+        for target in data.targets:
+            if target.class_name in data.classes:
+                raise UserError(
+                    f"target.path class '{target.class_name}' has the name of a class of "
+                    f"dataset {cfg.dataset.name}, so two classes would share one name; rename "
+                    "the folder or set another target.class_name"
+                )
+        targets += data.targets
+        key["target_path"] = digest(torch.cat([t.heldout for t in data.targets]))
     classes = fidelity_classes(data.classes, data.split.train, targets)
     model, info = load_or_train_domain_classifier(
         classes,

@@ -158,8 +158,9 @@ def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> 
                   build.augment(run), build.precision(cfg, device, gan))  # fmt: skip
 
 
-MANIFEST_KEYS = ("class_name", "folder", "dataset", "image_size", "channels", "from_path",
-                 "shot_rows", "meta_train_classes")  # fmt: skip
+MANIFEST_KEYS = ("classes", "dataset", "image_size", "channels", "from_path",
+                 "meta_train_classes")  # fmt: skip
+CLASS_KEYS = ("class_name", "folder", "shot_rows")
 
 
 def _synthetic(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[str, list[int]]]:
@@ -196,11 +197,6 @@ def _synthetic(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[str, lis
                 f"{info['channels']} channels, this run uses {ds.name}, {ds.image_size}, "
                 f"{ds.channels}; use the same dataset settings"
             )
-        name = info["class_name"]
-        if info["from_path"] or name not in split.test:
-            log.warning("synthetic images of '%s' (%s) are not of a meta-test class: unused",
-                        name, path.parent)  # fmt: skip
-            continue
         leaked = sorted(set(info["meta_train_classes"]) & set(split.test))
         if leaked:
             raise UserError(
@@ -209,12 +205,25 @@ def _synthetic(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[str, lis
                 f"dataset.val_fraction={ds.val_fraction} dataset.test_fraction="
                 f"{ds.test_fraction} seed={cfg.seed}`"
             )
-        if name in images:
-            raise UserError(f"two synthetic folders under '{root}' hold class '{name}'; keep one")
-        # the PNGs are already foreground-bright: no inversion, whatever the dataset's
-        images[name] = image_folder_flat(str(path.parent / info["folder"]), ds.image_size,
-                                         ds.channels, key="fewshot.synthetic_path")  # fmt: skip
-        fixed[name] = list(info["shot_rows"])
+        for entry in info["classes"]:
+            if any(k not in entry for k in CLASS_KEYS):
+                raise UserError(
+                    f"'{path}' lists a class without {', '.join(CLASS_KEYS)}; generate the "
+                    "images again with `metaaug train`"
+                )
+            name = entry["class_name"]
+            if info["from_path"] or name not in split.test:
+                log.warning("synthetic images of '%s' (%s) are not of a meta-test class: unused",
+                            name, path.parent)  # fmt: skip
+                continue
+            if name in images:
+                raise UserError(
+                    f"two synthetic folders under '{root}' hold class '{name}'; keep one"
+                )
+            # the PNGs are already foreground-bright: no inversion, whatever the dataset's
+            images[name] = image_folder_flat(str(path.parent / entry["folder"]), ds.image_size,
+                                             ds.channels, key="fewshot.synthetic_path")  # fmt: skip
+            fixed[name] = list(entry["shot_rows"])
     log.info("synthetic arm: images of %d meta-test classes (%s)", len(images),
              ", ".join(sorted(images)))  # fmt: skip
     return images, fixed

@@ -11,7 +11,7 @@ from metaaug.data.sources import (
     omniglot,
 )
 from metaaug.data.split import ClassSplit, split_classes
-from metaaug.data.target import Target, select_target
+from metaaug.data.target import Target, select_targets
 from metaaug.data.tasks import Task, TaskSampler
 
 __all__ = [
@@ -25,6 +25,6 @@ __all__ = [
     "imagefolder",
     "mnist",
     "omniglot",
-    "select_target",
+    "select_targets",
     "split_classes",
 ]

@@ -45,7 +45,8 @@ def split_classes(
     The names are sorted (and de-duplicated) first, so the result does not depend on the input
     order; test is taken first, then val, the rest is train. The classes in `held_out` (the
     targets a user names) go to test before the draw, so a named class is never meta-trained on;
-    they count towards the test share, and with none named the split is the same as without.
+    they count towards the test share. With none named, or only classes the seed's split puts in
+    test anyway, the split is the same as without.
     """
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
@@ -75,8 +76,21 @@ def split_classes(
             f"{len(forced)} named target classes leave fewer than 2 of the dataset's {n} classes "
             "for meta-train and meta-val; name fewer targets"
         )
-    n_test = max(_count(n, test_fraction, n - 2), len(forced))
-    n_val = _count(n, val_fraction, n - n_test - 1)
+    plain = _draw(ordered, [], _count(n, test_fraction, n - 2), val_fraction, seed)
+    if set(forced) <= set(plain.test):
+        # the named classes are meta-test classes of the seed's split anyway: keep that split,
+        # so `target.class_name=<its first test class>` is the same run as naming none
+        return plain
+    return _draw(ordered, forced, max(_count(n, test_fraction, n - 2), len(forced)),
+                 val_fraction, seed)  # fmt: skip
+
+
+def _draw(
+    ordered: list[str], forced: list[str], n_test: int, val_fraction: float, seed: int
+) -> ClassSplit:
+    """`forced` plus a seeded draw from the other classes make the test split, the next draw
+    the val split, the rest train."""
+    n_val = _count(len(ordered), val_fraction, len(ordered) - n_test - 1)
     pool = [name for name in ordered if name not in forced]
     perm = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed)).tolist()
     shuffled = forced + [pool[i] for i in perm]

@@ -6,12 +6,14 @@ never reach the generator, which is why the target is chosen here, once, from a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from metaaug.data.images import image_files
 from metaaug.data.sources import image_folder_flat
 from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError, nearest
@@ -49,56 +51,144 @@ def class_target(name: str, images: torch.Tensor, shots: int, seed: int) -> Targ
     return Target(class_name=name, shots=shot_images, heldout=heldout, shot_rows=rows)
 
 
-def select_target(
+def _check_shots(shots: int) -> None:
+    if shots < 1:
+        raise UserError(f"target.shots={shots} must be at least 1; set target.shots to e.g. 5")
+
+
+def _folder_target(name: str, images: torch.Tensor, shots: int, seed: int, where: str) -> Target:
+    """A target of the user's own images: `shots` of them chosen by the seed, the rest held out
+    (shots == count leaves none, and metrics against held-out images are then unavailable)."""
+    if images.shape[0] < shots:
+        raise UserError(
+            f"{where} holds {images.shape[0]} images but target.shots={shots}; "
+            "add images or lower target.shots"
+        )
+    shot_images, heldout, _ = _choose(images, shots, seed)
+    return Target(class_name=name, shots=shot_images, heldout=heldout)
+
+
+def path_targets(
+    path: str,
+    *,
+    class_name: str | int | None,
+    shots: int,
+    seed: int,
+    image_size: int,
+    channels: int,
+    invert: bool = False,
+) -> list[Target]:
+    """The targets in the user's folder `path`: the images directly in it (one target, named
+    `class_name` or after the folder), or else one target per subfolder holding images (a
+    user with 5 images of each of 20 new classes gets 20 targets)."""
+    _check_shots(shots)
+    folder = Path(path).expanduser()
+    if folder.is_dir() and not image_files(folder):
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and image_files(p))
+        if subfolders:
+            if class_name is not None:
+                raise UserError(
+                    f"target.path '{path}' holds class folders, each named after its folder, "
+                    f"so target.class_name={class_name} has nothing to name; drop it"
+                )
+            return [
+                _folder_target(
+                    sub.name,
+                    image_folder_flat(str(sub), image_size, channels, invert),
+                    shots,
+                    seed,
+                    f"target.path class folder '{sub}'",
+                )
+                for sub in subfolders
+            ]
+    images = image_folder_flat(path, image_size, channels, invert)
+    name = str(class_name) if class_name is not None else folder.resolve().name
+    return [_folder_target(name, images, shots, seed, f"target.path '{path}'")]
+
+
+def target_names(
+    split: ClassSplit, *, class_name: str | int | None, many: int | str | Sequence[Any] | None
+) -> list[str]:
+    """The meta-test classes to adapt to: `many` (`target.classes`: a count N, "all", or a list
+    of names) or else the one `class_name` (default: the first meta-test class)."""
+    if not split.test:
+        raise UserError("the class split has no meta-test classes; raise the test fraction")
+    if many is None:
+        return [split.test[0] if class_name is None else str(class_name)]
+    if class_name is not None:
+        raise UserError(
+            f"both target.class_name={class_name} and target.classes={many} are set; "
+            "keep one (target.classes=[a,b] names several)"
+        )
+    if isinstance(many, str) and many != "all" and not many.isdigit():
+        raise UserError(
+            f"target.classes={many!r} is not a count, 'all' or a list; "
+            "use e.g. target.classes=10, target.classes=all or target.classes=[a,b]"
+        )
+    if many == "all":
+        return list(split.test)
+    if isinstance(many, int | str):
+        n = int(many)
+        if not 1 <= n <= len(split.test):
+            raise UserError(
+                f"target.classes={n} but the split has {len(split.test)} meta-test classes; "
+                f"use 1..{len(split.test)} (or all), or raise dataset.test_fraction"
+            )
+        return list(split.test[:n])
+    names = [str(name) for name in many]
+    if not names or len(set(names)) != len(names):
+        raise UserError(f"target.classes={names} must name each class once; fix the list")
+    return names
+
+
+def select_targets(
     classes: Mapping[str, torch.Tensor],
     split: ClassSplit,
     *,
     class_name: str | int | None,
+    many: int | str | Sequence[Any] | None = None,
     path: str | None,
     shots: int,
     seed: int,
     image_size: int,
     channels: int,
     invert: bool = False,
-) -> Target:
-    """Pick the target from the user's folder (`path`) or from the meta-test classes.
+) -> list[Target]:
+    """Pick the targets from the user's folder (`path`) or from the meta-test classes.
 
-    With `path`, all its images count (shots == count leaves no held-out images, and metrics
-    against held-out images are then unavailable). A dataset class must be a meta-test class
-    (a meta-train/val class would leak into the initialization) with more than `shots` images.
+    A dataset class must be a meta-test class (a meta-train/val class would leak into the
+    initialization) with more than `shots` images.
     """
-    if shots < 1:
-        raise UserError(f"target.shots={shots} must be at least 1; set target.shots to e.g. 5")
+    _check_shots(shots)
     if path is not None:
-        images = image_folder_flat(path, image_size, channels, invert)
-        if images.shape[0] < shots:
+        if many is not None:
             raise UserError(
-                f"target.path '{path}' holds {images.shape[0]} images but target.shots={shots}; "
-                "add images or lower target.shots"
+                f"target.classes={many} picks dataset classes but target.path is set; drop "
+                "target.classes (a target.path of class folders gives one target per folder)"
             )
-        shot_images, heldout, _ = _choose(images, shots, seed)
-        name = str(class_name) if class_name is not None else Path(path).expanduser().resolve().name
-        return Target(class_name=name, shots=shot_images, heldout=heldout)
-
-    if not split.test:
-        raise UserError("the class split has no meta-test classes; raise the test fraction")
-    name = split.test[0] if class_name is None else str(class_name)
-    if name in split.train or name in split.val:
-        part = "meta-train" if name in split.train else "meta-val"
-        raise UserError(
-            f"target.class_name '{name}' is a {part} class, so the meta-initialization has "
-            f"seen it (it would leak); pick a meta-test class, e.g. "
-            f"{', '.join(nearest(name, split.test, n=3))}"
-        )
-    if name not in split.test or name not in classes:
-        raise UserError(
-            f"target.class_name '{name}' is not a meta-test class; nearest valid names: "
-            f"{', '.join(nearest(name, split.test))}"
-        )
-    images = classes[name]
-    if images.shape[0] <= shots:
-        raise UserError(
-            f"target class '{name}' has {images.shape[0]} images but target.shots={shots} "
-            "leaves none held out for evaluation; lower target.shots or pick another class"
-        )
-    return class_target(name, images, shots, seed)
+        return path_targets(
+            path, class_name=class_name, shots=shots, seed=seed, image_size=image_size,
+            channels=channels, invert=invert,
+        )  # fmt: skip
+    out = []
+    for name in target_names(split, class_name=class_name, many=many):
+        if name in split.train or name in split.val:
+            part = "meta-train" if name in split.train else "meta-val"
+            raise UserError(
+                f"target class '{name}' is a {part} class, so the meta-initialization has "
+                f"seen it (it would leak); pick a meta-test class, e.g. "
+                f"{', '.join(nearest(name, split.test, n=3))}"
+            )
+        if name not in split.test or name not in classes:
+            raise UserError(
+                f"target class '{name}' is not a meta-test class; nearest valid names: "
+                f"{', '.join(nearest(name, split.test))}"
+            )
+        images = classes[name]
+        if images.shape[0] <= shots:
+            raise UserError(
+                f"target class '{name}' has {images.shape[0]} images but target.shots={shots} "
+                "leaves none held out for evaluation; lower target.shots or pick another class"
+            )
+        out.append(class_target(name, images, shots, seed))
+    return out

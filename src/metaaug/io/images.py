@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,24 +51,40 @@ def to_uint8(images: Tensor) -> np.ndarray:
 
 
 def write_synthetic(
-    images: Tensor, root: Path, class_name: str, manifest: dict[str, Any]
+    sets: Mapping[str, Tensor],
+    root: Path,
+    manifest: dict[str, Any],
+    per_class: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write `root/<class>/NNNNNN.png` and `root/manifest.json`; returns the manifest."""
+    """Write `root/<class>/NNNNNN.png` for every class of `sets` (class name -> images) and
+    `root/manifest.json`: the run's `manifest` fields, and under `classes` one entry per
+    class (its name, folder, count and its `per_class` fields). Returns the manifest."""
     ensure_empty_dir(root, "synthetic output folder")
-    cls_dir = root / folder_name(class_name)
-    cls_dir.mkdir(parents=True, exist_ok=True)
-    arrays = to_uint8(images)
-    for i, arr in enumerate(arrays):
-        mode = "L" if arr.shape[2] == 1 else "RGB"
-        Image.fromarray(arr.squeeze(2) if mode == "L" else arr, mode=mode).save(
-            cls_dir / f"{i:06d}.png"
+    folders = {name: folder_name(name) for name in sets}
+    if len(set(folders.values())) < len(folders):
+        raise UserError(
+            f"target classes {sorted(folders)} share a folder name once written to disk; "
+            "rename the classes so they differ in letters or digits"
         )
+    classes = []
+    for name, images in sets.items():
+        cls_dir = root / folders[name]
+        cls_dir.mkdir(parents=True, exist_ok=True)
+        for i, arr in enumerate(to_uint8(images)):
+            mode = "L" if arr.shape[2] == 1 else "RGB"
+            Image.fromarray(arr.squeeze(2) if mode == "L" else arr, mode=mode).save(
+                cls_dir / f"{i:06d}.png"
+            )
+        extra = (per_class or {}).get(name, {})
+        classes.append(
+            {"class_name": name, "folder": cls_dir.name, "count": int(images.shape[0]), **extra}
+        )
+    first = next(iter(sets.values()))
     full = {
-        "count": int(images.shape[0]),
-        "class_name": class_name,
-        "folder": cls_dir.name,
-        "image_size": int(images.shape[-1]),
-        "channels": int(images.shape[1]),
+        "count": sum(entry["count"] for entry in classes),
+        "classes": classes,
+        "image_size": int(first.shape[-1]),
+        "channels": int(first.shape[1]),
         "format": "png, uint8, foreground bright",
         **manifest,
     }

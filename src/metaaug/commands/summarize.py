@@ -1,0 +1,45 @@
+"""`metaaug summarize MULTIRUN_DIR`: one row per trial of a sweep, as summary.csv, summary.md
+and summary.png in that directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from metaaug.errors import UserError, exits_on_user_error
+from metaaug.summary import collect, plot, write_csv, write_markdown
+
+OUTPUTS = ("summary.csv", "summary.md", "summary.png")
+
+
+def run(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="metaaug summarize",
+        description="Tabulate and plot the trials of a `metaaug train -m` sweep (Optuna or "
+        "basic): writes summary.csv, summary.md and summary.png into the sweep directory.",
+    )
+    parser.add_argument("multirun_dir", type=Path, help="the sweep's directory (hydra.sweep.dir)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace summary files an earlier summarize wrote")  # fmt: skip
+    args = parser.parse_args(argv)
+    root: Path = args.multirun_dir
+    sweep = collect(root)
+    existing = [name for name in OUTPUTS if (root / name).exists()]
+    if existing and not args.force:
+        raise UserError(
+            f"'{root}' already holds {', '.join(existing)}; pass --force to write them again "
+            "(they are derived from the trials, nothing else is touched)"
+        )
+    write_csv(sweep, root / "summary.csv")
+    write_markdown(sweep, root / "summary.md")
+    plot(sweep, root / "summary.png")
+    best = sweep.best()
+    print((root / "summary.md").read_text())
+    if best is not None:
+        print(f"best: job {best.job} ({root / str(best.job)}), {sweep.objective}={best.value:.4g}")
+
+
+@exits_on_user_error
+def main() -> None:
+    run(sys.argv[1:])

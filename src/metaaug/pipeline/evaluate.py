@@ -1,0 +1,64 @@
+"""Stage: measure every arm's images of one target, and aggregate over targets."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from torch import Tensor
+
+from metaaug.data.target import Target
+from metaaug.pipeline.adapt import Curve
+from metaaug.pipeline.generate import copies
+from metaaug.training.meta_loop import Evaluate
+
+COPY_SHOTS = "copy_shots"  # the reference arm: the shots copied in turn
+
+Results = dict[str, dict[str, float]]  # arm -> metric -> value
+
+
+def measure_arms(
+    fakes: Mapping[str, Tensor],
+    curves: Mapping[str, Curve],
+    target: Target,
+    evaluate: Evaluate,
+    steps: int,
+) -> Results:
+    """Every arm's metrics on `target`, and copy-the-shots' beside them. A curve point at the
+    last fine-tune step measured these same images: it is reused, not measured again."""
+    results = {
+        name: curves.get(name, {}).get(steps) or evaluate(fake, target)
+        for name, fake in fakes.items()
+    }
+    n = next(iter(fakes.values())).shape[0] if fakes else 0
+    results[COPY_SHOTS] = evaluate(copies(target, n), target)
+    return results
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; 0 for one value) of the finite values:
+    a target whose metric is unavailable (nan) is left out; none left gives nan."""
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return math.nan, math.nan
+    mean = sum(finite) / len(finite)
+    if len(finite) == 1:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)
+    return mean, math.sqrt(var)
+
+
+def across(per_target: Sequence[Mapping[str, Mapping[str, float]]]) -> tuple[Results, Results]:
+    """Mean and sd over targets of every `arm -> metric` (or `step -> metric`) table; keys
+    missing in some targets are aggregated over the targets that have them."""
+    mean: Results = {}
+    sd: Results = {}
+    # rows and keys in the order they first appear (the main arm first, as measured)
+    rows = dict.fromkeys(row for table in per_target for row in table)
+    for row in rows:
+        keys = dict.fromkeys(k for table in per_target for k in table.get(row, {}))
+        mean[row], sd[row] = {}, {}
+        for key in keys:
+            m, s = _mean_sd([float(t[row][key]) for t in per_target if key in t.get(row, {})])
+            mean[row][key], sd[row][key] = m, s
+    return mean, sd

@@ -1,0 +1,164 @@
+"""Stage: the initialization each arm starts its fine-tune from.
+
+The main arm is `meta_algo` (meta-trained here unless it has no algorithm); with
+`compare_baselines`, every node of `baselines` (meta_algo configs composed there: scratch and
+pretrain) starts from the same random weights and runs its own algorithm, if any.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+
+from metaaug import hardware
+from metaaug.commands import build
+from metaaug.data.tasks import TaskSampler
+from metaaug.errors import UserError
+from metaaug.io.checkpoint import load, save_atomic
+from metaaug.meta.functional import conditioning
+from metaaug.models.gan import GAN
+from metaaug.precision import Precision
+from metaaug.training.meta_loop import Evaluate, Validation, meta_train
+
+log = logging.getLogger("metaaug.train")
+
+
+@dataclass
+class Initializations:
+    """arm name -> initialization, the main (meta-learned) arm first; timing figures."""
+
+    arms: dict[str, GAN]
+    main: str
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
+    """An image-conditioned GAN adapts on pairs of images of one class: 1 shot cannot do it."""
+    if conditioning(init.generator) != "image" or shots >= 2:
+        return
+    validating = cfg.validation.every > 0 and cfg.validation.steps > 0
+    busy = [key for key, on in (("finetune.steps", cfg.finetune.steps > 0),
+                                ("validation.steps", validating)) if on]  # fmt: skip
+    if busy:
+        raise UserError(
+            f"gan={cfg.gan.name} fine-tunes on pairs of shots but target.shots={shots}; use "
+            f"target.shots >= 2, or {' '.join(f'{k}=0' for k in busy)} to generate from the "
+            "shot without fine-tuning"
+        )
+
+
+def run_algorithm(
+    cfg: DictConfig,
+    meta: DictConfig,
+    data: build.Data,
+    init: GAN,
+    evaluate: Evaluate,
+    writer: SummaryWriter,
+    ckpt_dir: Path,
+    device: torch.device,
+    prec: Precision,
+    tag: str = "",
+) -> dict[str, float]:
+    """Build the meta-algorithm of `meta` (a meta_algo node), its sampler and validation; run
+    it on `init` in place. `tag` marks a baseline (no resume, no validation, own log tags)."""
+    adv = build.adversarial(cfg)
+    algo = build.meta_algorithm(meta, cfg, adv, prec)
+    rng = hardware.generator(cfg.seed)
+    # classes per task: the class-conditional GAN's `gan.ways`, unless the algorithm sets it
+    ways = int(meta.get("ways", cfg.gan.get("ways", 1)))
+    if ways > 1 and conditioning(init.generator) == "image":
+        raise UserError(
+            f"an image-conditioned GAN learns from one class per task, but ways={ways}; "
+            "drop meta_algo.ways / gan.ways"
+        )
+    sampler = TaskSampler(
+        data.classes, data.split.train, int(meta.support), int(meta.query), seed=cfg.seed,
+        ways=ways,
+    )  # fmt: skip
+    start = 0
+    if cfg.resume and not tag:
+        state = load(cfg.resume, map_location=device)
+        init.load_state_dict(state["gan"])
+        algo.load_state_dict(state["algorithm"])
+        rng.set_state(state["rng"])
+        sampler.generator.set_state(state["sampler_rng"])
+        start = int(state["iteration"])
+        log.info("resumed from %s at meta-iteration %d", cfg.resume, start)
+    val_classes = [data.references[name] for name in data.split.val[: int(cfg.validation.classes)]]
+    validation = Validation(
+        every=int(cfg.validation.every),
+        classes=val_classes,
+        steps=int(cfg.validation.steps),
+        num_images=int(cfg.validation.num_images),
+        optimizer=build.optimizer(cfg.finetune.optimizer),
+        adversarial=adv,
+        augment=build.augment(cfg),
+        evaluate=evaluate,
+        seed=cfg.seed,
+        precision=prec,
+    )
+    return meta_train(
+        init,
+        algo,
+        sampler,
+        iterations=int(meta.iterations),
+        meta_batch_size=int(meta.meta_batch_size),
+        rng=rng,
+        writer=writer,
+        validation=validation if cfg.validation.every > 0 and val_classes and not tag else None,
+        checkpoint_dir=ckpt_dir,
+        checkpoint_every=int(cfg.checkpoint.every),
+        start=start,
+        progress=build.progress(cfg),
+        tag=tag,
+    )
+
+
+def _trains(meta: DictConfig) -> bool:
+    return meta.algorithm is not None and int(meta.iterations) > 0
+
+
+def initializations(
+    cfg: DictConfig,
+    data: build.Data,
+    init: GAN,
+    evaluate: Evaluate,
+    writer: SummaryWriter,
+    ckpt_dir: Path,
+    device: torch.device,
+    prec: Precision,
+) -> Initializations:
+    """Meta-train `init` in place (saved as `checkpoints/meta_init.pt`) and, with
+    `compare_baselines`, build each baseline from a copy of `init`'s random weights."""
+    random_init = copy.deepcopy(init)  # the baselines start where meta-training did
+    main = str(cfg.meta_algo.name)
+    out = Initializations({main: init}, main)
+    if _trains(cfg.meta_algo):
+        out.timing |= run_algorithm(cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir,
+                                    device, prec)  # fmt: skip
+    save_atomic(
+        {"gan": init.state_dict(), "meta_algo": main, "config_hash": build.config_hash(cfg),
+         "config": OmegaConf.to_container(cfg, resolve=True),
+         # the classes this initialization learned from: `fewshot` refuses to test on them
+         "classes": {"train": list(data.split.train)}},
+        ckpt_dir / "meta_init.pt",
+    )  # fmt: skip
+    if not cfg.compare_baselines:
+        return out
+    for name, meta in cfg.baselines.items():
+        if str(meta.name) == main:
+            continue
+        gan = copy.deepcopy(random_init)
+        if _trains(meta):
+            figures = run_algorithm(cfg, meta, data, gan, evaluate, writer,
+                                    ckpt_dir / f"baseline_{name}", device, prec,
+                                    tag=f"baseline/{name}/")  # fmt: skip
+            out.timing[f"{name}_s"] = figures["meta_train_s"]
+        out.arms[str(name)] = gan
+    return out

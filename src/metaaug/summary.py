@@ -1,0 +1,254 @@
+"""One row per trial of a multirun (`metaaug train -m`, with or without the Optuna sweeper):
+its swept parameters, every metric of the main arm, the baselines' fidelity, wall time and
+status; written as a CSV, a Markdown table and a figure."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from metaaug.errors import UserError
+from metaaug.objectives import DIRECTIONS
+
+METRICS = ("fidelity", "ceiling", "memorization", "fid", "kid", "is")
+
+
+@dataclass
+class Trial:
+    job: int
+    status: str  # completed | failed | running
+    value: float = math.nan  # the objective
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    wall_s: float = math.nan
+    error: str = ""
+
+
+@dataclass
+class Sweep:
+    root: Path
+    objective: str
+    direction: str
+    trials: list[Trial]
+    importance: dict[str, float]  # parameter -> share of the objective's variance (Optuna)
+
+    def best(self) -> Trial | None:
+        done = [t for t in self.trials if t.status == "completed" and math.isfinite(t.value)]
+        if not done:
+            return None
+        pick = max if self.direction == "maximize" else min
+        return pick(done, key=lambda t: t.value)
+
+
+def _job_dirs(root: Path) -> dict[int, Path]:
+    return {int(p.name): p for p in root.iterdir() if p.is_dir() and p.name.isdigit()}
+
+
+def _overrides(job_dir: Path) -> list[str]:
+    path = job_dir / ".hydra" / "overrides.yaml"
+    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
+
+
+def _swept(overrides: dict[int, list[str]]) -> dict[int, dict[str, str]]:
+    """The overrides that differ between jobs (a basic sweep's swept keys)."""
+    split = {j: dict(o.split("=", 1) for o in ovr if "=" in o) for j, ovr in overrides.items()}
+    keys = {k for kv in split.values() for k in kv}
+    varying = sorted(k for k in keys if len({kv.get(k) for kv in split.values()}) > 1)
+    return {j: {k: kv[k] for k in varying if k in kv} for j, kv in split.items()}
+
+
+def _study(root: Path, name: str | None) -> Any:
+    db = root / "optuna.db"
+    if not db.is_file():
+        return None
+    import optuna
+
+    storage = f"sqlite:///{db.resolve()}"
+    names = optuna.study.get_all_study_names(storage)
+    if not names:
+        return None
+    return optuna.load_study(study_name=name if name in names else names[0], storage=storage)
+
+
+def _importance(study: Any) -> dict[str, float]:
+    if study is None:
+        return {}
+    import optuna
+
+    try:
+        with warnings.catch_warnings():  # "importances will be equal" on a tiny study
+            warnings.simplefilter("ignore")
+            return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError):  # too few completed trials, or one value per parameter
+        return {}
+
+
+def collect(root: Path) -> Sweep:
+    """Read a multirun directory: its job folders, and the Optuna study if it has one."""
+    if not root.is_dir():
+        raise UserError(
+            f"'{root}' is not a folder; pass a multirun directory (outputs/multirun/...)"
+        )
+    jobs = _job_dirs(root)
+    config_path = root / "multirun.yaml"
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    if not jobs and not (root / "optuna.db").is_file():
+        raise UserError(
+            f"'{root}' holds no job folders (0/, 1/, ...) of a `metaaug train -m` sweep; pass "
+            "the sweep's directory"
+        )
+    sweeper = (config.get("hydra") or {}).get("sweeper") or {}
+    study = _study(root, sweeper.get("study_name"))
+    objective = str(config.get("objective") or sweeper.get("objective") or "fid")
+    direction = str(sweeper.get("direction") or "auto")
+    if direction == "auto":
+        direction = DIRECTIONS.get(objective, "minimize")
+
+    trials: dict[int, Trial] = {}
+    if study is not None:
+        for t in study.trials:
+            job = int(t.user_attrs.get("job", t.number))
+            wall = (t.datetime_complete - t.datetime_start).total_seconds() if (
+                t.datetime_complete and t.datetime_start) else math.nan  # fmt: skip
+            trials[job] = Trial(
+                job, {"COMPLETE": "completed", "FAIL": "failed", "PRUNED": "pruned"}.get(
+                    t.state.name, t.state.name.lower()),
+                float(t.value) if t.value is not None else math.nan, dict(t.params),
+                wall_s=wall, error=str(t.user_attrs.get("error", "")),
+            )  # fmt: skip
+    swept = _swept({j: _overrides(d) for j, d in jobs.items()})
+    for job, folder in sorted(jobs.items()):
+        trial = trials.setdefault(job, Trial(job, "failed", params=swept.get(job, {})))
+        metrics_path = folder / "metrics.json"
+        if not metrics_path.is_file():
+            trial.error = trial.error or "no metrics.json (the job failed or is running)"
+            continue
+        report = json.loads(metrics_path.read_text())
+        main = report["objective"]["arm"]
+        results = report["results"]
+        trial.metrics = {k: float(results[main][k]) for k in METRICS if k in results[main]}
+        for arm in results:
+            if arm not in (main, "copy_shots"):
+                trial.metrics[f"{arm}_fidelity"] = float(results[arm].get("fidelity", math.nan))
+        if study is None:
+            trial.status = "completed"
+        trial.value = float(report["objective"]["value"])
+        trial.wall_s = float(report.get("timing", {}).get("total_s", trial.wall_s))
+    return Sweep(root, objective, direction, [trials[j] for j in sorted(trials)],
+                 _importance(study))  # fmt: skip
+
+
+def _columns(sweep: Sweep) -> tuple[list[str], list[str]]:
+    params = list(dict.fromkeys(k for t in sweep.trials for k in t.params))
+    metrics = list(dict.fromkeys(k for t in sweep.trials for k in t.metrics))
+    return params, metrics
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def write_csv(sweep: Sweep, path: Path) -> Path:
+    params, metrics = _columns(sweep)
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["job", "status", "objective", *params, *metrics, "wall_s", "error"])
+        for t in sweep.trials:
+            out.writerow([t.job, t.status, _cell(t.value),
+                          *(_cell(t.params.get(p, "")) for p in params),
+                          *(_cell(t.metrics.get(m, math.nan)) for m in metrics),
+                          _cell(t.wall_s), t.error])  # fmt: skip
+    return path
+
+
+def write_markdown(sweep: Sweep, path: Path) -> Path:
+    params, metrics = _columns(sweep)
+    best = sweep.best()
+    done = sum(t.status == "completed" for t in sweep.trials)
+    lines = [
+        f"# Sweep `{sweep.root}`",
+        "",
+        f"{len(sweep.trials)} trials ({done} completed, {len(sweep.trials) - done} not); "
+        f"objective `{sweep.objective}` ({sweep.direction}d)"
+        + (f"; best: job {best.job}, {sweep.objective} = {best.value:.4g}" if best else "")
+        + ".",
+    ]
+    if sweep.importance:
+        ranked = ", ".join(f"`{k}` {v:.2f}" for k, v in sweep.importance.items())
+        lines += ["", f"Parameter importance (Optuna's `get_param_importances`): {ranked}."]
+    header = ["job", "status", "objective", *params, *metrics, "wall s", "error"]
+    lines += ["", "| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for t in sweep.trials:
+        mark = " **best**" if best is not None and t is best else ""
+        cells = [f"{t.job}{mark}", t.status, _cell(t.value),
+                 *(_cell(t.params.get(p, "")) for p in params),
+                 *(_cell(t.metrics.get(m, math.nan)) for m in metrics),
+                 _cell(t.wall_s), t.error.replace("|", "/")]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _key_param(sweep: Sweep) -> str | None:
+    if sweep.importance:
+        return next(iter(sweep.importance))
+    params, _ = _columns(sweep)
+    return params[0] if params else None
+
+
+def plot(sweep: Sweep, path: Path) -> Path:
+    """The objective per trial with the best so far, and against the parameter that mattered
+    most (Optuna's importance; the first swept parameter without a study)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    ok = [t for t in sweep.trials if t.status == "completed" and math.isfinite(t.value)]
+    bad = [t for t in sweep.trials if t not in ok]
+    left.scatter([t.job for t in ok], [t.value for t in ok], label="trial")
+    best_so_far, best = [], None
+    pick = max if sweep.direction == "maximize" else min
+    for t in sorted(ok, key=lambda t: t.job):
+        best = t.value if best is None else pick(best, t.value)
+        best_so_far.append((t.job, best))
+    if best_so_far:
+        left.step(*zip(*best_so_far, strict=True), where="post", color="C1", label="best so far")
+    if bad:
+        floor = min((t.value for t in ok), default=0.0)
+        left.scatter([t.job for t in bad], [floor] * len(bad), marker="x", color="C3",
+                     label="failed")  # fmt: skip
+    left.set(xlabel="trial (job)", ylabel=sweep.objective, title=f"{sweep.objective} per trial")
+    left.legend()
+    key = _key_param(sweep)
+    if key is not None and ok:
+        xs = [t.params.get(key) for t in ok]
+        if all(isinstance(x, int | float) for x in xs):
+            right.scatter(xs, [t.value for t in ok])
+            if min(xs) > 0 and max(xs) / min(xs) > 20:
+                right.set_xscale("log")
+        else:
+            labels = sorted({str(x) for x in xs})
+            right.scatter([labels.index(str(x)) for x in xs], [t.value for t in ok])
+            right.set_xticks(range(len(labels)), labels)
+        share = sweep.importance.get(key)
+        note = f" (importance {share:.2f})" if share is not None else ""
+        right.set(
+            xlabel=key, ylabel=sweep.objective, title=f"the parameter that mattered most{note}"
+        )
+    else:
+        right.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

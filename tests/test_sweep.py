@@ -1,0 +1,128 @@
+"""Optuna sweeps through the real command line, and `metaaug summarize` on them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from hydra_plugins.metaaug_optuna.sweeper import direction_of, distribution, search_space
+from tests.conftest import TINY, Runner
+
+
+def _dist(line: str) -> optuna.distributions.BaseDistribution:
+    return distribution(OverridesParser.create().parse_override(line))
+
+
+def test_sweep_syntax_becomes_optuna_distributions() -> None:
+    assert _dist("a=choice(wgan_gp,hinge)") == optuna.distributions.CategoricalDistribution(
+        ["wgan_gp", "hinge"]
+    )
+    # Hydra's range excludes its stop; Optuna's integer range includes its high end
+    assert _dist("a=range(2,17,2)") == optuna.distributions.IntDistribution(2, 16, step=2)
+    assert _dist("a=interval(0.1,0.5)") == optuna.distributions.FloatDistribution(0.1, 0.5)
+    assert _dist("a=tag(log,interval(1e-5,1e-3))") == optuna.distributions.FloatDistribution(
+        1e-5, 1e-3, log=True
+    )
+    space, fixed = search_space({"b": "choice(1,2)"}, ["seed=3", "b=choice(4,5)", "c=range(1,3)"])
+    assert fixed == ["seed=3"]
+    assert space["b"].choices == (4, 5)  # the command line wins over the config's space
+    assert space["c"] == optuna.distributions.IntDistribution(1, 2)
+
+
+@pytest.mark.parametrize(
+    ("objective", "direction"),
+    [("fid", "minimize"), ("kid", "minimize"), ("fidelity", "maximize"), ("is", "maximize")],
+)
+def test_the_direction_follows_the_objective(objective: str, direction: str) -> None:
+    assert direction_of(objective) == direction
+    assert direction_of(objective, "maximize") == "maximize"
+
+
+def _sweep(metaaug: Runner, sweep: Path, trials: int):
+    # a space where one choice is an impossible config: those trials fail, the study goes on
+    return metaaug(
+        "train", "-m", "hparams_search=optuna", "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2", f"hydra.sweeper.n_trials={trials}",
+        "hydra.sweeper.n_startup_trials=2", "hydra.sweeper.params=null",
+        "meta_algo.meta_lr=tag(log, interval(1e-5, 1e-3))", "gan.loss=choice(wgan_gp, nosuch)",
+        *TINY, "compare_baselines=false", "validation.every=0", f"hydra.sweep.dir={sweep}",
+    )  # fmt: skip
+
+
+def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    proc = _sweep(metaaug, sweep, 4)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    storage = f"sqlite:///{sweep / 'optuna.db'}"
+    study = optuna.load_study(study_name="metaaug", storage=storage)
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE  # objective=fidelity
+    assert len(study.trials) == 4
+    states = set()
+    for trial in study.trials:
+        job_dir = sweep / str(trial.user_attrs["job"])
+        if trial.params["gan.loss"] == "nosuch":
+            assert trial.state == optuna.trial.TrialState.FAIL
+            assert "gan.loss='nosuch' is not known" in trial.user_attrs["error"]
+        else:
+            assert trial.state == optuna.trial.TrialState.COMPLETE
+            report = json.loads((job_dir / "metrics.json").read_text())
+            assert trial.value == report["results"]["reptile"]["fidelity"]
+            config = (job_dir / ".hydra" / "config.yaml").read_text()
+            # two trials at a time share the cores
+            assert f"threads: {max(1, (os.cpu_count() or 1) // 2)}" in config
+            assert list((job_dir / "tensorboard").glob("hparams/events.*"))
+        states.add(trial.state)
+    assert optuna.trial.TrialState.COMPLETE in states
+
+    # the same command with more trials resumes the study: one more trial, in job folder 4
+    proc = _sweep(metaaug, sweep, 5)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    study = optuna.load_study(study_name="metaaug", storage=storage)
+    assert len(study.trials) == 5 and study.trials[-1].user_attrs["job"] == 4
+
+    proc = metaaug("summarize", str(sweep))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["job"]) for r in rows] == [0, 1, 2, 3, 4]
+    for row, trial in zip(rows, study.trials, strict=True):
+        assert row["gan.loss"] == trial.params["gan.loss"]
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            assert row["status"] == "completed"
+            assert math.isclose(float(row["fidelity"]), trial.value, abs_tol=5e-4)
+            assert row["ceiling"] != "" and float(row["wall_s"]) > 0
+        else:
+            assert row["status"] == "failed" and "nosuch" in row["error"]
+    assert "objective `fidelity` (maximized)" in (sweep / "summary.md").read_text()
+    assert (sweep / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a second summarize does not replace the files unless asked to
+    proc = metaaug("summarize", str(sweep))
+    assert proc.returncode == 2 and "--force" in proc.stderr
+
+
+def test_summarize_a_basic_multirun_and_refuse_a_wrong_folder(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    sweep = tmp_path / "sweep"
+    proc = metaaug("train", "-m", "seed=0,1", *TINY, "compare_baselines=false",
+                   "validation.every=0", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = metaaug("summarize", str(sweep))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with (sweep / "summary.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["job"], r["seed"], r["status"]) for r in rows] == [
+        ("0", "0", "completed"), ("1", "1", "completed")
+    ]  # fmt: skip
+    proc = metaaug("summarize", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2 and "is not a folder" in proc.stderr
+    assert "Traceback" not in proc.stderr
