@@ -61,6 +61,7 @@ def main() -> None:
     if args.quick:
         data = []
         train_budget = ["meta_algo.iterations=3", "metric.min_steps=0",
+                        "metric.fidelity.steps_per_class=0",
                         "metric.epochs=1", "generate.num_images=16",
                         "metric.kid_subset_size=8"]  # fmt: skip
         fewshot_budget = ["fewshot.episodes=3", "learners.maml.iterations=2",

@@ -33,6 +33,7 @@ PRECISIONS = ("32", "bf16")
 QUICK = [
     "meta_algo.iterations=4", "finetune.steps=3", "validation.every=0", "generate.num_images=24",
     "metric.epochs=1", "metric.min_steps=0", "metric.kid_subset_size=10", "metric.kid_subsets=5",
+    "metric.fidelity.steps_per_class=0",
     "baselines.pretrain.iterations=2",
 ]  # fmt: skip
 

@@ -69,7 +69,8 @@ def main() -> None:
     steps = [2, 5] if args.quick else [10, 50, 200, 500]
     if args.quick:
         common = ["meta_algo.iterations=3", "baselines.pretrain.iterations=3",
-                  "metric.min_steps=0", "metric.epochs=1", "generate.num_images=32",
+                  "metric.min_steps=0", "metric.fidelity.steps_per_class=0",
+                  "metric.epochs=1", "generate.num_images=32",
                   "metric.kid_subset_size=16", "meta_algo.inner_steps=1"]  # fmt: skip
         seeds = min(args.seeds, 2)
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,26 +41,36 @@ def train(run_dir: Path, *overrides: str) -> tuple[dict, float]:
     return json.loads((run_dir / "metrics.json").read_text()), wall
 
 
-COLUMNS = (("fidelity", "fidelity", "{:.2f}"), ("fid", "FID", "{:.1f}"),
+COLUMNS = (("fidelity", "fidelity", "{:.2f}"), ("fid", "FID", "{:.0f}"),
            ("memorization", "memo", "{:.2f}"))  # fmt: skip
 
 
+def _cell(values: list[float], fmt: str) -> str:
+    """mean ± sd over targets (the mean alone for one target)."""
+    mean = statistics.fmean(values)
+    if len(values) == 1:
+        return fmt.format(mean)
+    return f"{fmt.format(mean)} ± {fmt.format(statistics.stdev(values))}"
+
+
 def curve_table(title: str, report: dict) -> str:
+    targets = report["targets"]
     arms = [a for a in report["curves"] if report["curves"][a]]
     copies = report["results"]["copy_shots"]
+    names = ", ".join(f"`{t['class_name']}`" for t in targets)
+    over = f"mean ± sd over {len(targets)} targets ({names})" if len(targets) > 1 else names
     lines = [
-        f"**{title}** — target `{report['targets'][0]['class_name']}`, "
-        f"{report['target']['shots']} shots, {report['targets'][0]['heldout']} held-out images, "
-        f"{report['meta_iterations']} meta-iterations; fidelity ceiling "
-        f"{copies['ceiling']:.2f}; copying the shots scores fidelity {copies['fidelity']:.2f}, "
-        f"FID {copies['fid']:.2f}, memorization 0.",
+        f"**{title}** — {over}, {report['target']['shots']} shots, "
+        f"{report['meta_iterations']} meta-iterations; fidelity ceiling {copies['ceiling']:.2f}; "
+        f"copying the shots scores fidelity {copies['fidelity']:.2f}, FID {copies['fid']:.2f}, "
+        "memorization 0.",
         "",
         "| init | " + " | ".join(f"{name} @{s}" for _, name, _ in COLUMNS for s in STEPS) + " |",
         "|---" * (1 + len(COLUMNS) * len(STEPS)) + "|",
     ]  # fmt: skip
     for arm in arms:
-        pts = report["curves"][arm]
-        cells = [fmt.format(pts[str(s)][key]) for key, _, fmt in COLUMNS for s in STEPS]
+        cells = [_cell([t["curves"][arm][str(s)][key] for t in targets], fmt)
+                 for key, _, fmt in COLUMNS for s in STEPS]  # fmt: skip
         lines.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -87,7 +98,7 @@ def main() -> None:
         f"{timing.get('pretrain_s', 0):.1f} s | {timing['adapt_and_measure_s']:.1f} s |\n"
     )
 
-    report, _ = train(out / "digits", seed, *curve)
+    report, _ = train(out / "digits", seed, "target.classes=all", *curve)
     print(curve_table("digits (defaults)", report) + "\n")
 
     if not args.skip_omniglot:
@@ -96,7 +107,8 @@ def main() -> None:
             return
         report, wall = train(
             out / "omniglot", seed, "dataset=omniglot", f"dataset.root={OMNIGLOT}",
-            f"meta_algo.iterations={args.omniglot_iterations}", "validation.every=500", *curve,
+            f"meta_algo.iterations={args.omniglot_iterations}", "validation.every=500",
+            "target.classes=5", *curve,
         )  # fmt: skip
         print(curve_table("Omniglot small1 subset, 32x32", report))
         print(f"\n(wall {wall:.0f} s, {report['timing']['meta_it_per_s']:.1f} meta-it/s)")

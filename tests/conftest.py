@@ -24,6 +24,7 @@ TINY = [
     "generate.num_images=24",
     "metric.epochs=1",
     "metric.min_steps=0",
+    "metric.fidelity.steps_per_class=0",
     "metric.kid_subset_size=10",
     "metric.kid_subsets=5",
     "checkpoint.every=2",

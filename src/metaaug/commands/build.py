@@ -234,14 +234,22 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
         targets += data.targets
         key["target_path"] = digest(torch.cat([t.heldout for t in data.targets]))
     classes = fidelity_classes(data.classes, data.split.train, targets)
+    f = cfg.metric.fidelity
+    settings = _classifier_settings(cfg, device)
+    # its own step floor: many classes of few images need more steps than the epochs give
+    # (Omniglot: 136 classes), 10 digit classes of 180 images do not (metric.min_steps is the
+    # FID classifier's)
+    settings["min_steps"] = int(f.steps_per_class) * len(classes)
     model, info = load_or_train_domain_classifier(
         classes,
         list(classes),
         cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(),
         key=key,
         holdout_fraction=0.0,  # the ceiling is measured on the targets' own unseen rows
-        noise=float(cfg.metric.fidelity_noise),
-        **_classifier_settings(cfg, device),
+        noise=float(f.noise),
+        width=int(f.width),
+        feature_dim=int(f.feature_dim),
+        **settings,
     )
     how = "loaded from cache" if info["cached"] else "trained"
     log.info("fidelity classifier %s (%d classes): %s", how, len(classes), info["path"])
