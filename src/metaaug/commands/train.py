@@ -24,9 +24,10 @@ from metaaug.commands import build
 from metaaug.data.target import Target
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.images import folder_name, write_synthetic
+from metaaug.models.gan import GAN
 from metaaug.objectives import OBJECTIVES
 from metaaug.pipeline import outputs, report
-from metaaug.pipeline.adapt import adapt_arms
+from metaaug.pipeline.adapt import Curve, adapt_arms
 from metaaug.pipeline.evaluate import Results, across, measure_arms
 from metaaug.pipeline.generate import generate, noise_seed
 from metaaug.pipeline.initialize import Initializations, check_pairs, initializations
@@ -42,7 +43,7 @@ class Outcome:
 
     target: Target
     results: Results
-    curves: dict[str, dict[int, dict[str, float]]]
+    curves: dict[str, Curve]
     images: Tensor  # the main arm's synthetic images
     shown: dict[str, Tensor]  # the first samples of every arm (samples/overview.png)
     unavailable: str | None  # why fidelity cannot be measured, if it cannot
@@ -72,8 +73,8 @@ def adapt_and_measure(
     """Stages 4-6 for one target: adapt every arm to its shots, generate, evaluate; the main
     arm's adapted GAN and every arm's sample grids are written as they are made."""
 
-    def measure(gan: torch.nn.Module) -> dict[str, float]:
-        return evaluate(generate(gan, target, cfg), target)  # type: ignore[arg-type]
+    def measure(gan: GAN) -> dict[str, float]:
+        return evaluate(generate(gan, target, cfg), target)
 
     adapted = adapt_arms(cfg, inits, target.shots, writer, prec, measure, label)
     fakes = {name: generate(arm.gan, target, cfg) for name, arm in adapted.items()}
