@@ -55,9 +55,9 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0
 
 
-def point(report: dict, target: dict, arm: str, step: str) -> dict:
-    """An arm's metrics on one target after `step` fine-tune steps; copy-the-shots' for the
-    ceiling (the same for every arm)."""
+def point(target: dict, arm: str, step: str) -> dict:
+    """An arm's metrics on one target after `step` fine-tune steps (the ceiling is the same
+    for every arm)."""
     return target["curves"][arm][step]
 
 
@@ -92,7 +92,7 @@ def main() -> None:
             for report in reports:
                 per_seed = {k: [] for k in COLUMNS}
                 for target in report["targets"]:
-                    metrics = point(report, target, arm, step)
+                    metrics = point(target, arm, step)
                     for k in COLUMNS:
                         values[k].append(float(metrics[k]))
                         per_seed[k].append(float(metrics[k]))
@@ -112,7 +112,8 @@ def main() -> None:
     print("|---" * (2 + len(header)) + "|")
     for arm in arms:
         ceiling = cells[arm, str(STEPS[0])]["ceiling"]
-        row = [f"{cells[arm, str(s)][k][0]:.2f} ± {cells[arm, str(s)][k][1]:.2f}"
+        fmt = {"fidelity": "{:.2f}", "fid": "{:.0f}", "memorization": "{:.2f}"}
+        row = [" ± ".join(fmt[k].format(v) for v in cells[arm, str(s)][k])
                for k in ("fidelity", "fid", "memorization") for s in STEPS]  # fmt: skip
         print(f"| {arm} | {ceiling[0]:.2f} ± {ceiling[1]:.2f} | " + " | ".join(row) + " |")
 
