@@ -143,3 +143,16 @@ def test_dagan_fine_tune_on_one_shot_needs_a_pair(metaaug: Runner) -> None:
 def test_more_ways_than_meta_train_classes(metaaug: Runner) -> None:
     proc = metaaug("train", "gan=conditional", "gan.ways=50", *TINY)
     _assert_one_line_error(proc, "gan.ways=50", "at most 6")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragments"),
+    [(["objective_on=test"], ["objective_on='test'", "targets or validation"]),
+     (["objective_on=validation", "validation.every=0"], ["validation.every > 0"]),
+     (["objective_on=validation", "meta_algo=scratch"], ["meta_algo.iterations > 0"]),
+     (["objective_on=validation", "dataset.val_fraction=0"], ["no meta-val class"])],
+)  # fmt: skip
+def test_objective_on_validation_needs_validation(
+    metaaug: Runner, overrides: list[str], fragments: list[str]
+) -> None:
+    _assert_one_line_error(metaaug("train", *overrides), *fragments)

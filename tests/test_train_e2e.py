@@ -75,6 +75,19 @@ def test_a_numeric_class_name_is_held_out_and_fidelity_is_an_objective(
         "name": "fidelity", "arm": "reptile", "value": report["results"]["reptile"]["fidelity"],
         "over": "the target",
     }  # fmt: skip
+    # the same run can instead be judged on its meta-val classes (what a search chooses on)
+    val_dir = tmp_path / "val"
+    proc = metaaug(
+        "train", *TINY, "target.class_name=9", "objective=fidelity", "objective_on=validation",
+        "compare_baselines=false", f"hydra.run.dir={val_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((val_dir / "metrics.json").read_text())
+    history = report["validation"]["history"]
+    assert sorted(history, key=int) == ["2", "4"]  # every 2 of 4 meta-iterations
+    assert report["validation"]["classes"] == report["split"]["val"][:1]
+    assert report["objective"]["value"] == history["4"]["fidelity"]
+    assert report["objective"]["over"].startswith("validation at meta-iteration 4")
 
 
 def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) -> None:

@@ -30,7 +30,12 @@ from metaaug.pipeline import outputs, report
 from metaaug.pipeline.adapt import Curve, adapt_arms
 from metaaug.pipeline.evaluate import Results, across, measure_arms
 from metaaug.pipeline.generate import generate, noise_seed
-from metaaug.pipeline.initialize import Initializations, check_pairs, initializations
+from metaaug.pipeline.initialize import (
+    Initializations,
+    check_pairs,
+    initializations,
+    validates,
+)
 from metaaug.precision import Precision
 from metaaug.training.meta_loop import Evaluate
 
@@ -53,6 +58,16 @@ def check(cfg: DictConfig) -> None:
     """Config errors that need no data (one line each, before any work)."""
     if cfg.objective not in OBJECTIVES:
         raise UserError(f"objective={cfg.objective!r} is not known; use one of {OBJECTIVES}")
+    if cfg.objective_on not in ("targets", "validation"):
+        raise UserError(
+            f"objective_on={cfg.objective_on!r} is not known; use targets or validation"
+        )
+    if cfg.objective_on == "validation" and not validates(cfg):
+        raise UserError(
+            "objective_on=validation needs the main arm to meta-train with validation; set "
+            "validation.every > 0, validation.classes > 0 and meta_algo.iterations > 0, or "
+            "objective_on=targets"
+        )
     if cfg.resume and not Path(cfg.resume).is_file():
         raise UserError(
             f"resume='{cfg.resume}' is not a file; point resume at a run's checkpoints/last.pt"
@@ -111,6 +126,11 @@ def run(cfg: DictConfig) -> float:
         len(data.targets), ", ".join(t.class_name for t in data.targets[:5])
         + (", ..." if len(data.targets) > 5 else ""), int(cfg.target.shots),
     )  # fmt: skip
+    if cfg.objective_on == "validation" and not data.split.val:
+        raise UserError(
+            "objective_on=validation but the split has no meta-val class; raise "
+            "dataset.val_fraction or use objective_on=targets"
+        )
     # 2. models, and what measures them
     init = build.gan(cfg, device)
     check_pairs(cfg, init, min(t.shots.shape[0] for t in data.targets))
@@ -171,10 +191,15 @@ def run(cfg: DictConfig) -> float:
     for key, value in timing.items():
         writer.add_scalar(f"time/{key}", value, 0)
 
-    value = float(mean[inits.main][cfg.objective])
+    if cfg.objective_on == "validation":
+        last = max(inits.validation)
+        value = float(inits.validation[last][cfg.objective])
+        over = f"validation at meta-iteration {last} (mean over meta-val classes)"
+    else:
+        value = float(mean[inits.main][cfg.objective])
+        over = "mean over targets" if many else "the target"
     report.write(paths.run / "metrics.json", {
-        "objective": {"name": cfg.objective, "value": value, "arm": inits.main,
-                      "over": "mean over targets" if many else "the target"},
+        "objective": {"name": cfg.objective, "value": value, "arm": inits.main, "over": over},
         "seed": cfg.seed,
         "config_hash": chash,
         "dataset": cfg.dataset.name,
@@ -196,6 +221,10 @@ def run(cfg: DictConfig) -> float:
                    "classifier_path": str(metric_info["path"])},
         "finetune_steps": int(cfg.finetune.steps),
         "meta_iterations": int(cfg.meta_algo.iterations),
+        # the main arm's validations: meta-iteration -> mean over the meta-val classes
+        "validation": {"classes": list(data.split.val[: int(cfg.validation.classes)]),
+                       "steps": int(cfg.validation.steps),
+                       "history": {str(k): v for k, v in inits.validation.items()}},
         # mean and sd over targets (sd 0 for one target); per target below
         "results": mean,
         "results_sd": sd,

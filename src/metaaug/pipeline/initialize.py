@@ -24,18 +24,20 @@ from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import conditioning
 from metaaug.models.gan import GAN
 from metaaug.precision import Precision
-from metaaug.training.meta_loop import Evaluate, Validation, meta_train
+from metaaug.training.meta_loop import Evaluate, MetaTraining, Validation, meta_train
 
 log = logging.getLogger("metaaug.train")
 
 
 @dataclass
 class Initializations:
-    """arm name -> initialization, the main (meta-learned) arm first; timing figures."""
+    """arm name -> initialization, the main (meta-learned) arm first; timing figures; the main
+    arm's validation metrics (meta-iteration -> mean over the meta-val classes)."""
 
     arms: dict[str, GAN]
     main: str
     timing: dict[str, float] = field(default_factory=dict)
+    validation: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
@@ -64,7 +66,7 @@ def run_algorithm(
     device: torch.device,
     prec: Precision,
     tag: str = "",
-) -> dict[str, float]:
+) -> MetaTraining:
     """Build the meta-algorithm of `meta` (a meta_algo node), its sampler and validation; run
     it on `init` in place. `tag` marks a baseline (no resume, no validation, own log tags)."""
     adv = build.adversarial(cfg)
@@ -124,6 +126,12 @@ def _trains(meta: DictConfig) -> bool:
     return meta.algorithm is not None and int(meta.iterations) > 0
 
 
+def validates(cfg: DictConfig) -> bool:
+    """Whether the main arm is validated on meta-val classes while it meta-trains."""
+    v = cfg.validation
+    return _trains(cfg.meta_algo) and int(v.every) > 0 and int(v.classes) > 0
+
+
 def initializations(
     cfg: DictConfig,
     data: build.Data,
@@ -140,8 +148,10 @@ def initializations(
     main = str(cfg.meta_algo.name)
     out = Initializations({main: init}, main)
     if _trains(cfg.meta_algo):
-        out.timing |= run_algorithm(cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir,
-                                    device, prec)  # fmt: skip
+        trained = run_algorithm(cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir,
+                                device, prec)  # fmt: skip
+        out.timing |= trained.timing
+        out.validation = trained.validation
     save_atomic(
         {"gan": init.state_dict(), "meta_algo": main, "config_hash": build.config_hash(cfg),
          "config": OmegaConf.to_container(cfg, resolve=True),
@@ -156,9 +166,9 @@ def initializations(
             continue
         gan = copy.deepcopy(random_init)
         if _trains(meta):
-            figures = run_algorithm(cfg, meta, data, gan, evaluate, writer,
+            trained = run_algorithm(cfg, meta, data, gan, evaluate, writer,
                                     ckpt_dir / f"baseline_{name}", device, prec,
                                     tag=f"baseline/{name}/")  # fmt: skip
-            out.timing[f"{name}_s"] = figures["meta_train_s"]
+            out.timing[f"{name}_s"] = trained.timing["meta_train_s"]
         out.arms[str(name)] = gan
     return out

@@ -96,6 +96,14 @@ def training_state(
     }
 
 
+@dataclass
+class MetaTraining:
+    """What a meta-training run reports: timing figures and every validation's metrics."""
+
+    timing: dict[str, float]
+    validation: dict[int, dict[str, float]]  # meta-iteration -> mean over validation classes
+
+
 def meta_train(
     gan: GAN,
     algo: MetaAlgorithm,
@@ -111,13 +119,15 @@ def meta_train(
     start: int = 0,
     progress: bool = False,
     tag: str = "",
-) -> dict[str, float]:
-    """Run meta-iterations `start..iterations-1` on `gan` in place; returns timing figures.
+) -> MetaTraining:
+    """Run meta-iterations `start..iterations-1` on `gan` in place; returns its timing figures
+    and validation metrics (validated every `validation.every` iterations and at the end).
 
     `tag` prefixes every TensorBoard tag (a baseline's own meta-training logs apart).
     """
     t0 = time.perf_counter()
     val_s = 0.0
+    history: dict[int, dict[str, float]] = {}
     desc = f"{tag}{algo.name}"
     bar = tqdm(range(start, iterations), desc=desc, disable=not progress, leave=False)
     for it in bar:
@@ -129,7 +139,7 @@ def meta_train(
         done = it + 1
         if validation is not None and (done % validation.every == 0 or done == iterations):
             tv = time.perf_counter()
-            metrics = validate(gan, validation, writer, done)
+            metrics = history[done] = validate(gan, validation, writer, done)
             val_s += time.perf_counter() - tv
             shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
             log.info("validation at meta-iteration %d: %s", done, shown)
@@ -145,4 +155,4 @@ def meta_train(
     }
     for key, value in figures.items():
         writer.add_scalar(f"{tag}time/{key}", value, iterations)
-    return figures
+    return MetaTraining(figures, history)
