@@ -12,7 +12,7 @@ FIGR_SOURCE ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install train fewshot test test-full lint format bench bench-meta bench-quality \
-	bench-fewshot bench-recipe bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
+	bench-fewshot bench-recipe faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ bench-precision: $(STAMP) ## fp32 vs bf16 quality, digits and Omniglot defaults,
 
 bench-quality: $(STAMP) ## quality vs fine-tune steps of every initialization, 3 seeds (hours)
 	$(BIN)/python scripts/bench_quality.py $(ARGS)
+
+faults: $(STAMP) ## fault trials: SIGKILL/SIGTERM + resume, forced divergences, full disk, two runs in one dir (~10 min)
+	$(BIN)/python scripts/faults.py $(ARGS)
 
 bench-recipe: $(STAMP) ## the Omniglot recipe (experiment=omniglot_cpu): every arm at 10/50/200 steps, 10 targets x 3 seeds, its goals (~2 h)
 	$(BIN)/python scripts/bench_recipe.py --root $(OMNIGLOT) $(ARGS)

@@ -48,8 +48,8 @@ def train(run_dir: Path, overrides: list[str]) -> dict:
     return report
 
 
-def _mean_sd(values: list[float]) -> tuple[float, float]:
-    finite = [v for v in values if not math.isnan(v)]
+def _mean_sd(values: list[float | None]) -> tuple[float, float]:
+    finite = [v for v in values if v is not None and not math.isnan(v)]  # null: unavailable
     if not finite:
         return math.nan, math.nan
     return statistics.fmean(finite), statistics.stdev(finite) if len(finite) > 1 else 0.0

@@ -64,3 +64,14 @@ def omniglot_root() -> Path:
     if not (SHARED_OMNIGLOT / "images_background_small1.zip").exists():
         pytest.skip(f"shared Omniglot subset not found at {SHARED_OMNIGLOT}")
     return SHARED_OMNIGLOT
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Bad input: exit code 2, no traceback, exactly one `metaaug: error:` line holding every
+    fragment."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("metaaug: error:")]
+    assert len(errors) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]

@@ -7,16 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import TINY, Runner
-
-
-def _assert_one_line_error(proc, *fragments: str) -> None:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("metaaug: error:")]
-    assert len(errors) == 1, proc.stderr
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
+from tests.conftest import TINY, Runner, assert_one_line_error
 
 
 def _pngs(folder: Path, n: int) -> Path:
@@ -28,29 +19,29 @@ def _pngs(folder: Path, n: int) -> Path:
 
 def test_missing_dataset_root(metaaug: Runner, tmp_path: Path) -> None:
     proc = metaaug("train", "dataset=omniglot", f"dataset.root={tmp_path}/nowhere")
-    _assert_one_line_error(proc, "dataset.root", "nowhere", "does not exist")
+    assert_one_line_error(proc, "dataset.root", "nowhere", "does not exist")
 
 
 def test_empty_dataset_root(metaaug: Runner, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     proc = metaaug("train", "dataset=imagefolder", f"dataset.root={tmp_path}/empty")
-    _assert_one_line_error(proc, "empty")
+    assert_one_line_error(proc, "empty")
 
 
 def test_target_path_with_too_few_images(metaaug: Runner, tmp_path: Path) -> None:
     folder = _pngs(tmp_path / "mine", 3)
     proc = metaaug("train", f"target.path={folder}", "target.shots=5")
-    _assert_one_line_error(proc, "3 images", "target.shots=5")
+    assert_one_line_error(proc, "3 images", "target.shots=5")
 
 
 @pytest.mark.parametrize("shots", ["0", "-1"])
 def test_shots_below_one(metaaug: Runner, shots: str) -> None:
-    _assert_one_line_error(metaaug("train", f"target.shots={shots}"), "target.shots")
+    assert_one_line_error(metaaug("train", f"target.shots={shots}"), "target.shots")
 
 
 def test_unknown_target_class_lists_nearest_names(metaaug: Runner) -> None:
     proc = metaaug("train", "target.class_name=nosuch")
-    _assert_one_line_error(proc, "nosuch", "target.class_name")
+    assert_one_line_error(proc, "nosuch", "target.class_name")
 
 
 @pytest.mark.parametrize(
@@ -64,24 +55,24 @@ def test_unknown_target_class_lists_nearest_names(metaaug: Runner) -> None:
 def test_impossible_target_classes(
     metaaug: Runner, overrides: list[str], fragments: list[str]
 ) -> None:
-    _assert_one_line_error(metaaug("train", *overrides), *fragments)
+    assert_one_line_error(metaaug("train", *overrides), *fragments)
 
 
 def test_target_path_class_folder_with_too_few_images(metaaug: Runner, tmp_path: Path) -> None:
     _pngs(tmp_path / "mine" / "crack", 6)
     _pngs(tmp_path / "mine" / "dent", 2)
     proc = metaaug("train", f"target.path={tmp_path / 'mine'}", "target.shots=5")
-    _assert_one_line_error(proc, "class folder", "dent", "2 images but target.shots=5")
+    assert_one_line_error(proc, "class folder", "dent", "2 images but target.shots=5")
 
 
 def test_unknown_precision(metaaug: Runner) -> None:
     proc = metaaug("train", "hardware.precision=fp8")
-    _assert_one_line_error(proc, "hardware.precision='fp8' is not known", "32, bf16, bf16-mixed")
+    assert_one_line_error(proc, "hardware.precision='fp8' is not known", "32, bf16, bf16-mixed")
 
 
 def test_unsupported_image_size(metaaug: Runner) -> None:
     proc = metaaug("train", "dataset.image_size=20")
-    _assert_one_line_error(proc, "image_size=20", "16, 28, 32, 64")
+    assert_one_line_error(proc, "image_size=20", "16, 28, 32, 64")
 
 
 def test_unreadable_image_file(metaaug: Runner, tmp_path: Path) -> None:
@@ -90,7 +81,7 @@ def test_unreadable_image_file(metaaug: Runner, tmp_path: Path) -> None:
         _pngs(root / c, 8)
     (root / "c" / "broken.png").write_bytes(b"not a png at all")
     proc = metaaug("train", "dataset=imagefolder", f"dataset.root={root}")
-    _assert_one_line_error(proc, "broken.png")
+    assert_one_line_error(proc, "broken.png")
 
 
 def test_unknown_group_option_keeps_hydras_message(metaaug: Runner) -> None:
@@ -106,7 +97,7 @@ def test_used_run_directory_is_never_overwritten(metaaug: Runner, tmp_path: Path
     keep = run_dir / "metrics.json"
     keep.write_text("precious")
     proc = metaaug("train", *TINY, f"hydra.run.dir={run_dir}")
-    _assert_one_line_error(proc, "run directory", "not empty")
+    assert_one_line_error(proc, "run directory", "not empty")
     assert keep.read_text() == "precious"
     assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.json"]
 
@@ -114,17 +105,17 @@ def test_used_run_directory_is_never_overwritten(metaaug: Runner, tmp_path: Path
 def test_non_empty_synthetic_output_is_never_overwritten(metaaug: Runner, tmp_path: Path) -> None:
     out = _pngs(tmp_path / "synthetic" / "old", 1).parent
     proc = metaaug("train", *TINY, f"generate.out={out}", f"hydra.run.dir={tmp_path}/run")
-    _assert_one_line_error(proc, "generate.out", "not empty")
+    assert_one_line_error(proc, "generate.out", "not empty")
     assert [p.name for p in (out / "old").iterdir()] == ["0.png"]
 
 
 def test_unknown_command(metaaug: Runner) -> None:
-    _assert_one_line_error(metaaug("trian"), "unknown command", "train")
+    assert_one_line_error(metaaug("trian"), "unknown command", "train")
 
 
 def test_missing_resume_checkpoint(metaaug: Runner, tmp_path: Path) -> None:
     proc = metaaug("train", f"resume={tmp_path}/last.pt")
-    _assert_one_line_error(proc, "resume=", "last.pt")
+    assert_one_line_error(proc, "resume=", "last.pt")
 
 
 def test_cuda_requested_without_a_gpu(metaaug: Runner) -> None:
@@ -132,17 +123,17 @@ def test_cuda_requested_without_a_gpu(metaaug: Runner) -> None:
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    _assert_one_line_error(metaaug("train", "hardware=cuda"), "hardware", "no CUDA device")
+    assert_one_line_error(metaaug("train", "hardware=cuda"), "hardware", "no CUDA device")
 
 
 def test_dagan_fine_tune_on_one_shot_needs_a_pair(metaaug: Runner) -> None:
     proc = metaaug("train", "gan=dagan", "target.shots=1", *TINY)
-    _assert_one_line_error(proc, "target.shots=1", "finetune.steps=0")
+    assert_one_line_error(proc, "target.shots=1", "finetune.steps=0")
 
 
 def test_more_ways_than_meta_train_classes(metaaug: Runner) -> None:
     proc = metaaug("train", "gan=conditional", "gan.ways=50", *TINY)
-    _assert_one_line_error(proc, "gan.ways=50", "at most 6")
+    assert_one_line_error(proc, "gan.ways=50", "at most 6")
 
 
 @pytest.mark.parametrize(
@@ -155,4 +146,4 @@ def test_more_ways_than_meta_train_classes(metaaug: Runner) -> None:
 def test_objective_on_validation_needs_validation(
     metaaug: Runner, overrides: list[str], fragments: list[str]
 ) -> None:
-    _assert_one_line_error(metaaug("train", *overrides), *fragments)
+    assert_one_line_error(metaaug("train", *overrides), *fragments)

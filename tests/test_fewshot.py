@@ -420,7 +420,9 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
     assert proc.returncode == 2 and "arms.gan.checkpoint" in proc.stderr
     (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
     proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={tmp_path / 'corrupt.pt'}")
-    assert proc.returncode == 2 and "cannot be read" in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 2 and "damaged or not a metaaug checkpoint" in proc.stderr, (
+        proc.stderr[-2000:]
+    )
     assert "Traceback" not in proc.stderr
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 
 from metaaug import __version__
 from metaaug.commands import COMMANDS
-from metaaug.errors import EXIT_USAGE, nearest
+from metaaug.errors import EXIT_USAGE, UserError, nearest
+from metaaug.io import rundir  # registers ${metaaug.run_id:} before Hydra reads a config
 
 USAGE = """usage: metaaug <command> [key=value ...] [--multirun] [--cfg job] [--help]
 
@@ -32,21 +32,43 @@ def _usage() -> str:
     return USAGE.format(commands="\n".join(lines))
 
 
-def _refuse_used_run_dir(argv: list[str]) -> None:
-    """Hydra writes .hydra/ into the run directory before the command starts, so an explicit
-    `hydra.run.dir` that already holds files is refused here, before anything is written."""
-    if any(a in ("-m", "--multirun") for a in argv):
-        return
+# Hydra's flags that print something and run no job: nothing to claim
+NO_JOB_FLAGS = ("-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info", "-sc",
+                "--shell-completion")  # fmt: skip
+
+
+def _override(argv: list[str], key: str) -> str | None:
+    """The value of `key=...` on the command line: the last one, unquoted; None when absent
+    or when it holds an interpolation (only Hydra can resolve that)."""
+    value = None
     for arg in argv:
-        if arg.startswith("hydra.run.dir="):
-            path = Path(arg.split("=", 1)[1])
-            if path.is_dir() and any(path.iterdir()):
-                print(
-                    f"metaaug: error: run directory '{path}' already exists and is not empty; "
-                    f"choose a new hydra.run.dir (metaaug never overwrites outputs)",
-                    file=sys.stderr,
-                )
-                sys.exit(EXIT_USAGE)
+        name, sep, rest = arg.partition("=")
+        if sep and name.lstrip("+") == key:
+            value = rest
+    if value is None or "${" in value:
+        return None
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return value
+
+
+def _claim_output_dir(argv: list[str]) -> None:
+    """Hydra writes .hydra/ into the run (or sweep) directory before the command starts, so an
+    explicit one is checked and locked here, before anything is written: a run directory that
+    holds files, a sweep directory that holds another sweep's jobs (unless it holds the Optuna
+    study the sweep resumes) or a directory another process holds is refused. The lock lasts
+    as long as this process. Default directories are new by construction (rundir.RUN_ID)."""
+    if any(a.split("=", 1)[0] in NO_JOB_FLAGS for a in argv):
+        return
+    if any(a in ("-m", "--multirun") for a in argv):
+        sweep_dir = _override(argv, "hydra.sweep.dir")
+        if sweep_dir:
+            storage = _override(argv, "hydra.sweeper.storage")  # an Optuna study elsewhere
+            rundir.claim_sweep_dir(sweep_dir, study_elsewhere=storage not in (None, "", "null"))
+        return
+    run_dir = _override(argv, "hydra.run.dir")
+    if run_dir:
+        rundir.claim_run_dir(run_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,7 +87,11 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_USAGE)
-    _refuse_used_run_dir(rest)
+    try:
+        _claim_output_dir(rest)
+    except UserError as err:
+        print(f"metaaug: error: {err}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
     # Hydra parses sys.argv itself; it sees `metaaug-<command> <overrides>`
     sys.argv = [f"metaaug {command}", *rest]
     importlib.import_module(COMMANDS[command][0]).main()

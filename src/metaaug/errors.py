@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 EXIT_USAGE = 2
+EXIT_DIVERGED = 3
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -18,6 +19,23 @@ class UserError(Exception):
 
     The message is a single line: what is wrong, then what to do about it.
     """
+
+
+class Diverged(Exception):
+    """Training produced a non-finite loss or weight; nothing non-finite was written.
+
+    The message is one line naming where (stage and step), the quantity, and the last good
+    checkpoint; `metaaug` exits with code 3.
+    """
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived; the state was saved. The message says how to resume;
+    `metaaug` exits with 128 + the signal number, as a shell reports a killed command."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
 
 
 def nearest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
@@ -40,21 +58,32 @@ def _in_a_study() -> bool:
 
 
 def exits_on_user_error(fn: F) -> F:
-    """Turn a UserError raised by `fn` into `error: <message>` on stderr and exit code 2.
+    """Turn a UserError raised by `fn` into `error: <message>` on stderr and exit code 2, a
+    Diverged into `diverged: <message>` and exit code 3, an Interrupted into its message and
+    128 + the signal number.
 
     Hydra prints a traceback for any exception escaping a task function; SystemExit is not an
-    Exception, so it passes through Hydra untouched. Inside an Optuna study the error is
-    printed the same way and then raised, for the sweeper to record the trial as failed.
+    Exception, so it passes through Hydra untouched. Inside an Optuna study a UserError or
+    Diverged is printed the same way and then raised, for the sweeper to record the trial as
+    failed; an interruption ends the study too.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except UserError as err:
-            print(f"metaaug: error: {err}", file=sys.stderr)
+        except (UserError, Diverged) as err:
+            diverged = isinstance(err, Diverged)
+            print(f"metaaug: {'diverged' if diverged else 'error'}: {err}", file=sys.stderr)
             if _in_a_study():
                 raise
-            sys.exit(EXIT_USAGE)
+            sys.exit(EXIT_DIVERGED if diverged else EXIT_USAGE)
+        except Interrupted as err:
+            print(f"metaaug: interrupted: {err}", file=sys.stderr)
+            sys.exit(128 + err.signum)
+        except KeyboardInterrupt:  # a Ctrl-C outside meta-training (or a second one)
+            print("metaaug: interrupted: Ctrl-C; files already complete were kept, nothing "
+                  "partial was written", file=sys.stderr)  # fmt: skip
+            sys.exit(130)
 
     return wrapper  # type: ignore[return-value]

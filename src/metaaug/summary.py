@@ -133,13 +133,13 @@ def collect(root: Path) -> Sweep:
         report = json.loads(metrics_path.read_text())
         main = report["objective"]["arm"]
         results = report["results"]
-        trial.metrics = {k: float(results[main][k]) for k in METRICS if k in results[main]}
+        trial.metrics = {k: _number(results[main][k]) for k in METRICS if k in results[main]}
         for arm in results:
             if arm not in (main, "copy_shots"):
-                trial.metrics[f"{arm}_fidelity"] = float(results[arm].get("fidelity", math.nan))
+                trial.metrics[f"{arm}_fidelity"] = _number(results[arm].get("fidelity"))
         if study is None:
             trial.status = "completed"
-        trial.value = float(report["objective"]["value"])
+        trial.value = _number(report["objective"]["value"])
         trial.wall_s = float(report.get("timing", {}).get("total_s", trial.wall_s))
     return Sweep(root, objective, direction, [trials[j] for j in sorted(trials)],
                  _importance(study))  # fmt: skip
@@ -149,6 +149,11 @@ def _columns(sweep: Sweep) -> tuple[list[str], list[str]]:
     params = list(dict.fromkeys(k for t in sweep.trials for k in t.params))
     metrics = list(dict.fromkeys(k for t in sweep.trials for k in t.metrics))
     return params, metrics
+
+
+def _number(value: Any) -> float:
+    """A metric of metrics.json as a float: null (not measurable) is nan."""
+    return math.nan if value is None else float(value)
 
 
 def _cell(value: Any) -> str:

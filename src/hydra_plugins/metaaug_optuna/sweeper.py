@@ -170,8 +170,11 @@ class OptunaSweeper(Sweeper):
         space, fixed = search_space(self.params, arguments)
         fixed += self._threads(fixed)
         study = self.study()
-        job = len(study.trials)  # job numbers (sweep subdirs) continue a resumed study's
-        todo = self.n_trials - job
+        # job numbers (sweep subdirs) continue after every folder already there: a resumed
+        # study's, and another study's sharing the sweep dir and its optuna.db
+        used = [int(p.name) for p in self.sweep_dir.iterdir() if p.name.isdigit()]
+        job = max(len(study.trials), max(used, default=-1) + 1)
+        todo = self.n_trials - len(study.trials)
         log.info(
             "Optuna study %r (%s %s, %d trials, %d to run, %d at a time) in %s",
             self.study_name, self.direction, self.objective, self.n_trials, max(todo, 0),

@@ -16,6 +16,7 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 
+from metaaug.data.images import alpha_level
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target, class_target, select_targets
 from metaaug.errors import UserError, nearest
@@ -117,6 +118,7 @@ def data(cfg: DictConfig) -> Data:
         image_size=ds.image_size,
         channels=ds.channels,
         invert=bool(ds.source.get("invert", False)),
+        alpha_background=ds.get("alpha_background", "white"),
     )
     shots = int(cfg.target.shots)
     references = {
@@ -176,13 +178,16 @@ def augment(cfg: DictConfig) -> Augment | None:
 
 def _classifier_key(cfg: DictConfig) -> dict[str, Any]:
     """What the class tensors do not show about a classifier's training data."""
-    return {
+    key = {
         "dataset": cfg.dataset.name,
         "root": str(cfg.dataset.get("root")),
         "image_size": cfg.dataset.image_size,
         "channels": cfg.dataset.channels,
         "seed": cfg.seed,
     }
+    # only when not white, so the caches of every earlier run keep their names
+    background = alpha_level(cfg.dataset.get("alpha_background", "white"))
+    return key if background == 255 else {**key, "alpha_background": background}
 
 
 def _classifier_settings(cfg: DictConfig, device: torch.device) -> dict[str, Any]:

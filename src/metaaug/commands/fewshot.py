@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from metaaug import hardware
+from metaaug import hardware, validate
 from metaaug.commands import build
 from metaaug.data.sources import image_folder_flat
 from metaaug.errors import UserError, exits_on_user_error
@@ -34,8 +34,9 @@ from metaaug.fewshot.arms import Arm, GanArm, SyntheticArm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
 from metaaug.fewshot.stats import mean_ci, paired_comparison
-from metaaug.io.checkpoint import load
+from metaaug.io.checkpoint import load_checked
 from metaaug.io.images import ensure_outputs_free
+from metaaug.io.rundir import run_dir_lock
 from metaaug.io.tensorboard import log_hparams
 from metaaug.meta.functional import conditioning
 
@@ -112,17 +113,10 @@ def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> 
             "(e.g. metaaug train dataset.val_fraction=0 dataset.test_fraction=0.5)"
         )
     path = Path(str(node.checkpoint)).expanduser()
-    if not path.is_file():
-        raise UserError(
-            f"arms.gan.checkpoint='{path}' is not a file; point it at a run's "
-            "checkpoints/meta_init.pt"
-        )
-    try:
-        ckpt = load(path)
-    except Exception as err:  # torn, foreign or not a torch file
-        raise UserError(f"arms.gan.checkpoint='{path}' cannot be read ({err}); point it at a "
-                        "run's checkpoints/meta_init.pt") from None  # fmt: skip
-    if not isinstance(ckpt, dict) or "classes" not in ckpt or "config" not in ckpt:
+    # refuses a missing, damaged, foreign, wrong-kind or non-finite (diverged) checkpoint
+    ckpt = load_checked(path, "arms.gan.checkpoint", "meta_init",
+                        "point it at a run's checkpoints/meta_init.pt")  # fmt: skip
+    if "classes" not in ckpt or "config" not in ckpt:
         raise UserError(
             f"'{path}' is not a meta_init.pt written by `metaaug train` (it names no "
             "meta-train classes); use a run's checkpoints/meta_init.pt"
@@ -183,6 +177,11 @@ def _synthetic(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[str, lis
     fixed: dict[str, list[int]] = {}
     for path in manifests:
         info = json.loads(path.read_text())
+        if info.get("complete") is not True:
+            raise UserError(
+                f"'{path}' is not marked complete (its writing was interrupted, or an older "
+                "metaaug wrote it); generate the images again with `metaaug train`"
+            )
         missing = [k for k in MANIFEST_KEYS if k not in info]
         if missing:
             raise UserError(
@@ -367,6 +366,7 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def run(cfg: DictConfig) -> float:
+    validate.check(cfg, "fewshot")  # every value's type and range, and the data folders
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     ensure_outputs_free(run_dir, OUTPUTS)
     f = cfg.fewshot
@@ -439,4 +439,5 @@ def run(cfg: DictConfig) -> float:
 @hydra.main(config_path="../conf", config_name="fewshot", version_base="1.3")
 @exits_on_user_error
 def main(cfg: DictConfig) -> float:
-    return run(cfg)
+    with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
+        return run(cfg)

@@ -19,16 +19,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
-from metaaug import hardware
+from metaaug import hardware, validate
 from metaaug.commands import build
 from metaaug.data.target import Target
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.images import folder_name, write_synthetic
+from metaaug.io.rundir import run_dir_lock
 from metaaug.models.gan import GAN
 from metaaug.objectives import OBJECTIVES
 from metaaug.pipeline import outputs, report
 from metaaug.pipeline.adapt import Curve, adapt_arms
-from metaaug.pipeline.evaluate import Results, across, measure_arms
+from metaaug.pipeline.evaluate import Results, across, heldout_unavailable, measure_arms
 from metaaug.pipeline.generate import generate, noise_seed
 from metaaug.pipeline.initialize import (
     Initializations,
@@ -56,6 +57,7 @@ class Outcome:
 
 def check(cfg: DictConfig) -> None:
     """Config errors that need no data (one line each, before any work)."""
+    validate.check(cfg, "train")  # every value's type and range, and the data folders
     if cfg.objective not in OBJECTIVES:
         raise UserError(f"objective={cfg.objective!r} is not known; use one of {OBJECTIVES}")
     if cfg.objective_on not in ("targets", "validation"):
@@ -107,8 +109,8 @@ def adapt_and_measure(
 
 
 def run(cfg: DictConfig) -> float:
-    paths = outputs.RunPaths.prepare(Path(HydraConfig.get().runtime.output_dir), cfg.generate.out)
     check(cfg)
+    paths = outputs.RunPaths.prepare(Path(HydraConfig.get().runtime.output_dir), cfg.generate.out)
     device = hardware.setup(
         cfg.hardware.device,
         cfg.hardware.threads,
@@ -158,6 +160,8 @@ def run(cfg: DictConfig) -> float:
         unavailable = fidelity.unavailable(target)
         if unavailable:
             log.warning("fidelity: %s", unavailable)
+        for reason in set(heldout_unavailable(target).values()):
+            log.warning("%s", reason)
         label = folder_name(target.class_name) if many else ""
         outcomes.append(adapt_and_measure(
             cfg, inits, target, evaluate, unavailable, writer, paths, prec, label
@@ -232,6 +236,9 @@ def run(cfg: DictConfig) -> float:
         "targets": [
             {"class_name": o.target.class_name, "shots": int(o.target.shots.shape[0]),
              "heldout": int(o.target.heldout.shape[0]), "results": o.results,
+             # metric -> why it is null in `results`
+             "unavailable": heldout_unavailable(o.target)
+             | ({"fidelity": o.unavailable, "ceiling": o.unavailable} if o.unavailable else {}),
              "curves": {arm: {str(k): v for k, v in pts.items()} for arm, pts in o.curves.items()},
              "synthetic": str(paths.synthetic / folder_name(o.target.class_name))}
             for o in outcomes
@@ -251,4 +258,5 @@ def run(cfg: DictConfig) -> float:
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 @exits_on_user_error
 def main(cfg: DictConfig) -> float:
-    return run(cfg)
+    with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
+        return run(cfg)

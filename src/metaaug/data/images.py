@@ -54,18 +54,78 @@ def image_files(folder: Path) -> list[Path]:
     return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: p.name)
 
 
+def alpha_level(value: object, key: str = "dataset.alpha_background") -> int:
+    """`dataset.alpha_background` (white, black or a gray level 0-255) as a gray level."""
+    named = {"white": 255, "black": 0}
+    if isinstance(value, str) and value.strip().lower() in named:
+        return named[value.strip().lower()]
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255:
+        return value
+    raise UserError(
+        f"{key}={value!r} is not a background; set {key} to white, black or a gray level 0-255"
+    )
+
+
+def _gray_peak(img: Image.Image) -> float:
+    """The full-scale value of a high-bit-depth grayscale image: what maps to white."""
+    if img.mode == "F":
+        return 1.0  # float images hold intensities in [0, 1]
+    if img.mode.startswith("I;16") or img.format == "PNG":
+        return 65535.0  # PNG stores at most 16 bits a sample (older Pillow opens them as 'I')
+    return float(2**31 - 1)  # 'I' is signed 32-bit
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """I;16 / I / F grayscale scaled by its bit depth to L (LA when the PNG marks a gray level
+    transparent). Pillow's own convert("L") clips at 255, which turns 16-bit images white."""
+    raw = np.asarray(img)
+    level = np.clip(raw.astype(np.float64) / _gray_peak(img), 0.0, 1.0)
+    gray = Image.fromarray(np.rint(level * 255.0).astype(np.uint8), "L")
+    transparent = img.info.get("transparency")
+    if isinstance(transparent, int | float) and img.mode != "F":
+        alpha = np.where(raw == transparent, 0, 255).astype(np.uint8)
+        gray = Image.merge("LA", (gray, Image.fromarray(alpha, "L")))
+    return gray
+
+
+def _flatten(img: Image.Image, channels: int, background: int) -> Image.Image:
+    """Any PIL mode as L (channels=1) or RGB (3); transparency composited onto `background`.
+
+    Converting RGBA straight to L/RGB drops alpha, so a shape drawn only in alpha (RGB all 0)
+    turned all black: compositing keeps it.
+    """
+    if img.mode == "F" or img.mode.startswith("I"):
+        img = _to_8bit(img)
+    if img.mode in ("P", "L", "RGB") and "transparency" in img.info:
+        img = img.convert("RGBA")  # palette or tRNS transparency becomes an alpha channel
+    if {"A", "a"} & set(img.getbands()):
+        rgba = img.convert("RGBA")
+        ground = Image.new("RGBA", rgba.size, (background, background, background, 255))
+        img = Image.alpha_composite(ground, rgba)
+    return img.convert("L" if channels == 1 else "RGB")
+
+
 def decode(
-    source: Path | bytes, image_size: int, channels: int, name: str, invert: bool = False
+    source: Path | bytes,
+    image_size: int,
+    channels: int,
+    name: str,
+    invert: bool = False,
+    background: int = 255,
 ) -> np.ndarray:
     """One image file (a path or the bytes of a zip member) as uint8 [H, W, C] of size image_size.
 
+    16-bit and float grayscale are scaled by their bit depth; transparent pixels show
+    `background` (a gray level, from `dataset.alpha_background`) before any `invert`.
     PIL's resize with BILINEAR scales its kernel support with the reduction factor, so a
     105 -> 28 downscale is antialiased (no aliasing of thin pen strokes). `name` is what the
     error message shows: the user must be able to find the broken file.
     """
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
+            img = _flatten(img, channels, background)
             if img.size != (image_size, image_size):
                 img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)

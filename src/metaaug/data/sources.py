@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from metaaug.data.images import (
+    alpha_level,
     check_shape_args,
     decode,
     describe,
@@ -64,6 +65,7 @@ def omniglot(
     channels: int = 1,
     invert: bool = True,
     download: bool = False,
+    alpha_background: str | int = "white",
 ) -> dict[str, torch.Tensor]:
     """Omniglot from a local copy, zips read in place; class names like `Korean/character07`.
 
@@ -76,10 +78,12 @@ def omniglot(
     - images_evaluation (alphabets disjoint from the background set) is always merged;
     - should two sets still hold the same class name, the one read first (order above) wins.
     The PNGs are black strokes on white; `invert=True` makes the strokes +1 on a -1 ground.
+    Transparent pixels show `alpha_background` (white, black or a gray level), before inverting.
     With nothing found and `download=True`, torchvision downloads both full sets into root
     (`~/.cache/metaaug/data` when root is None).
     """
     check_shape_args(image_size, channels)
+    background = alpha_level(alpha_background)
     base = Path(root).expanduser() if root is not None else DEFAULT_ROOT.expanduser()
     sources = _omniglot_sources(base)
     if not sources and download:
@@ -95,7 +99,7 @@ def omniglot(
     classes: dict[str, torch.Tensor] = {}
     for source in sources:
         read = _read_omniglot_zip if source.suffix == ".zip" else _read_omniglot_folder
-        for name, images in read(source, image_size, channels, invert).items():
+        for name, images in read(source, image_size, channels, invert, background).items():
             classes.setdefault(name, images)
     if not classes:
         raise UserError(
@@ -131,7 +135,7 @@ def _subfolders(folder: Path) -> list[Path]:
 
 
 def _read_omniglot_folder(
-    folder: Path, image_size: int, channels: int, invert: bool
+    folder: Path, image_size: int, channels: int, invert: bool, background: int
 ) -> dict[str, torch.Tensor]:
     """`<set>/<alphabet>/<characterNN>/*.png` on disk."""
     classes: dict[str, torch.Tensor] = {}
@@ -140,13 +144,13 @@ def _read_omniglot_folder(
             files = image_files(char)
             if files:
                 classes[f"{alphabet.name}/{char.name}"] = stack_uint8(
-                    decode(f, image_size, channels, str(f), invert) for f in files
+                    decode(f, image_size, channels, str(f), invert, background) for f in files
                 )
     return classes
 
 
 def _read_omniglot_zip(
-    path: Path, image_size: int, channels: int, invert: bool
+    path: Path, image_size: int, channels: int, invert: bool, background: int
 ) -> dict[str, torch.Tensor]:
     """`<set>.zip` holding `<set>/<alphabet>/<characterNN>/*.png`, read member by member."""
     members: dict[str, list[str]] = {}
@@ -162,7 +166,7 @@ def _read_omniglot_zip(
                     members.setdefault(f"{parts[1]}/{parts[2]}", []).append(member)
             return {
                 name: stack_uint8(
-                    decode(archive.read(m), image_size, channels, f"{path}:{m}", invert)
+                    decode(archive.read(m), image_size, channels, f"{path}:{m}", invert, background)
                     for m in sorted(files)
                 )
                 for name, files in members.items()
@@ -252,13 +256,17 @@ def fashion_mnist(
     )
 
 
-def imagefolder(root: str, image_size: int, channels: int = 1) -> dict[str, torch.Tensor]:
+def imagefolder(
+    root: str, image_size: int, channels: int = 1, alpha_background: str | int = "white"
+) -> dict[str, torch.Tensor]:
     """The user's own data, `<root>/<class>/*.png|jpg|jpeg|bmp`; images squashed to a square.
 
     No inversion: unlike the pen-stroke datasets there is no known foreground polarity.
     Class folders without images are skipped (a stray empty folder should not stop a run).
+    Transparent pixels show `alpha_background` (white, black or a gray level 0-255).
     """
     check_shape_args(image_size, channels)
+    background = alpha_level(alpha_background)
     base = Path(root).expanduser()
     if not base.is_dir():
         raise UserError(
@@ -270,7 +278,7 @@ def imagefolder(root: str, image_size: int, channels: int = 1) -> dict[str, torc
         files = image_files(folder)
         if files:
             classes[folder.name] = stack_uint8(
-                decode(f, image_size, channels, str(f)) for f in files
+                decode(f, image_size, channels, str(f), background=background) for f in files
             )
     if not classes:
         raise UserError(
@@ -287,12 +295,15 @@ def image_folder_flat(
     invert: bool = False,
     *,
     key: str = "target.path",
+    alpha_background: str | int = "white",
 ) -> torch.Tensor:
     """All images directly inside one folder, sorted by file name: the user's few-shot target.
 
-    `key` is the config key the error messages name (the same loader serves other keys).
+    `key` is the config key the error messages name (the same loader serves other keys);
+    transparent pixels show `alpha_background` (`dataset.alpha_background`).
     """
     check_shape_args(image_size, channels)
+    background = alpha_level(alpha_background)
     folder = Path(path).expanduser()
     if not folder.is_dir():
         raise UserError(
@@ -304,4 +315,4 @@ def image_folder_flat(
             f"{key} '{path}' holds no png/jpg/jpeg/bmp images; "
             f"put the images directly in that folder or fix {key}"
         )
-    return stack_uint8(decode(f, image_size, channels, str(f), invert) for f in files)
+    return stack_uint8(decode(f, image_size, channels, str(f), invert, background) for f in files)

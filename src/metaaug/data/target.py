@@ -77,6 +77,7 @@ def path_targets(
     image_size: int,
     channels: int,
     invert: bool = False,
+    alpha_background: str | int = "white",
 ) -> list[Target]:
     """The targets in the user's folder `path`: the images directly in it (one target, named
     `class_name` or after the folder), or else one target per subfolder holding images (a
@@ -94,14 +95,18 @@ def path_targets(
             return [
                 _folder_target(
                     sub.name,
-                    image_folder_flat(str(sub), image_size, channels, invert),
+                    image_folder_flat(
+                        str(sub), image_size, channels, invert, alpha_background=alpha_background
+                    ),
                     shots,
                     seed,
                     f"target.path class folder '{sub}'",
                 )
                 for sub in subfolders
             ]
-    images = image_folder_flat(path, image_size, channels, invert)
+    images = image_folder_flat(
+        path, image_size, channels, invert, alpha_background=alpha_background
+    )
     name = str(class_name) if class_name is not None else folder.resolve().name
     return [_folder_target(name, images, shots, seed, f"target.path '{path}'")]
 
@@ -153,6 +158,7 @@ def select_targets(
     image_size: int,
     channels: int,
     invert: bool = False,
+    alpha_background: str | int = "white",
 ) -> list[Target]:
     """Pick the targets from the user's folder (`path`) or from the meta-test classes.
 
@@ -168,7 +174,7 @@ def select_targets(
             )
         return path_targets(
             path, class_name=class_name, shots=shots, seed=seed, image_size=image_size,
-            channels=channels, invert=invert,
+            channels=channels, invert=invert, alpha_background=alpha_background,
         )  # fmt: skip
     out = []
     for name in target_names(split, class_name=class_name, many=many):

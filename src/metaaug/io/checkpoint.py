@@ -1,26 +1,72 @@
-"""Checkpoints that survive a crash mid-write and load with `torch.load(weights_only=True)`."""
+"""Checkpoints that survive a crash mid-write, keep the previous generation, never hold a
+non-finite weight, and load with `torch.load(weights_only=True)`."""
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
+
+from metaaug.errors import UserError
+from metaaug.io.atomic import disk_errors, umask
 
 
-def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
-    """Write `obj` to `path` through a temporary file in the same folder and os.replace.
+def non_finite(tensors: dict[str, Any]) -> str | None:
+    """The name of the first floating-point tensor with a NaN or infinity in a (nested) state
+    dict, or None when every one is finite."""
+    for name, value in tensors.items():
+        if isinstance(value, dict):
+            inner = non_finite(value)
+            if inner is not None:
+                return f"{name}.{inner}"
+        elif (
+            isinstance(value, Tensor)
+            and value.is_floating_point()
+            and not bool(torch.isfinite(value).all())
+        ):
+            return str(name)
+    return None
 
-    A reader (or a resumed run) sees the old file or the new one, never half of one.
+
+def save_atomic(obj: dict[str, Any], path: str | Path, keep_previous: bool = False) -> Path:
+    """Write `obj` to `path` through a temporary file in the same folder, fsync and os.replace.
+
+    A reader (or a resumed run) sees the old file or the new one, never half of one, and the
+    file is on disk before it replaces the old one. With `keep_previous`, the file it replaces
+    stays as `<name>.prev` (hard-linked first, so `path` itself never disappears). Files
+    follow the umask, like every other output.
     """
     path = Path(path)
+    with disk_errors(f"the checkpoint {path.name}", path):
+        return _save(obj, path, keep_previous)
+
+
+def _save(obj: dict[str, Any], path: Path, keep_previous: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        # serialized in memory first: torch.save reports a failed write (a full disk) as a
+        # RuntimeError without the errno that says what happened
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        with open(tmp, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600
+        if keep_previous and path.exists():
+            link = path.with_name(f".{path.name}.prev.tmp")
+            link.unlink(missing_ok=True)
+            os.link(path, link)
+            os.replace(link, path.with_name(path.name + ".prev"))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -31,3 +77,34 @@ def save_atomic(obj: dict[str, Any], path: str | Path) -> Path:
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load a metaaug checkpoint safely (tensors and plain containers only)."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def load_checked(
+    path: str | Path, key: str, kind: str, fix: str, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
+    """Load the checkpoint `path` given as config `key`, refusing with one line (UserError)
+    a missing, damaged, truncated or foreign file, one that is not of `kind` (its "kind"
+    entry, or the entries a file of that kind holds), or one with non-finite weights. `fix`
+    says what to point `key` at instead."""
+    path = Path(path).expanduser()
+    where = f"{key}='{path}'"
+    if not path.is_file():
+        raise UserError(f"{where} is not a file; {fix}")
+    try:
+        state = load(path, map_location)
+    except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
+        if isinstance(err, pickle.UnpicklingError):  # refused unread: loading could run code
+            reason = "it holds objects other than tensors and plain values"
+        else:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        damaged = f"{where} is damaged or not a metaaug checkpoint ({reason}); {fix}"
+        raise UserError(damaged) from None
+    if not isinstance(state, dict) or "gan" not in state:
+        raise UserError(f"{where} is not a metaaug checkpoint (it holds no GAN weights); {fix}")
+    found = state.get("kind", "training_state" if "iteration" in state else "meta_init")
+    if found != kind:
+        raise UserError(f"{where} is a {found} checkpoint, not a {kind} one; {fix}")
+    bad = non_finite(state["gan"])
+    if bad is not None:
+        raise UserError(f"{where} holds non-finite weights ({bad}: the run diverged); {fix}")
+    return state

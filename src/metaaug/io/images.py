@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from metaaug.errors import UserError
+from metaaug.errors import Diverged, UserError
+from metaaug.io.atomic import staged_dir, write_text
 
 
 def folder_name(class_name: str) -> str:
@@ -58,7 +59,12 @@ def write_synthetic(
 ) -> dict[str, Any]:
     """Write `root/<class>/NNNNNN.png` for every class of `sets` (class name -> images) and
     `root/manifest.json`: the run's `manifest` fields, and under `classes` one entry per
-    class (its name, folder, count and its `per_class` fields). Returns the manifest."""
+    class (its name, folder, count and its `per_class` fields) and `complete: true`. Returns
+    the manifest.
+
+    Everything is written into a temporary folder beside `root` that becomes `root` in one
+    rename once the manifest is in it: a reader sees a complete set or none, and a failure
+    (full disk, non-finite images) leaves nothing behind."""
     ensure_empty_dir(root, "synthetic output folder")
     folders = {name: folder_name(name) for name in sets}
     if len(set(folders.values())) < len(folders):
@@ -66,29 +72,35 @@ def write_synthetic(
             f"target classes {sorted(folders)} share a folder name once written to disk; "
             "rename the classes so they differ in letters or digits"
         )
-    classes = []
     for name, images in sets.items():
-        cls_dir = root / folders[name]
-        cls_dir.mkdir(parents=True, exist_ok=True)
-        for i, arr in enumerate(to_uint8(images)):
-            mode = "L" if arr.shape[2] == 1 else "RGB"
-            Image.fromarray(arr.squeeze(2) if mode == "L" else arr, mode=mode).save(
-                cls_dir / f"{i:06d}.png"
-            )
-        extra = (per_class or {}).get(name, {})
-        classes.append(
-            {"class_name": name, "folder": cls_dir.name, "count": int(images.shape[0]), **extra}
-        )
-    first = next(iter(sets.values()))
-    full = {
-        "count": sum(entry["count"] for entry in classes),
-        "classes": classes,
-        "image_size": int(first.shape[-1]),
-        "channels": int(first.shape[1]),
-        "format": "png, uint8, foreground bright",
-        **manifest,
-    }
-    (root / "manifest.json").write_text(json.dumps(full, indent=2) + "\n")
+        if not bool(torch.isfinite(images).all()):
+            raise Diverged(f"the generated images of {name} are not finite; nothing was written")
+    classes = []
+    with staged_dir(root, "the synthetic images") as staging:
+        for name, images in sets.items():
+            cls_dir = staging / folders[name]
+            cls_dir.mkdir()
+            for i, arr in enumerate(to_uint8(images)):
+                mode = "L" if arr.shape[2] == 1 else "RGB"
+                Image.fromarray(arr.squeeze(2) if mode == "L" else arr, mode=mode).save(
+                    cls_dir / f"{i:06d}.png"
+                )
+            extra = (per_class or {}).get(name, {})
+            classes.append(
+                {"class_name": name, "folder": cls_dir.name, "count": int(images.shape[0]),
+                 **extra}
+            )  # fmt: skip
+        first = next(iter(sets.values()))
+        full = {
+            "count": sum(entry["count"] for entry in classes),
+            "classes": classes,
+            "image_size": int(first.shape[-1]),
+            "channels": int(first.shape[1]),
+            "format": "png, uint8, foreground bright",
+            **manifest,
+            "complete": True,  # readers refuse a set without it
+        }
+        write_text(staging / "manifest.json", json.dumps(full, indent=2) + "\n")
     return full
 
 

@@ -13,8 +13,6 @@ import inspect
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metaaug.errors import UserError, nearest
+from metaaug.io.checkpoint import save_atomic
 from metaaug.models.classifier import DomainClassifier
 
 log = logging.getLogger(__name__)
@@ -243,17 +242,9 @@ def load_or_train_domain_classifier(
         "accuracy": acc,
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temporary file in the same directory, then rename: concurrent jobs of a
-    # multirun never see a half-written file, and the last writer wins with identical content.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(ckpt, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # atomic (temporary file, fsync, rename): concurrent jobs of a multirun never see a
+    # half-written file, and the last writer wins with identical content
+    save_atomic(ckpt, path)
     return model, {"path": str(path), "accuracy": acc, "cached": False, "class_names": unique}
 
 

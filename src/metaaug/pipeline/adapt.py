@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from omegaconf import DictConfig
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import hardware
 from metaaug.commands import build
+from metaaug.errors import Diverged
 from metaaug.meta.adapt import adapt
+from metaaug.meta.settings import OptimizerSpec
 from metaaug.models.gan import GAN
 from metaaug.pipeline.initialize import Initializations
 from metaaug.precision import Precision
+from metaaug.training.guard import Guard, check_step
 from metaaug.training.meta_loop import SHOWN
+
+log = logging.getLogger("metaaug.train")
+_NO_WEIGHTS = nn.Module()  # a step's losses alone are checked against it
 
 Curve = dict[int, dict[str, float]]  # fine-tune step -> metrics after it
 
@@ -42,13 +49,53 @@ def finetune(
 
     At each step listed in `finetune.eval_steps`, `measure(gan)` measures the GAN so far (a
     quality-vs-budget curve). Every arm and target draws the same noise (seed + 1).
+
+    A non-finite loss or weight raises `Diverged`; with `guard.on_divergence=rollback` the
+    fine-tune restarts from `init` at `guard.lr_factor` times the learning rate, at most
+    `guard.max_rollbacks` times.
     """
+    guard = Guard.from_config(cfg.guard)
+    spec = build.optimizer(cfg.finetune.optimizer)
+    for attempt in range(guard.retries() + 1):
+        try:
+            return _finetune_once(init, shots, cfg, spec, writer, tag, prec, measure)
+        except Diverged as err:
+            if attempt == guard.retries():
+                raise
+            spec = replace(spec, lr=spec.lr * guard.lr_factor)
+            log.warning("guard: %s; rollback %d of %d: fine-tune again at lr %.3g",
+                        err, attempt + 1, guard.max_rollbacks, spec.lr)  # fmt: skip
+    raise AssertionError("unreachable")
+
+
+def _finetune_once(
+    init: GAN,
+    shots: Tensor,
+    cfg: DictConfig,
+    spec: OptimizerSpec,
+    writer: SummaryWriter,
+    tag: str,
+    prec: Precision,
+    measure: Callable[[GAN], dict[str, float]] | None,
+) -> Adapted:
     gan = copy.deepcopy(init)
     device = next(gan.parameters()).device
     eval_steps = {int(s) for s in cfg.finetune.eval_steps or ()}
     curve: Curve = {}
+    # the weights are checked at the last step and before each measurement; a loss every step
+    checked = eval_steps | {int(cfg.finetune.steps)}
+    where = f"fine-tune step {{}} of {tag}"
+    last_good = (
+        "nothing of this fine-tune was written; guard.on_divergence=rollback retries at a "
+        "lower learning rate"
+    )
 
     def on_step(step: int, d: float, g: float) -> None:
+        losses = {"loss_D": d, "loss_G": g}
+        if step + 1 in checked:
+            check_step(where.format(step + 1), losses, gan, last_good)
+        else:
+            check_step(where.format(step + 1), losses, _NO_WEIGHTS, last_good)
         writer.add_scalar(f"{tag}/loss_D", d, step)
         writer.add_scalar(f"{tag}/loss_G", g, step)
         if measure is not None and step + 1 in eval_steps:
@@ -60,7 +107,7 @@ def finetune(
         gan,
         shots.to(device),
         int(cfg.finetune.steps),
-        build.optimizer(cfg.finetune.optimizer),
+        spec,
         build.adversarial(cfg),
         hardware.generator(cfg.seed + 1),
         batch_size=cfg.finetune.batch_size,

@@ -35,6 +35,20 @@ def measure_arms(
     return results
 
 
+def heldout_unavailable(target: Target) -> dict[str, str]:
+    """metric -> why it cannot be measured on `target`: FID, KID and memorization compare
+    the images with at least 2 held-out real images of the class."""
+    n = int(target.heldout.shape[0])
+    if n >= 2:
+        return {}
+    reason = (
+        f"{target.class_name} has {n} held-out image(s) beyond its {target.shots.shape[0]} "
+        "shots; FID, KID and memorization need at least 2: add images to the class or lower "
+        "target.shots"
+    )
+    return dict.fromkeys(("fid", "kid", "memorization"), reason)
+
+
 def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof 1; 0 for one value) of the finite values:
     a target whose metric is unavailable (nan) is left out; none left gives nan."""

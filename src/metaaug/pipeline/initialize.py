@@ -11,6 +11,7 @@ import copy
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -19,11 +20,13 @@ from torch.utils.tensorboard import SummaryWriter
 from metaaug import hardware
 from metaaug.commands import build
 from metaaug.data.tasks import TaskSampler
-from metaaug.errors import UserError
+from metaaug.errors import Diverged, UserError
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import conditioning
 from metaaug.models.gan import GAN
+from metaaug.pipeline.resume import stamp, verified_state
 from metaaug.precision import Precision
+from metaaug.training.guard import META_LRS, Guard, lowered
 from metaaug.training.meta_loop import Evaluate, MetaTraining, Validation, meta_train
 
 log = logging.getLogger("metaaug.train")
@@ -57,7 +60,7 @@ def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
 
 def run_algorithm(
     cfg: DictConfig,
-    meta: DictConfig,
+    prefix: str,
     data: build.Data,
     init: GAN,
     evaluate: Evaluate,
@@ -67,8 +70,63 @@ def run_algorithm(
     prec: Precision,
     tag: str = "",
 ) -> MetaTraining:
-    """Build the meta-algorithm of `meta` (a meta_algo node), its sampler and validation; run
-    it on `init` in place. `tag` marks a baseline (no resume, no validation, own log tags)."""
+    """Run the meta-algorithm of the meta_algo node at `prefix` (`meta_algo`, or a baseline's
+    `baselines.<name>`) on `init` in place. `tag` marks a baseline (no resume, no validation,
+    own log tags).
+
+    On divergence with `guard.on_divergence=rollback`, the last good state (`last.pt`, else
+    the starting weights) is restored and meta-training goes on from there with its learning
+    rates times `guard.lr_factor` and fresh optimizer state, at most `guard.max_rollbacks`
+    times; otherwise, and after the last retry, the `Diverged` error stands.
+    """
+    guard = Guard.from_config(cfg.guard)
+    restore = None
+    if cfg.resume and not tag:
+        restore = verified_state(cfg, data.split, device)
+        log.info("resumed from %s at meta-iteration %d", cfg.resume, int(restore["iteration"]))
+    start_weights = copy.deepcopy(init.state_dict())
+    # checkpoints record the run as asked, so that a resume with its overrides is accepted
+    recorded = stamp(cfg, data.split)
+    for attempt in range(guard.retries() + 1):
+        try:
+            return _run_once(cfg, OmegaConf.select(cfg, prefix), data, init, evaluate, writer,
+                             ckpt_dir, device, prec, tag, restore, recorded)  # fmt: skip
+        except Diverged as err:
+            if attempt == guard.retries():
+                raise
+            cfg = lowered(cfg, prefix, guard.lr_factor, META_LRS)
+            last = ckpt_dir / "last.pt"
+            if last.is_file():
+                restore = load(last, map_location=device)
+                restore.pop("algorithm")  # fresh optimizer state at the lower rates
+            else:
+                init.load_state_dict(start_weights)
+                restore = None
+            at = int(restore["iteration"]) if restore else 0
+            log.warning(
+                "guard: %s; rollback %d of %d to meta-iteration %d, %s learning rates x%g",
+                err, attempt + 1, guard.max_rollbacks, at, prefix, guard.lr_factor,
+            )  # fmt: skip
+    raise AssertionError("unreachable")
+
+
+def _run_once(
+    cfg: DictConfig,
+    meta: DictConfig,
+    data: build.Data,
+    init: GAN,
+    evaluate: Evaluate,
+    writer: SummaryWriter,
+    ckpt_dir: Path,
+    device: torch.device,
+    prec: Precision,
+    tag: str,
+    restore: dict[str, Any] | None,
+    recorded: dict[str, Any],
+) -> MetaTraining:
+    """Build the algorithm of `meta`, its sampler and validation; continue from the training
+    state `restore` (weights, iteration, random states, and the algorithm's state if it
+    holds one) or start afresh."""
     adv = build.adversarial(cfg)
     algo = build.meta_algorithm(meta, cfg, adv, prec)
     rng = hardware.generator(cfg.seed)
@@ -84,14 +142,20 @@ def run_algorithm(
         ways=ways,
     )  # fmt: skip
     start = 0
-    if cfg.resume and not tag:
-        state = load(cfg.resume, map_location=device)
-        init.load_state_dict(state["gan"])
-        algo.load_state_dict(state["algorithm"])
-        rng.set_state(state["rng"])
-        sampler.generator.set_state(state["sampler_rng"])
-        start = int(state["iteration"])
-        log.info("resumed from %s at meta-iteration %d", cfg.resume, start)
+    if restore is not None:
+        try:
+            init.load_state_dict(restore["gan"])
+        except RuntimeError as err:  # another architecture: missing keys or other shapes
+            first = str(err).splitlines()[1].strip() if "\n" in str(err) else str(err)
+            raise UserError(
+                f"resume='{cfg.resume}' holds another GAN architecture ({first}); resume with "
+                "the checkpoint's gan settings"
+            ) from None
+        if "algorithm" in restore:
+            algo.load_state_dict(restore["algorithm"])
+        rng.set_state(restore["rng"])
+        sampler.generator.set_state(restore["sampler_rng"])
+        start = int(restore["iteration"])
     val_classes = [data.references[name] for name in data.split.val[: int(cfg.validation.classes)]]
     validation = Validation(
         every=int(cfg.validation.every),
@@ -119,6 +183,7 @@ def run_algorithm(
         start=start,
         progress=build.progress(cfg),
         tag=tag,
+        stamp=recorded,
     )
 
 
@@ -148,12 +213,13 @@ def initializations(
     main = str(cfg.meta_algo.name)
     out = Initializations({main: init}, main)
     if _trains(cfg.meta_algo):
-        trained = run_algorithm(cfg, cfg.meta_algo, data, init, evaluate, writer, ckpt_dir,
+        trained = run_algorithm(cfg, "meta_algo", data, init, evaluate, writer, ckpt_dir,
                                 device, prec)  # fmt: skip
         out.timing |= trained.timing
         out.validation = trained.validation
     save_atomic(
-        {"gan": init.state_dict(), "meta_algo": main, "config_hash": build.config_hash(cfg),
+        {"kind": "meta_init", "gan": init.state_dict(), "meta_algo": main,
+         "config_hash": build.config_hash(cfg),
          "config": OmegaConf.to_container(cfg, resolve=True),
          # the classes this initialization learned from: `fewshot` refuses to test on them
          "classes": {"train": list(data.split.train)}},
@@ -166,7 +232,7 @@ def initializations(
             continue
         gan = copy.deepcopy(random_init)
         if _trains(meta):
-            trained = run_algorithm(cfg, meta, data, gan, evaluate, writer,
+            trained = run_algorithm(cfg, f"baselines.{name}", data, gan, evaluate, writer,
                                     ckpt_dir / f"baseline_{name}", device, prec,
                                     tag=f"baseline/{name}/")  # fmt: skip
             out.timing[f"{name}_s"] = trained.timing["meta_train_s"]

@@ -51,7 +51,7 @@ class RunPaths:
 def save_finetuned(gan: GAN, target: Target, path: Path, extra: dict[str, Any]) -> None:
     """The main arm adapted to `target`, with the shots it adapted on (weights-only)."""
     save_atomic(
-        {"gan": gan.state_dict(), "generator": gan.generator.state_dict(),
+        {"kind": "finetuned", "gan": gan.state_dict(), "generator": gan.generator.state_dict(),
          "target": target.class_name, "shots": target.shots.cpu(), **extra},
         path,
     )  # fmt: skip

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
+from metaaug.io.atomic import write_text
 from metaaug.io.tensorboard import log_hparams
 from metaaug.pipeline.evaluate import Results
 from metaaug.training.meta_loop import SHOWN
@@ -37,8 +39,24 @@ def show_spread(mean: Results, sd: Results, n: int) -> None:
         log.info("mean over %d targets, %s: %s", n, name, cells)
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (a metric that could not be measured) as null: strict JSON, and
+    the reason sits beside it under `unavailable`."""
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (int, float)):  # numpy, torch scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def write(path: Path, report: Mapping[str, Any]) -> None:
-    path.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    """`report` as strict JSON (non-finite numbers as null), written atomically."""
+    text = json.dumps(_json_safe(report), indent=2, default=float, allow_nan=False)
+    write_text(path, text + "\n")
 
 
 def hparams(writer: SummaryWriter, config: dict[str, Any], metrics: Mapping[str, float]) -> None:

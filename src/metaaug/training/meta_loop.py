@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from metaaug.data.target import Target
 from metaaug.data.tasks import TaskSampler
+from metaaug.errors import Interrupted
 from metaaug.io.checkpoint import save_atomic
 from metaaug.io.images import grid
 from metaaug.meta.adapt import adapt, sample
@@ -24,6 +26,8 @@ from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision
+from metaaug.training.guard import check_step, non_finite_quantity
+from metaaug.training.signals import deferred_signals
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +75,14 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
             augment=val.augment,
             precision=val.precision,
         )
+        bad = non_finite_quantity({}, gan)
+        if bad is not None:
+            # the meta-training state is fine; this class's fine-tune at this lr is not
+            log.warning("validation at meta-iteration %d: the fine-tune on %s diverged (%s); "
+                        "its metrics are NaN", step, target.class_name, bad)  # fmt: skip
+            for key in SHOWN:
+                totals[key] = float("nan")
+            continue
         fake = sample(gan, val.num_images, torch.Generator().manual_seed(val.seed), shots=shots)
         k = shots.shape[0]
         image = grid(torch.cat([shots.cpu(), fake[: 4 * k]]), k)
@@ -88,6 +100,7 @@ def training_state(
 ) -> dict[str, Any]:
     """Everything a resumed run needs to continue exactly where this one stopped."""
     return {
+        "kind": "training_state",
         "gan": gan.state_dict(),
         "algorithm": algo.state_dict(),
         "iteration": iteration,
@@ -119,32 +132,59 @@ def meta_train(
     start: int = 0,
     progress: bool = False,
     tag: str = "",
+    stamp: dict[str, Any] | None = None,
 ) -> MetaTraining:
     """Run meta-iterations `start..iterations-1` on `gan` in place; returns its timing figures
     and validation metrics (validated every `validation.every` iterations and at the end).
 
-    `tag` prefixes every TensorBoard tag (a baseline's own meta-training logs apart).
+    `tag` prefixes every TensorBoard tag (a baseline's own meta-training logs apart); `stamp`
+    joins every checkpoint (what defines the run, for a verified resume).
+
+    A non-finite loss or weight raises `Diverged` before anything non-finite is written
+    (`checkpoints/last.pt` keeps the last good state, `last.pt.prev` the one before it).
+    SIGTERM or SIGINT saves `last.pt` at the current iteration and raises `Interrupted`.
     """
+    last = checkpoint_dir / "last.pt"
+
+    def save(done: int) -> None:
+        state = training_state(gan, algo, sampler, done, rng) | (stamp or {})
+        save_atomic(state, last, keep_previous=True)
+
+    def last_good() -> str:
+        retry = "guard.on_divergence=rollback retries at lower learning rates"
+        if last.is_file():
+            return f"the last good checkpoint is {last}; {retry}"
+        return f"no checkpoint was written yet; {retry}"
+
     t0 = time.perf_counter()
     val_s = 0.0
     history: dict[int, dict[str, float]] = {}
     desc = f"{tag}{algo.name}"
-    bar = tqdm(range(start, iterations), desc=desc, disable=not progress, leave=False)
-    for it in bar:
-        logs = algo.meta_step(gan, sampler.sample(meta_batch_size), rng)
-        writer.add_scalar(f"{tag}loss/D", logs.pop("loss_D"), it)
-        writer.add_scalar(f"{tag}loss/G", logs.pop("loss_G"), it)
-        for key, value in logs.items():
-            writer.add_scalar(f"{tag}meta/{key}", value, it)
-        done = it + 1
-        if validation is not None and (done % validation.every == 0 or done == iterations):
-            tv = time.perf_counter()
-            metrics = history[done] = validate(gan, validation, writer, done)
-            val_s += time.perf_counter() - tv
-            shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
-            log.info("validation at meta-iteration %d: %s", done, shown)
-        if done % checkpoint_every == 0 or done == iterations:
-            save_atomic(training_state(gan, algo, sampler, done, rng), checkpoint_dir / "last.pt")
+    with deferred_signals() as signalled:
+        bar = tqdm(range(start, iterations), desc=desc, disable=not progress, leave=False)
+        for it in bar:
+            logs = algo.meta_step(gan, sampler.sample(meta_batch_size), rng)
+            done = it + 1
+            check_step(f"{tag}meta-iteration {done} ({algo.name})", logs, gan, last_good())
+            writer.add_scalar(f"{tag}loss/D", logs.pop("loss_D"), it)
+            writer.add_scalar(f"{tag}loss/G", logs.pop("loss_G"), it)
+            for key, value in logs.items():
+                writer.add_scalar(f"{tag}meta/{key}", value, it)
+            if validation is not None and (done % validation.every == 0 or done == iterations):
+                tv = time.perf_counter()
+                metrics = history[done] = validate(gan, validation, writer, done)
+                val_s += time.perf_counter() - tv
+                shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
+                log.info("validation at meta-iteration %d: %s", done, shown)
+            if done % checkpoint_every == 0 or done == iterations or signalled():
+                save(done)
+            if signalled():
+                name = signal.Signals(signalled()).name
+                raise Interrupted(
+                    f"{name} at meta-iteration {done}: saved {last}; continue with "
+                    f"resume={last} and the same overrides",
+                    signalled(),
+                )
     elapsed = time.perf_counter() - t0
     stepping = elapsed - val_s
     figures = {

@@ -1,0 +1,86 @@
+"""Outputs that are complete or absent: files written beside their destination and renamed
+into place; a full disk, a file-size limit or a read-only filesystem leave nothing partial and
+end in one line."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from metaaug.errors import UserError
+
+# what the disk or the system refuses, as opposed to a bug
+DISK_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "a file exceeds the file-size limit",
+    errno.EROFS: "the filesystem is read-only",
+    errno.EACCES: "permission was denied",
+    errno.EPERM: "permission was denied",
+}
+
+
+@contextmanager
+def disk_errors(what: str, path: Path) -> Iterator[None]:
+    """Turn a disk-level OSError while writing `what` at `path` into one line (UserError)."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in DISK_ERRORS:
+            raise
+        raise UserError(
+            f"{DISK_ERRORS[err.errno]} while writing {what} to '{path}'; the partial files were "
+            "removed and nothing written before was touched; free space or choose another "
+            "folder and run again"
+        ) from None
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` atomically (temporary file, fsync, rename)."""
+    with disk_errors(path.name, path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~umask())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return path
+
+
+@contextmanager
+def staged_dir(final: Path, what: str) -> Iterator[Path]:
+    """Yield a temporary folder beside `final`; when the block ends normally it becomes
+    `final` in one rename (`final` must be absent or empty), otherwise it is removed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with disk_errors(what, final):
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        try:
+            os.chmod(tmp, 0o777 & ~umask())
+            yield tmp
+            os.replace(tmp, final)  # over an empty folder too (POSIX rename)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def umask() -> int:
+    """The process umask, read without changing it where Linux tells it (os.umask(0) and back
+    would race with other threads creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,164 @@
+"""Run directories: a default name no other run gets, and a lock that keeps a second process out.
+
+Hydra picks the run directory and writes .hydra/ into it before a command starts, so two
+processes given the same directory would mix their outputs. Two guards:
+- default directories end in a per-process random token (the `metaaug.run_id` resolver), so
+  runs started in the same second still get directories of their own;
+- a process writes into a directory only while it holds an exclusive flock on the directory's
+  `.lock` file. The kernel drops the lock when the process ends, however it ends (kill -9
+  too), so a crashed run never blocks the next one; the file itself stays (unlinking a lock
+  file races with a process about to take it).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from metaaug.errors import UserError
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = ".lock"
+STUDY_FILE = "optuna.db"  # where metaaug's Optuna sweeper keeps a study it can resume
+RESOLVER = "metaaug.run_id"
+# One token per process: Hydra resolves hydra.run.dir more than once (the job's output dir,
+# .hydra/, the log file) and all must agree; it carries the resolved value to joblib workers
+# in the config's resolver cache (use_cache below).
+RUN_ID = secrets.token_hex(3)
+
+_held: dict[Path, int] = {}  # directory -> descriptor of its lock file, held by this process
+
+
+def register_resolver() -> None:
+    """`${metaaug.run_id:}` in a config: this process's token (idempotent)."""
+    if not OmegaConf.has_resolver(RESOLVER):
+        OmegaConf.register_new_resolver(RESOLVER, lambda: RUN_ID, use_cache=True)
+
+
+# Registered on import: every process that resolves a run directory imports this module
+# (`metaaug` before Hydra starts, the command modules, hence also joblib's workers).
+register_resolver()
+
+
+def _holder(directory: Path) -> str:
+    try:
+        pid = (directory / LOCK_FILE).read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid.isdigit() else ""
+
+
+def acquire(directory: Path | str, what: str = "run directory", key: str = "hydra.run.dir") -> Path:
+    """Take the lock on `directory` (created if missing) until `release` or this process ends.
+
+    Raises UserError naming the directory and the fix when another process holds it. On a
+    file system without locks it warns and goes on unlocked.
+    """
+    directory = Path(directory).resolve()
+    if directory in _held:
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)  # a flock belongs to its open file: closing this one frees nothing else
+        if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+            log.warning("cannot lock %s (%s); two runs there would mix outputs", directory, err)
+            return directory
+        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        raise UserError(
+            f"{what} '{directory}' is in use by another metaaug process{_holder(directory)}; "
+            f"wait for it to finish or choose a new {key}"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held[directory] = fd
+    return directory
+
+
+def release(directory: Path | str) -> None:
+    fd = _held.pop(Path(directory).resolve(), None)
+    if fd is not None:
+        os.close(fd)
+
+
+@contextmanager
+def run_dir_lock(directory: Path | str) -> Iterator[Path]:
+    """Hold the lock on a command's run directory for the `with` block; a lock this process
+    already holds (taken by `metaaug` before Hydra started) is kept as it is."""
+    directory = Path(directory).resolve()
+    if directory in _held:
+        yield directory
+        return
+    acquire(directory)
+    try:
+        yield directory
+    finally:
+        release(directory)
+
+
+def _refuse_used_run_dir(directory: Path) -> None:
+    # a lock file alone is left by a run that never started: it does not count
+    if directory.is_dir() and any(p.name != LOCK_FILE for p in directory.iterdir()):
+        raise UserError(
+            f"run directory '{directory}' already exists and is not empty; choose a new "
+            "hydra.run.dir (metaaug never overwrites outputs)"
+        )
+
+
+def claim_run_dir(directory: Path | str) -> None:
+    """For an explicit hydra.run.dir, before Hydra writes there: refuse one that holds files,
+    else hold its lock for the rest of this process."""
+    directory = Path(directory)
+    _refuse_used_run_dir(directory)
+    acquire(directory)
+    try:  # again: a run may have come and gone between the check and the lock
+        _refuse_used_run_dir(directory)
+    except UserError:
+        release(directory)
+        raise
+
+
+def sweep_jobs(sweep_dir: Path | str) -> list[str]:
+    """The job folders (those holding a .hydra/) already in a sweep directory, unless it
+    holds an Optuna study: rerunning the sweep resumes the study in new job folders."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir() or (sweep_dir / STUDY_FILE).exists():
+        return []
+    return sorted(p.name for p in sweep_dir.iterdir() if (p / ".hydra").is_dir())
+
+
+def _refuse_used_sweep_dir(sweep_dir: Path, study_elsewhere: bool) -> None:
+    jobs = [] if study_elsewhere else sweep_jobs(sweep_dir)
+    if jobs:
+        shown = ", ".join(f"{name}/" for name in jobs[:3]) + (", ..." if len(jobs) > 3 else "")
+        raise UserError(
+            f"sweep directory '{sweep_dir}' already holds the jobs of another sweep ({shown}); "
+            f"choose a new hydra.sweep.dir (metaaug never overwrites outputs; an Optuna study "
+            f"resumes where its {STUDY_FILE} is)"
+        )
+
+
+def claim_sweep_dir(sweep_dir: Path | str, *, study_elsewhere: bool = False) -> None:
+    """For an explicit hydra.sweep.dir, before Hydra writes there: refuse one that holds
+    another sweep's jobs (see `sweep_jobs`; not checked when the Optuna study is stored
+    elsewhere, `study_elsewhere`), else hold its lock for the rest of this process."""
+    sweep_dir = Path(sweep_dir)
+    _refuse_used_sweep_dir(sweep_dir, study_elsewhere)
+    acquire(sweep_dir, "sweep directory", "hydra.sweep.dir")
+    try:  # again: a sweep may have come and gone between the check and the lock
+        _refuse_used_sweep_dir(sweep_dir, study_elsewhere)
+    except UserError:
+        release(sweep_dir)
+        raise

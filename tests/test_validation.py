@@ -1,0 +1,247 @@
+"""Every config value is checked before any work: a bad one gets one line naming the key, the
+value and what is accepted (exit 2, no traceback); every shipped config passes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig, OmegaConf
+
+from metaaug import validate
+from metaaug.errors import UserError
+from tests.conftest import Runner, assert_one_line_error
+
+CONF = Path(__file__).resolve().parents[1] / "src" / "metaaug" / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+OPTIONS = [
+    (group.name, option.stem)
+    for group in sorted(CONF.iterdir())
+    if group.is_dir() and group.name not in ("experiment", "hparams_search")
+    for option in sorted(group.glob("*.yaml"))
+]
+GAN_ARM_OPTIMIZER = "{name:adam,lr:1e-3,betas:[0.5,0.999]}"
+
+
+def _compose(command: str, *overrides: str) -> DictConfig:
+    with initialize_config_module("metaaug.conf", version_base="1.3"):
+        return compose(command, overrides=list(overrides))
+
+
+def _refusal(command: str, *overrides: str) -> str:
+    with pytest.raises(UserError) as err:
+        validate.check_config(_compose(command, *overrides), command)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+# --- through the real command line: what a hostile tester found ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [("meta_algo.iterations=abc", ["meta_algo.iterations='abc'", "integer >= 0"]),
+     ("meta_algo.meta_lr=fast", ["meta_algo.meta_lr='fast'", "number > 0"]),
+     ("seed=1e20", ["seed=1e+20", "integer in 0..4294967295"]),
+     ("meta_algo.iterations=-5", ["meta_algo.iterations=-5", "integer >= 0"]),
+     ("finetune.steps=-3", ["finetune.steps=-3", "integer >= 0 (0 = no fine-tune)"]),
+     ("checkpoint.every=0", ["checkpoint.every=0", "integer >= 1"]),
+     ("generate.num_images=0", ["generate.num_images=0", "integer >= 1"]),
+     ("dataset=imagefolder", ["dataset.root is not set", "dataset.root="]),
+     ("progress=off", ["progress='off'", "true, false or auto"]),
+     ("compare_baselines=maybe", ["compare_baselines='maybe'", "true or false"]),
+     ("dataset.image_size=65536", ["dataset.image_size=65536", "GiB of memory"]),
+     ("meta_algo.inner_optimizer.lr=0", ["meta_algo.inner_optimizer.lr=0", "number > 0"]),
+     ("finetune.optimizer.lr=-0.001", ["finetune.optimizer.lr=-0.001", "number > 0"]),
+     ("gan.width=0", ["gan.width=0", "integer >= 1"]),
+     ("hardware.threads=0", ["hardware.threads=0", "or null (null = torch's default)"]),
+     ("baselines.pretrain.iterations=-1", ["baselines.pretrain.iterations=-1"])],
+)  # fmt: skip
+def test_bad_train_value_is_one_line(metaaug: Runner, override: str, fragments: list[str]) -> None:
+    assert_one_line_error(metaaug("train", override), *fragments)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragments"),
+    [("fewshot.episodes=1", ["fewshot.episodes=1", "confidence interval"]),
+     ("fewshot.ways=1", ["fewshot.ways=1", "integer >= 2"]),
+     ("fewshot.queries=abc", ["fewshot.queries='abc'"]),
+     ("fewshot.confidence=1.5", ["fewshot.confidence=1.5", "(0, 1)"]),
+     ("progress=off", ["progress='off'"]),
+     ("seed=-1", ["seed=-1"])],
+)  # fmt: skip
+def test_bad_fewshot_value_is_one_line(
+    metaaug: Runner, override: str, fragments: list[str]
+) -> None:
+    assert_one_line_error(metaaug("fewshot", override), *fragments)
+
+
+def test_image_size_beyond_memory(metaaug: Runner) -> None:
+    need, _ = validate.memory_estimate(_compose("train", "dataset.image_size=1024"), "train")
+    ram = validate.ram_bytes()
+    if ram is None or need <= ram:
+        pytest.skip(f"this machine has memory for image_size 1024 ({ram} bytes)")
+    proc = metaaug("train", "dataset.image_size=1024")
+    assert_one_line_error(proc, "dataset.image_size=1024", "GiB of memory", "smaller")
+
+
+@pytest.mark.parametrize("command", ["train", "fewshot"])
+def test_dataset_root_that_is_a_file(metaaug: Runner, tmp_path: Path, command: str) -> None:
+    root = tmp_path / "omniglot.zip"
+    root.write_bytes(b"not a folder")
+    proc = metaaug(command, "dataset=omniglot", f"dataset.root={root}")
+    assert_one_line_error(proc, "dataset.root", "omniglot.zip", "is a file, not a folder")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads all")
+def test_unreadable_dataset_root(metaaug: Runner, tmp_path: Path) -> None:
+    root = tmp_path / "locked"
+    root.mkdir()
+    root.chmod(0)
+    try:
+        proc = metaaug("train", "dataset=imagefolder", f"dataset.root={root}")
+    finally:
+        root.chmod(0o755)
+    assert_one_line_error(proc, "dataset.root", "locked", "cannot be read")
+
+
+# --- the validator itself ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["train", "fewshot"])
+def test_default_config_passes(command: str) -> None:
+    validate.check_config(_compose(command), command)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_passes(experiment: str) -> None:
+    validate.check_config(_compose("train", f"experiment={experiment}"), "train")
+
+
+@pytest.mark.parametrize(
+    "overrides", [["hparams_search=optuna"], ["experiment=omniglot_cpu", "hparams_search=omniglot"]]
+)
+def test_search_presets_pass(overrides: list[str]) -> None:
+    validate.check_config(_compose("train", *overrides), "train")
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS)
+def test_every_group_option_passes(group: str, option: str) -> None:
+    extra = ["dataset.root=/data"] if option == "imagefolder" else []
+    validate.check_config(_compose("train", f"{group}={option}", *extra), "train")
+
+
+@pytest.mark.parametrize("value", ["true", "false", "auto"])
+def test_progress_accepts_booleans_and_auto(value: str) -> None:
+    validate.check_config(_compose("train", f"progress={value}"), "train")
+
+
+def test_every_optional_key_exists_in_some_option() -> None:
+    """A misspelt key in the table would never be checked: each must name a real key."""
+    configs = [_compose("train", f"{g}={o}", "dataset.root=/d") for g, o in OPTIONS]
+    present = set()
+    for cfg in configs:
+        flat = OmegaConf.to_container(cfg, resolve=False)
+        present |= set(_paths(flat))
+    keys = [k for k, rule in validate.TRAIN.items() if rule.optional]
+    keys += [f"meta_algo.{k}" for k in validate.TRAINING_META_ALGO]
+    assert [k for k in keys if k not in present] == []
+    fewshot_cfg = _compose("fewshot", f"arms.gan.optimizer={GAN_ARM_OPTIMIZER}")
+    validate.check_config(fewshot_cfg, "fewshot")
+    fewshot = set(_paths(OmegaConf.to_container(fewshot_cfg, resolve=False)))
+    # classic_augment is an augment option composed elsewhere: its keys are augment's
+    keys = [k.removeprefix("classic_") for k in validate.FEWSHOT]
+    assert [k for k in keys if k not in fewshot | present] == []
+
+
+def _paths(node: object, prefix: str = ""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield f"{prefix}{key}"
+            yield from _paths(value, f"{prefix}{key}.")
+
+
+@pytest.mark.parametrize(
+    ("command", "overrides", "fragments"),
+    [("train", ["meta_algo.inner_steps=0"], ["meta_algo.inner_steps=0"]),
+     ("train", ["meta_algo.meta_batch_size=0"], ["meta_algo.meta_batch_size=0"]),
+     ("train", ["meta_algo.support=0"], ["meta_algo.support=0"]),
+     ("train", ["validation.every=-1"], ["validation.every=-1", "0 = never"]),
+     ("train", ["target.shots=0"], ["target.shots=0"]),
+     ("train", ["gan.z_dim=0"], ["gan.z_dim=0"]),
+     ("train", ["gan.loss=wgan"], ["gan.loss='wgan' is not known", "wgan_gp"]),
+     ("train", ["seed=true"], ["seed=True"]),
+     ("train", ["meta_algo.iterations=1e4"], ["meta_algo.iterations=10000.0"]),
+     ("train", ["meta_algo.meta_lr=inf"], ["meta_algo.meta_lr=inf"]),
+     ("train", ["meta_algo.meta_betas=[0.9]"], ["meta_algo.meta_betas=[0.9]"]),
+     ("train", ["hardware.device=gpu"], ["hardware.device='gpu' is not known"]),
+     ("train", ["hardware.precision=fp8"], ["hardware.precision='fp8' is not known"]),
+     ("train", ["metric.kid_subset_size=1"], ["metric.kid_subset_size=1"]),
+     ("train", ["metric.epochs=0", "metric.min_steps=0"], ["train no classifier"]),
+     ("train", ["dataset.val_fraction=0.5", "dataset.test_fraction=0.5"], ["sum to less"]),
+     ("train", ["finetune.eval_steps=[50,500]"], ["[500]", "1..100"]),
+     ("train", ["meta_algo=maml", "meta_algo.query=0"], ["meta_algo.query=0"]),
+     ("train", ["dataset.image_size=20"], ["image_size=20", "16, 28, 32, 64"]),
+     ("train", ["gan=figr", "dataset.image_size=28"], ["image_size=28", "gan.blocks=4"]),
+     ("train", ["dataset.image_size=4", "gan=mlp"], ["dataset.image_size=4", ">= 8"]),
+     ("train", ["guard.on_divergence=retry"], ["guard.on_divergence='retry'"]),
+     ("train", ["augment=classic", "augment.transform.hflip=2"], ["hflip=2"]),
+     ("fewshot", ["fewshot.shots=0"], ["fewshot.shots=0"]),
+     ("fewshot", ["fewshot.workers=abc"], ["fewshot.workers='abc': use 1 (one process)"]),
+     ("fewshot", ["learners.plain.lr=0"], ["learners.plain.lr=0"]),
+     ("fewshot", ["arms.gan.steps=-1"], ["arms.gan.steps=-1", "or null"]),
+     ("fewshot", ["dataset.channels=2"], ["dataset.channels=2", "1 or 3"])],
+)  # fmt: skip
+def test_bad_value_is_refused(command: str, overrides: list[str], fragments: list[str]) -> None:
+    message = _refusal(command, *overrides)
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_scratch_checks_only_its_iterations() -> None:
+    # scratch's inner_steps=0 and query=0 are never read: it has no algorithm
+    validate.check_config(_compose("train", "meta_algo=scratch"), "train")
+    assert "meta_algo.iterations='x'" in _refusal("train", "meta_algo=scratch",
+                                                  "meta_algo.iterations=x")  # fmt: skip
+
+
+def test_zero_counts_that_mean_something_pass() -> None:
+    cfg = _compose("train", "meta_algo.iterations=0", "finetune.steps=0", "validation.every=0",
+                   "finetune.eval_steps=null", "hardware.threads=null")  # fmt: skip
+    validate.check_config(cfg, "train")
+
+
+def test_memory_estimate_against_a_small_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate, "ram_bytes", lambda: 8 * 2**30)
+    assert "8.0 GiB" in _refusal("train", "dataset.image_size=512", "hardware=cpu")
+    validate.check_config(_compose("train", "dataset.image_size=64", "hardware=cpu"), "train")
+
+
+def test_memory_estimate_counts_images_channels_and_side() -> None:
+    cfg = _compose("train", "dataset.image_size=32", "hardware=cuda")  # no batch on the host
+    need, how = validate.memory_estimate(cfg, "train")
+    assert need == 2 * 1797 * 1 * 32 * 32 * 4
+    assert "1797 digits images" in how
+
+
+def test_root_checks_touch_only_set_folders(tmp_path: Path) -> None:
+    validate.check_paths(_compose("train"), "train")  # digits: no root, no target.path
+    missing = _compose("train", "dataset=omniglot", f"dataset.root={tmp_path}/nowhere")
+    with pytest.raises(UserError, match="does not exist"):
+        validate.check_paths(missing, "train")
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    with pytest.raises(UserError, match=r"target.path .* is a file, not a folder"):
+        validate.check_paths(_compose("train", f"target.path={image}"), "train")
+
+
+def test_unreadable_root_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: object) -> None:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(validate.os, "scandir", refuse)
+    cfg = _compose("train", "dataset=imagefolder", f"dataset.root={tmp_path}")
+    with pytest.raises(UserError, match=r"dataset.root .* cannot be read \(Permission denied\)"):
+        validate.check_paths(cfg, "train")
