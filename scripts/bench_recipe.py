@@ -94,8 +94,9 @@ def main() -> None:
                 for target in report["targets"]:
                     metrics = point(target, arm, step)
                     for k in COLUMNS:
-                        values[k].append(float(metrics[k]))
-                        per_seed[k].append(float(metrics[k]))
+                        value = math.nan if metrics[k] is None else float(metrics[k])
+                        values[k].append(value)
+                        per_seed[k].append(value)
                 for k in COLUMNS:
                     seed_means.setdefault((arm, step, k), []).append(_mean_sd(per_seed[k])[0])
             cells[arm, step] = {k: _mean_sd(v) for k, v in values.items()}

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -39,7 +40,7 @@ TINY = [
     "metric.min_steps=0", "metric.fidelity.steps_per_class=0", "metric.kid_subset_size=10",
     "metric.kid_subsets=5", "compare_baselines=false", "hardware.threads=1", "progress=false",
 ]  # fmt: skip
-ITERATIONS = 40
+ITERATIONS = 60
 # learning rates that send the digits run to NaN (an SGD step of this size on a GAN)
 DIVERGING = {
     "meta_algo.meta_lr": ["meta_algo.meta_optimizer=sgd", "meta_algo.meta_lr=1e8"],
@@ -67,17 +68,26 @@ def finite(path: Path) -> bool:
                if w.is_floating_point())  # fmt: skip
 
 
-def started(run_dir: Path) -> bool:
+def meta_training(run_dir: Path) -> bool:
+    """Whether the run reached meta-training: the last line before it (the fidelity
+    classifier) was logged."""
     log = run_dir / "train.log"
-    return log.exists() and "precision" in log.read_text()
+    return log.exists() and "fidelity classifier" in log.read_text()
 
 
-def interrupted_run(run_dir: Path, sig: int, delay: float, *overrides: str) -> tuple[int, str]:
-    """Start a run, wait until meta-training began plus `delay` s, send `sig`; (exit, stderr)."""
+def checkpointed(run_dir: Path) -> bool:
+    """Whether the run wrote its first checkpoint (then a kill leaves something to resume)."""
+    return (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def interrupted_run(
+    run_dir: Path, sig: int, delay: float, *overrides: str, ready: Callable = meta_training
+) -> tuple[int, str]:
+    """Start a run, wait until `ready(run_dir)` plus `delay` s, send `sig`; (exit, stderr)."""
     proc = subprocess.Popen(command(run_dir, *overrides), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env=ENV)  # fmt: skip
-    while not started(run_dir) and proc.poll() is None:
-        time.sleep(0.05)
+    while not ready(run_dir) and proc.poll() is None:
+        time.sleep(0.02)
     time.sleep(delay)
     proc.send_signal(sig)
     _, err = proc.communicate()
@@ -92,16 +102,17 @@ def kills(tmp: Path, n: int, rng: random.Random) -> str:
     points = []
     for i in range(n):
         first = tmp / f"kill{i}"
-        delay = rng.uniform(0.2, 3.0)
+        delay = rng.uniform(0.0, 2.0)  # meta-training lasts about 3 s
         interrupted_run(first, signal.SIGKILL, delay, f"meta_algo.iterations={ITERATIONS}",
-                        "checkpoint.every=1")  # fmt: skip
+                        "checkpoint.every=1", ready=checkpointed)  # fmt: skip
         last = first / "checkpoints" / "last.pt"
         if not last.exists():
-            points.append("before the first checkpoint")
+            points.append("0")
             continue
         at = int(torch.load(last, weights_only=True)["iteration"])
         points.append(str(at))
-        if at >= ITERATIONS:
+        if at >= ITERATIONS:  # it finished before the kill: nothing to resume
+            points[-1] += " (done)"
             continue
         proc = run(tmp / f"resume{i}", f"meta_algo.iterations={ITERATIONS}",
                    "checkpoint.every=1", f"resume={last}")  # fmt: skip
@@ -177,7 +188,7 @@ def full_disk(tmp: Path) -> str:
     proc = subprocess.run(command(d, "meta_algo.iterations=4"), capture_output=True, text=True,
                           env=ENV, preexec_fn=limit)  # fmt: skip
     lines = [x for x in proc.stderr.splitlines() if x.startswith("metaaug:")]
-    partial = [p.name for p in d.rglob(".*") if p.is_file()]
+    partial = [p.name for p in d.rglob(".*") if p.is_file() and p.name != ".lock"]
     untouched = all(p.read_bytes() == b for p, b in before.items())
     return (
         f"| file-size limit 64 KiB (a full disk's stand-in) | exit {proc.returncode}, "

@@ -75,3 +75,18 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) ->
     assert len(errors) == 1, proc.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, metric_cache: Path) -> Path:
+    """One tiny digits run for the tests that read a run's outputs (treat it as read-only):
+    checkpoints/meta_init.pt, checkpoints/finetuned/<class>.pt and its synthetic/ images."""
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    env = {**os.environ, "METAAUG_CACHE": str(metric_cache)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "metaaug.cli", "train", *TINY, "compare_baselines=false",
+         f"hydra.run.dir={out}"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out

@@ -16,8 +16,7 @@ from omegaconf import OmegaConf
 
 from metaaug.errors import UserError
 from metaaug.io import rundir
-from tests.conftest import TINY, Runner
-from tests.test_bad_input import _assert_one_line_error
+from tests.conftest import TINY, Runner, assert_one_line_error
 
 
 def _holder(directory: Path) -> subprocess.Popen:
@@ -118,7 +117,7 @@ def test_a_run_directory_another_process_holds_is_refused(metaaug: Runner, tmp_p
         proc = metaaug("train", *TINY, f"hydra.run.dir={run}")
     finally:
         _kill(holder)
-    _assert_one_line_error(proc, str(run.resolve()), "in use by another metaaug process")
+    assert_one_line_error(proc, str(run.resolve()), "in use by another metaaug process")
     assert [p.name for p in run.iterdir()] == [rundir.LOCK_FILE]  # refused before Hydra wrote
 
 
@@ -132,7 +131,7 @@ def test_a_sweep_job_directory_another_process_holds_is_refused(
         proc = metaaug("train", "-m", *TINY, f"hydra.sweep.dir={sweep}")
     finally:
         _kill(holder)
-    _assert_one_line_error(proc, str((sweep / "0").resolve()), "in use", "hydra.run.dir")
+    assert_one_line_error(proc, str((sweep / "0").resolve()), "in use", "hydra.run.dir")
     assert not (sweep / "0" / "metrics.json").exists()
 
 
@@ -154,7 +153,7 @@ def test_a_multirun_into_a_used_sweep_directory_is_refused_before_writing(
     before = config.read_bytes()
     listing = sorted(p.relative_to(sweep) for p in sweep.rglob("*"))
     proc = metaaug("train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}")
-    _assert_one_line_error(proc, f"sweep directory '{sweep}'", "0/, 1/", "hydra.sweep.dir")
+    assert_one_line_error(proc, f"sweep directory '{sweep}'", "0/, 1/", "hydra.sweep.dir")
     assert config.read_bytes() == before
     assert sorted(p.relative_to(sweep) for p in sweep.rglob("*")) == listing
 

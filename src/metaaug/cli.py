@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(EXIT_USAGE)
     try:
+        if command == "train":  # hardware.distributed: ranks > 0 of the run end there
+            from metaaug import distributed  # (imports torch: not for --help or summarize)
+
+            distributed.launch(rest)
         _claim_output_dir(rest)
     except UserError as err:
         print(f"metaaug: error: {err}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """Device, threads, host memory, seeding and determinism, resolved once per command from
-`hardware.*`."""
+`hardware.*` (`hardware.distributed`, the ranks of a train run: `metaaug.distributed`)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import torch
 
+from metaaug import distributed
 from metaaug.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,20 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA on a machine without it is an error."""
+    """'auto' picks CUDA when present; asking for CUDA on a machine without it is an error.
+    With hardware.distributed, 'cuda' (and 'auto' on CUDA) is each rank's own GPU, the one of
+    its local rank."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(
             "hardware.device=cuda but no CUDA device is visible; use hardware=cpu or hardware=auto"
         )
     if name != "cpu" and not name.startswith("cuda"):
         raise UserError(f"hardware.device={name!r} is not known; use cpu, cuda or auto")
+    world = distributed.world()
+    if name == "cuda" and world.size > 1:
+        return torch.device("cuda", world.local_rank)
     return torch.device(name)
 
 

@@ -1,6 +1,6 @@
 """Every config value checked before any work: a table of keys (path -> type and range or
-choices) for `metaaug train` and `metaaug fewshot`, and what a table cannot say (the image
-sizes the GAN builds, a memory estimate, the data folders).
+choices) for each command (train, fewshot, generate, evaluate), and what a table cannot say
+(the image sizes the GAN builds, a memory estimate, the data folders).
 
 A bad value stops the command with one line naming the key, the value and what is accepted
 (`UserError`: `metaaug: error: ...`, exit 2). The configs are plain YAML, so a command-line
@@ -153,6 +153,7 @@ COMMON: dict[str, Rule] = {
     "hardware.channels_last": BOOLEAN,
     "hardware.compile": BOOLEAN,
     "hardware.reuse_memory": BOOLEAN,
+    "hardware.distributed": optional(BOOLEAN),  # absent from a preset of one's own: false
     "metric.name": one_of("domain"),
     "metric.cache_dir": TEXT,
     "metric.epochs": integer(0),
@@ -279,7 +280,42 @@ FEWSHOT: dict[str, Rule] = {
     "arms.gan.optimizer.betas": optional(BETAS),
     **{f"classic_augment.transform.{k}": optional(r) for k, r in AUGMENT.items()},
 }
-TABLES = {"train": TRAIN, "fewshot": FEWSHOT}
+HARDWARE = {k: r for k, r in COMMON.items() if k.startswith("hardware.")}
+# a class folder's name: `class_name=7` arrives as an integer
+CLASS_NAME = Rule(
+    "a name or null", lambda v: v is None or (isinstance(v, str | int) and not isinstance(v, bool))
+)
+
+GENERATE: dict[str, Rule] = {
+    "checkpoint": TEXT,
+    "num_images": integer(1),
+    "out": PATH,
+    "class_name": CLASS_NAME,
+    "shots": PATH,
+    "steps": integer(0, note="null = the run's finetune.steps", null=True),
+    "seed": integer(0, MAX_SEED),
+    "batch_size": integer(1, note="null = the run's generate.batch_size", null=True),
+    **HARDWARE,
+}
+
+# metric=domain's keys are COMMON's; metric=inception has keys of its own
+DOMAIN_METRIC = {k: r for k, r in COMMON.items() if k.startswith("metric.")}
+EVALUATE: dict[str, Rule] = {
+    **{k: r for k, r in COMMON.items() if not k.startswith("metric.") and k != "progress"},
+    "real": TEXT,
+    "fake": TEXT,
+    "shots": PATH,
+    "class_name": CLASS_NAME,
+    "k": integer(1, note="the nearest neighbour of precision and recall"),
+    "metric.name": one_of("domain", "inception"),
+    "metric.kid_subset_size": integer(2),
+    "metric.kid_subsets": integer(1),
+    **{k: optional(r) for k, r in DOMAIN_METRIC.items() if k not in ("metric.name",
+       "metric.kid_subset_size", "metric.kid_subsets")},
+    "metric.weights_path": optional(PATH),
+    "metric.download": optional(BOOLEAN),
+}  # fmt: skip
+TABLES = {"train": TRAIN, "fewshot": FEWSHOT, "generate": GENERATE, "evaluate": EVALUATE}
 
 _ABSENT = object()
 ROOT_EXAMPLES = {
@@ -432,6 +468,13 @@ def _check_memory(cfg: DictConfig, command: str) -> None:
             f"but this machine has {ram / 2**30:.1f} GiB; use a smaller dataset.image_size "
             "(e.g. 32 or 64)"
         )
+
+
+def check_keys(cfg: DictConfig, command: str) -> None:
+    """The mandatory values and the table of `command` alone: for commands that split no
+    dataset and train nothing (generate, evaluate). Reads no file."""
+    _missing(cfg)
+    _check_rules(cfg, TABLES[command].items())
 
 
 def check_config(cfg: DictConfig, command: str) -> None:

@@ -10,6 +10,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "meta-train a GAN initialization, fine-tune it on a few-shot target, write synthetic "
         "images and metrics",
     ),
+    "generate": (
+        "metaaug.commands.generate",
+        "sample a saved generator (finetuned, or meta_init adapted to your shots) into a folder",
+    ),
+    "evaluate": (
+        "metaaug.commands.evaluate",
+        "FID, KID, IS, precision/recall, memorization, fidelity between two image folders",
+    ),
     "fewshot": (
         "metaaug.commands.fewshot",
         "N-way K-shot accuracy on held-out classes with each augmentation arm, paired against none",

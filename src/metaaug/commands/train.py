@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
-from metaaug import hardware, validate
+from metaaug import distributed, hardware, validate
 from metaaug.commands import build
 from metaaug.data.target import Target
 from metaaug.errors import UserError, exits_on_user_error
@@ -212,7 +212,8 @@ def run(cfg: DictConfig) -> float:
         "hardware": {"device": str(device), "precision": prec.name,
                      "precision_asked": str(cfg.hardware.precision),
                      "channels_last": prec.channels_last, "compile": bool(cfg.hardware.compile),
-                     "threads": torch.get_num_threads()},
+                     "threads": torch.get_num_threads(),
+                     "ranks": distributed.world().size},
         "target": {"classes": [o.target.class_name for o in outcomes],
                    "shots": int(cfg.target.shots), "path": cfg.target.path},
         # the protocol behind `fidelity` and `ceiling` (docs/metrics.md)

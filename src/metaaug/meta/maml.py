@@ -17,7 +17,8 @@ Description:
     With `first_order=True` the inner gradients are treated as constants, so d(phi)/d(theta)
     is the identity and the meta-gradient is dL/dphi at the adapted weights (Finn et al.'s
     first-order approximation; DAWSON's default). The meta-gradients are averaged over the
-    meta-batch and applied by the outer optimizer (Adam by default).
+    meta-batch (over every rank's tasks with hardware.distributed) and applied by the outer
+    optimizer (Adam by default).
 
 Arguments:
     inner_steps, inner_optimizer: the inner loop (SGD or Adam, as pure functions).
@@ -51,6 +52,7 @@ from dataclasses import replace
 
 import torch
 from torch import Tensor
+from torch.utils._pytree import tree_map
 
 from metaaug.data.tasks import Task
 from metaaug.errors import UserError
@@ -205,8 +207,11 @@ class MAML(OuterLoop):
                     draw_noise(pair, 1, query.shape[1], size, rng),
                 )
             )
-        noise = to_device(stack(draws), device, support.dtype)
-        labels = to_device(tasks.labels(), device)
+        # every task's draws, on every rank (hardware.distributed): the rng stays in step
+        mine, share = self.my_tasks(support.shape[0])
+        support, query = support[mine], query[mine]
+        noise = to_device(tree_map(lambda x: x[mine], stack(draws)), device, support.dtype)
+        labels = to_device(tuple(x[mine] for x in tasks.labels()), device)
         lrs = self.learning_rates()
         # the initialization as leaves of the meta-gradient (the tasks' losses close over it)
         g0 = {k: v.requires_grad_(True) for k, v in g0.items()}
@@ -226,11 +231,14 @@ class MAML(OuterLoop):
             (loss_g, loss_d), (inner_d, inner_g) = over_tasks(
                 task_losses, support, query, noise, *labels, vectorize=self.vectorize
             )
-        # each network (and its learning rates) follows its own meta-loss
+        # each network (and its learning rates) follows its own meta-loss; with
+        # hardware.distributed, each rank's share of the meta-batch mean, summed over the ranks
         from_g = [*g0.values(), *(lrs_g.values() if lrs_g else ())]
         from_d = [*d0.values(), *(lrs_d.values() if lrs_d else ())]
-        grads_g = torch.autograd.grad(loss_g.mean(), from_g, retain_graph=True)
-        grads_d = torch.autograd.grad(loss_d.mean(), from_d)
+        grads_g = torch.autograd.grad(loss_g.mean() * share, from_g, retain_graph=True)
+        grads_d = torch.autograd.grad(loss_d.mean() * share, from_d)
+        logs = [x.detach().mean() * share for x in (inner_d, inner_g, loss_g, loss_d)]
+        grads_g, grads_d, logs = self.over_ranks(list(grads_g), list(grads_d), logs)
         extra = None
         if lrs is not None:
             extra = [*grads_g[len(g0) :], *grads_d[len(d0) :]]
@@ -241,8 +249,8 @@ class MAML(OuterLoop):
             extra,
         )
         return {
-            "loss_D": inner_d.mean().item(),
-            "loss_G": inner_g.mean().item(),
-            "meta_loss_G": loss_g.mean().item(),
-            "meta_loss_D": loss_d.mean().item(),
+            "loss_D": logs[0].item(),
+            "loss_G": logs[1].item(),
+            "meta_loss_G": logs[2].item(),
+            "meta_loss_D": logs[3].item(),
         }

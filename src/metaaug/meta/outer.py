@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from metaaug import distributed
 from metaaug.meta.inner import InnerOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
@@ -60,6 +61,28 @@ class OuterLoop:
     def extra_parameters(self) -> list[Tensor]:
         """Meta-learned tensors besides the initialization (Meta-SGD's learning rates)."""
         return []
+
+    def my_tasks(self, n: int) -> tuple[slice, float]:
+        """The tasks of a meta-batch of `n` this process adapts, and their share of the batch:
+        all of them and 1 on one process; a slice and its fraction with hardware.distributed.
+
+        An algorithm draws the random numbers of all `n` tasks (every rank's generator stays
+        in step), adapts its slice, weights its meta-gradient by the share and sums it over
+        the ranks (`over_ranks`): the mean over the whole meta-batch, on every rank.
+        """
+        part = distributed.current().part(n)
+        return part, (part.stop - part.start) / n
+
+    def over_ranks(self, *groups: list[Tensor]) -> tuple[list[Tensor], ...]:
+        """Each list of tensors summed over the ranks (one all-reduce for them all); the lists
+        themselves on one process."""
+        sizes = [len(g) for g in groups]
+        flat = distributed.current().sum([t for g in groups for t in g])
+        out, at = [], 0
+        for size in sizes:
+            out.append(flat[at : at + size])
+            at += size
+        return tuple(out)
 
     def _bind(self, init: GAN) -> torch.optim.Optimizer:
         if self._optimizer is None:

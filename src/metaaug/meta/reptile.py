@@ -9,7 +9,8 @@ Description:
 
     and in general the outer optimizer (FIGR: Adam) takes `theta - mean_i phi_i` as the
     gradient. Generator and discriminator are meta-learned together. The tasks of a meta-batch
-    adapt in one vectorized computation (`vectorize=True`) or one after the other.
+    adapt in one vectorized computation (`vectorize=True`) or one after the other; with
+    hardware.distributed, each rank adapts its slice of them (`metaaug.distributed`).
 
 Arguments:
     inner_steps: rounds of (D step, G step) per task.
@@ -89,20 +90,29 @@ class Reptile(OuterLoop):
         images = self.precision.cast(images)
         labels = torch.cat(tasks.labels(), dim=1).to(device)
         b, n, size = images.shape[0], images.shape[1], images.shape[-1]
+        # every task's draws, on every rank (hardware.distributed): the rng stays in step
         noise = stack([draw_noise(pair, self.inner_steps, n, size, rng) for _ in range(b)])
-        noise = to_device(noise, device, images.dtype)
+        mine, share = self.my_tasks(b)
+        images, labels = images[mine], labels[mine]
+        noise = to_device(tree_map(lambda x: x[mine], noise), device, images.dtype)
 
         # every task starts from theta and adapts to phi_i
-        state = tree_map(lambda x: x.expand(b, *x.shape), start(pair, self.inner, g0, d0))
+        here = images.shape[0]
+        state = tree_map(lambda x: x.expand(here, *x.shape), start(pair, self.inner, g0, d0))
         with self.precision.autocast():
             phi, loss_d, loss_g = self._adapt(pair)(state, images, noise, labels)
-        # the outer "gradient" is theta - mean_i(phi_i)
-        grads_g = {k: g0[k] - phi.g[k].mean(0) for k in g0}
-        grads_d = {k: d0[k] - phi.d[k].mean(0) for k in d0}
+        # the outer "gradient" is theta - mean_i(phi_i): this rank's share of it, summed over
+        # the ranks (on one process, share = 1 and the sum is the term itself)
+        grads_g, grads_d, losses = self.over_ranks(
+            [(g0[k] - phi.g[k].mean(0)) * share for k in g0],
+            [(d0[k] - phi.d[k].mean(0)) * share for k in d0],
+            [loss_d.mean() * share, loss_g.mean() * share],
+        )
+        grads_g, grads_d = dict(zip(g0, grads_g, strict=True)), dict(zip(d0, grads_d, strict=True))
         self.apply(init, grads_g, grads_d)
         moved = sum(v.pow(2).sum() for v in [*grads_g.values(), *grads_d.values()])
         return {
-            "loss_D": loss_d.mean().item(),
-            "loss_G": loss_g.mean().item(),
+            "loss_D": losses[0].item(),
+            "loss_G": losses[1].item(),
             "adapt_distance": float(moved) ** 0.5,
         }

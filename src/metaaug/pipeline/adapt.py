@@ -61,7 +61,12 @@ def finetune(
             return _finetune_once(init, shots, cfg, spec, writer, tag, prec, measure)
         except Diverged as err:
             if attempt == guard.retries():
-                raise
+                hint = (
+                    f"{guard.max_rollbacks} rollbacks did not help; lower finetune.optimizer.lr"
+                    if guard.retries()
+                    else "guard.on_divergence=rollback retries at a lower learning rate"
+                )
+                raise Diverged(f"{err}; {hint}") from None
             spec = replace(spec, lr=spec.lr * guard.lr_factor)
             log.warning("guard: %s; rollback %d of %d: fine-tune again at lr %.3g",
                         err, attempt + 1, guard.max_rollbacks, spec.lr)  # fmt: skip
@@ -85,10 +90,7 @@ def _finetune_once(
     # the weights are checked at the last step and before each measurement; a loss every step
     checked = eval_steps | {int(cfg.finetune.steps)}
     where = f"fine-tune step {{}} of {tag}"
-    last_good = (
-        "nothing of this fine-tune was written; guard.on_divergence=rollback retries at a "
-        "lower learning rate"
-    )
+    last_good = "nothing of this fine-tune was written"
 
     def on_step(step: int, d: float, g: float) -> None:
         losses = {"loss_D": d, "loss_G": g}

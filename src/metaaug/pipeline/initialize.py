@@ -84,7 +84,8 @@ def run_algorithm(
     if cfg.resume and not tag:
         restore = verified_state(cfg, data.split, device)
         log.info("resumed from %s at meta-iteration %d", cfg.resume, int(restore["iteration"]))
-    start_weights = copy.deepcopy(init.state_dict())
+    # where a rollback may go back to, last resort: the start (the resumed state, if any)
+    start = restore if restore is not None else {"gan": copy.deepcopy(init.state_dict())}
     # checkpoints record the run as asked, so that a resume with its overrides is accepted
     recorded = stamp(cfg, data.split)
     for attempt in range(guard.retries() + 1):
@@ -93,14 +94,22 @@ def run_algorithm(
                              ckpt_dir, device, prec, tag, restore, recorded)  # fmt: skip
         except Diverged as err:
             if attempt == guard.retries():
-                raise
+                hint = (
+                    f"{guard.max_rollbacks} rollbacks did not help; lower the learning rates"
+                    if guard.retries()
+                    else "guard.on_divergence=rollback retries at lower learning rates"
+                )
+                raise Diverged(f"{err}; {hint}") from None
             cfg = lowered(cfg, prefix, guard.lr_factor, META_LRS)
-            last = ckpt_dir / "last.pt"
-            if last.is_file():
-                restore = load(last, map_location=device)
-                restore.pop("algorithm")  # fresh optimizer state at the lower rates
-            else:
-                init.load_state_dict(start_weights)
+            # each retry goes further back: a finite state can already be far off (huge
+            # weights one step before the NaN), so the last checkpoint, the one before it,
+            # then the start
+            saved = [p for p in (ckpt_dir / "last.pt", ckpt_dir / "last.pt.prev") if p.is_file()]
+            state = load(saved[attempt], map_location=device) if attempt < len(saved) else start
+            # fresh optimizer state at the lower rates (a saved one would restore the old rate)
+            restore = {k: v for k, v in state.items() if k != "algorithm"}
+            if "iteration" not in restore:  # the random start: only weights to restore
+                init.load_state_dict(restore["gan"])
                 restore = None
             at = int(restore["iteration"]) if restore else 0
             log.warning(

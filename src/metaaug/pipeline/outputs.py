@@ -49,10 +49,12 @@ class RunPaths:
 
 
 def save_finetuned(gan: GAN, target: Target, path: Path, extra: dict[str, Any]) -> None:
-    """The main arm adapted to `target`, with the shots it adapted on (weights-only)."""
+    """The main arm adapted to `target`, with the shots it adapted on and their rows in the
+    dataset's class (weights-only; `metaaug generate` samples it again)."""
     save_atomic(
         {"kind": "finetuned", "gan": gan.state_dict(), "generator": gan.generator.state_dict(),
-         "target": target.class_name, "shots": target.shots.cpu(), **extra},
+         "target": target.class_name, "shots": target.shots.cpu(),
+         "shot_rows": list(target.shot_rows), **extra},
         path,
     )  # fmt: skip
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.utils._pytree import tree_map
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from metaaug import distributed
 from metaaug.data.target import Target
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import Interrupted
@@ -109,6 +111,26 @@ def training_state(
     }
 
 
+def _from_rank0(
+    gan: GAN, algo: MetaAlgorithm, sampler: TaskSampler, start: int, rng: torch.Generator
+) -> int:
+    """Take rank 0's training state (what it resumed or rolled back to); returns its iteration."""
+    mine = training_state(gan, algo, sampler, start, rng)
+    state = distributed.world().from_rank0(
+        tree_map(lambda x: x.cpu() if isinstance(x, Tensor) else x, mine)
+    )
+    # weights and optimizer states onto this rank's device; the random states stay on the CPU
+    device = next(gan.parameters()).device
+    state = tree_map(
+        lambda x: x.to(device) if isinstance(x, Tensor) and x.is_floating_point() else x, state
+    )
+    gan.load_state_dict(state["gan"])
+    algo.load_state_dict(state["algorithm"])
+    rng.set_state(state["rng"])
+    sampler.generator.set_state(state["sampler_rng"])
+    return int(state["iteration"])
+
+
 @dataclass
 class MetaTraining:
     """What a meta-training run reports: timing figures and every validation's metrics."""
@@ -143,47 +165,60 @@ def meta_train(
     A non-finite loss or weight raises `Diverged` before anything non-finite is written
     (`checkpoints/last.pt` keeps the last good state, `last.pt.prev` the one before it).
     SIGTERM or SIGINT saves `last.pt` at the current iteration and raises `Interrupted`.
+
+    With `hardware.distributed`, the main arm's meta-batches split across the ranks (a
+    baseline's, `tag`, do not); every rank starts from rank 0's state and stops at the same
+    iteration, and rank 0 alone validates, logs and checkpoints (`metaaug.distributed`).
     """
+    main = distributed.is_main()
     last = checkpoint_dir / "last.pt"
 
     def save(done: int) -> None:
+        if not main:
+            return
         state = training_state(gan, algo, sampler, done, rng) | (stamp or {})
         save_atomic(state, last, keep_previous=True)
 
     def last_good() -> str:
-        retry = "guard.on_divergence=rollback retries at lower learning rates"
         if last.is_file():
-            return f"the last good checkpoint is {last}; {retry}"
-        return f"no checkpoint was written yet; {retry}"
+            return f"the last good checkpoint is {last}"
+        return "no checkpoint was written yet"
 
     t0 = time.perf_counter()
     val_s = 0.0
     history: dict[int, dict[str, float]] = {}
     desc = f"{tag}{algo.name}"
-    with deferred_signals() as signalled:
-        bar = tqdm(range(start, iterations), desc=desc, disable=not progress, leave=False)
+    sharing = distributed.sharing(meta_batch_size, enabled=not tag)
+    with deferred_signals() as signalled, sharing as world:
+        if world.size > 1:
+            start = _from_rank0(gan, algo, sampler, start, rng)
+        bar = tqdm(range(start, iterations), desc=desc, disable=not (progress and main),
+                   leave=False)  # fmt: skip
         for it in bar:
             logs = algo.meta_step(gan, sampler.sample(meta_batch_size), rng)
             done = it + 1
             check_step(f"{tag}meta-iteration {done} ({algo.name})", logs, gan, last_good())
-            writer.add_scalar(f"{tag}loss/D", logs.pop("loss_D"), it)
-            writer.add_scalar(f"{tag}loss/G", logs.pop("loss_G"), it)
-            for key, value in logs.items():
-                writer.add_scalar(f"{tag}meta/{key}", value, it)
-            if validation is not None and (done % validation.every == 0 or done == iterations):
+            if main:
+                writer.add_scalar(f"{tag}loss/D", logs.pop("loss_D"), it)
+                writer.add_scalar(f"{tag}loss/G", logs.pop("loss_G"), it)
+                for key, value in logs.items():
+                    writer.add_scalar(f"{tag}meta/{key}", value, it)
+            due = validation is not None and (done % validation.every == 0 or done == iterations)
+            if main and due:
                 tv = time.perf_counter()
                 metrics = history[done] = validate(gan, validation, writer, done)
                 val_s += time.perf_counter() - tv
                 shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
                 log.info("validation at meta-iteration %d: %s", done, shown)
-            if done % checkpoint_every == 0 or done == iterations or signalled():
+            stop = world.agree(signalled())  # every rank stops at the same iteration
+            if done % checkpoint_every == 0 or done == iterations or stop:
                 save(done)
-            if signalled():
-                name = signal.Signals(signalled()).name
+            if stop:
+                name = signal.Signals(stop).name
                 raise Interrupted(
                     f"{name} at meta-iteration {done}: saved {last}; continue with "
                     f"resume={last} and the same overrides",
-                    signalled(),
+                    stop,
                 )
     elapsed = time.perf_counter() - t0
     stepping = elapsed - val_s
@@ -193,6 +228,6 @@ def meta_train(
         # meta-iterations per second of meta-training alone, validation excluded
         "meta_it_per_s": (iterations - start) / stepping if stepping > 0 else 0.0,
     }
-    for key, value in figures.items():
+    for key, value in figures.items() if main else ():
         writer.add_scalar(f"{tag}time/{key}", value, iterations)
     return MetaTraining(figures, history)

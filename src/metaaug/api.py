@@ -1,0 +1,113 @@
+"""The Python API, for notebooks: load a GAN that `metaaug train` saved, adapt it to new shots,
+sample it, measure images. The same code as `metaaug generate` and `metaaug evaluate`.
+
+Example:
+    >>> import metaaug
+    >>> gan = metaaug.load("outputs/train/<run>/checkpoints/meta_init.pt")
+    >>> shots = metaaug.read_images("my_shots/", gan)      # [K, C, H, W] in [-1, 1]
+    >>> fake = metaaug.sample(metaaug.adapt(gan, shots), 200)
+    >>> metaaug.evaluate(real, fake, shots=shots)["fid"]
+
+Images are float tensors [N, C, H, W] in [-1, 1] (foreground bright), the format of every
+metaaug dataset; `read_images` reads a folder into one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from metaaug.commands.saved import Saved, adapt_saved, load_saved, sample_saved
+from metaaug.data.sources import image_folder_flat
+
+log = logging.getLogger("metaaug.api")
+
+__all__ = ["Saved", "adapt", "evaluate", "load", "read_images", "sample"]
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Saved:
+    """The GAN of a run's `checkpoints/finetuned/<class>.pt` (adapted, with its shots) or
+    `checkpoints/meta_init.pt` (the initialization), rebuilt from the run's config.
+
+    `gan.gan` is the torch module pair, `gan.config` the run's config, `gan.kind` says which
+    file it was."""
+    return load_saved(path, "path", device)
+
+
+def read_images(
+    folder: str | Path,
+    gan: Saved | None = None,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+) -> Tensor:
+    """The images directly in `folder` (sorted by name), at `gan`'s image size and channels
+    (or the ones given) and the polarity of its dataset's files."""
+    ds = gan.config.dataset if gan is not None else None
+    if (image_size is None or channels is None) and ds is None:
+        raise ValueError("give a loaded gan, or image_size and channels")
+    size = int(image_size if image_size is not None else ds.image_size)  # type: ignore[union-attr]
+    chans = int(channels if channels is not None else ds.channels)  # type: ignore[union-attr]
+    invert = bool(ds.source.get("invert", False)) if ds is not None else False
+    return image_folder_flat(str(folder), size, chans, invert, key="folder")
+
+
+def sample(gan: Saved, n: int, shots: Tensor | None = None, seed: int = 0) -> Tensor:
+    """`n` images of `gan` on the CPU, drawn with noise seed `seed` + 2 (a finetuned checkpoint
+    at its run's seed gives that run's synthetic images). An image-conditioned (DAGAN)
+    generator transforms `shots`, by default the ones it was adapted to."""
+    return sample_saved(gan, n, seed=seed, shots=shots)
+
+
+def adapt(
+    gan: Saved,
+    shots: Tensor,
+    steps: int | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+) -> Saved:
+    """A new GAN: a copy of `gan` adapted to `shots` [K, C, H, W] in [-1, 1] with its run's
+    fine-tune (optimizer, loss, augmentation, batch size), for `steps` rounds (default: the
+    run's finetune.steps) at learning rate `lr` (default: the run's). `gan` is unchanged."""
+    return adapt_saved(gan, shots.float(), steps=steps, lr=lr, seed=seed)
+
+
+def evaluate(
+    real: Tensor,
+    fake: Tensor,
+    shots: Tensor | None = None,
+    dataset: str = "digits",
+    *,
+    metric: str = "domain",
+    class_name: str = "images",
+    seed: int = 0,
+    overrides: Sequence[str] = (),
+) -> dict[str, float]:
+    """The metrics `metaaug evaluate` reports for one class: fid, kid, is, precision, recall,
+    memorization (with `shots`), fidelity and ceiling, diversity; nan where unavailable (the
+    reason is logged). `dataset` names the related classes behind metric=domain (their
+    classifier is trained once, then cached); `class_name` a dataset class is held out of it,
+    as `metaaug train target.class_name=...` holds it out. `overrides` are config overrides of
+    `metaaug evaluate`, e.g. ["metric.weights_path=/path/to/weights.pth"]."""
+    from hydra import compose, initialize_config_module
+
+    from metaaug import hardware
+    from metaaug.commands.evaluate import ClassImages, check, evaluate_sets
+
+    names = [f"dataset={dataset}", f"metric={metric}", "real=tensor", "fake=tensor",
+             f"seed={seed}", *overrides]  # fmt: skip
+    with initialize_config_module("metaaug.conf", version_base="1.3"):
+        cfg = compose("evaluate", overrides=names)
+    check(cfg)
+    device = hardware.resolve_device(str(cfg.hardware.device))
+    one = ClassImages(class_name, real.float().cpu(), fake.float().cpu(),
+                      None if shots is None else shots.float().cpu())  # fmt: skip
+    report = evaluate_sets(cfg, [one], device)
+    (result,) = report["classes"]
+    for key, reason in result["unavailable"].items():
+        log.info("%s unavailable: %s", key, reason)
+    return dict(result["results"])

@@ -1,0 +1,124 @@
+"""`metaaug generate`: sample a saved generator into `<out>/<class>/000000.png ...` and
+`<out>/manifest.json`.
+
+A finetuned checkpoint (`checkpoints/finetuned/<class>.pt`) is sampled as it is; a
+`meta_init.pt` is first adapted to the images of `shots=DIR` with its run's fine-tune
+settings (`commands/saved.py`). Seeded: the same command gives the same PNGs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from torch import Tensor
+
+from metaaug import hardware, validate
+from metaaug.commands.saved import Saved, adapt_saved, load_saved, min_shots, sample_saved
+from metaaug.data.folders import read_classes
+from metaaug.errors import UserError, exits_on_user_error
+from metaaug.io.images import ensure_empty_dir, write_synthetic
+from metaaug.io.rundir import run_dir_lock
+
+log = logging.getLogger("metaaug.generate")
+
+
+def _shots(cfg: DictConfig, saved: Saved) -> dict[str, Tensor]:
+    """class -> shots of `shots=DIR`, in the image format of the run behind `saved`."""
+    ds = saved.config.dataset
+    classes = read_classes(
+        str(cfg.shots), "shots", image_size=int(ds.image_size), channels=int(ds.channels),
+        invert=bool(ds.source.get("invert", False)),
+        alpha_background=ds.get("alpha_background", "white"),
+        class_name=None if cfg.class_name is None else str(cfg.class_name),
+    )  # fmt: skip
+    steps = int(saved.config.finetune.steps if cfg.steps is None else cfg.steps)
+    need = min_shots(saved, steps)
+    for name, images in classes.items():
+        if images.shape[0] < need:
+            raise UserError(
+                f"shots class '{name}' holds {images.shape[0]} image but gan="
+                f"{saved.config.gan.name} adapts on pairs of shots; give at least {need} "
+                "images, or steps=0 to sample the initialization as it is"
+            )
+    return classes
+
+
+def _generate(cfg: DictConfig, saved: Saved) -> tuple[dict[str, Tensor], dict[str, dict]]:
+    """class -> images, and class -> its manifest entry."""
+    n, seed = int(cfg.num_images), int(cfg.seed)
+    if saved.kind == "finetuned":
+        if cfg.shots is not None or cfg.steps is not None:
+            raise UserError(
+                f"checkpoint='{saved.path}' is a finetuned GAN, already adapted to its "
+                f"class's shots, and is sampled as it is; drop shots= and steps=, or point "
+                "checkpoint at the run's checkpoints/meta_init.pt to adapt to your shots"
+            )
+        name = str(cfg.class_name) if cfg.class_name is not None else str(saved.class_name)
+        images = sample_saved(saved, n, seed=seed, batch_size=cfg.batch_size)
+        entry = {"source_checkpoint": saved.path, "target": saved.class_name}
+        if saved.shot_rows is not None:
+            entry["shot_rows"] = list(saved.shot_rows)
+        return {name: images}, {name: entry}
+    if cfg.shots is None:
+        raise UserError(
+            f"checkpoint='{saved.path}' is a meta-learned initialization: give it shots=DIR, a "
+            "folder of images of the new class (or of class folders), to adapt to, or point "
+            "checkpoint at a run's checkpoints/finetuned/<class>.pt"
+        )
+    sets, entries = {}, {}
+    for name, shots in _shots(cfg, saved).items():
+        t0 = time.perf_counter()
+        adapted = adapt_saved(saved, shots, steps=cfg.steps, seed=seed,
+                              hardware_cfg=cfg.hardware, class_name=name)  # fmt: skip
+        sets[name] = sample_saved(adapted, n, seed=seed, batch_size=cfg.batch_size)
+        log.info("%s: adapted to %d shots in %.1f s", name, shots.shape[0],
+                 time.perf_counter() - t0)  # fmt: skip
+        entries[name] = {"source_checkpoint": saved.path, "shots": shots.shape[0],
+                         "shot_rows": []}  # fmt: skip
+    return sets, entries
+
+
+def run(cfg: DictConfig) -> dict:
+    validate.check_keys(cfg, "generate")  # every value's type and range, before any work
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    out = Path(str(cfg.out)).expanduser() if cfg.out is not None else run_dir / "synthetic"
+    ensure_empty_dir(out, "out")
+    hw = cfg.hardware
+    device = hardware.setup(hw.device, hw.threads, hw.deterministic, int(cfg.seed),
+                            reuse_memory=bool(hw.reuse_memory))  # fmt: skip
+    saved = load_saved(str(cfg.checkpoint), "checkpoint", device)
+    run_cfg = saved.config
+    steps = saved.steps if saved.kind == "finetuned" else (
+        int(run_cfg.finetune.steps) if cfg.steps is None else int(cfg.steps))  # fmt: skip
+    log.info("%s checkpoint %s: gan=%s, dataset=%s, %dx%d", saved.kind, saved.path,
+             run_cfg.gan.name, run_cfg.dataset.name, run_cfg.dataset.image_size,
+             run_cfg.dataset.image_size)  # fmt: skip
+    sets, entries = _generate(cfg, saved)
+    meta_train = saved.meta_train_classes
+    manifest = write_synthetic(
+        sets, out,
+        {"checkpoint": saved.path, "checkpoint_kind": saved.kind, "seed": int(cfg.seed),
+         "noise_seed": int(cfg.seed) + 2, "steps": steps,
+         "adapted_here": saved.kind == "meta_init" and steps > 0,
+         "config_hash": saved.config_hash, "meta_algo": run_cfg.meta_algo.name,
+         "gan": run_cfg.gan.name, "dataset": run_cfg.dataset.name,
+         # what `metaaug fewshot fewshot.synthetic_path=...` reads: images from your own shots
+         # (from_path) are never used as a dataset class's
+         "from_path": saved.kind == "meta_init" or run_cfg.target.path is not None,
+         **({"meta_train_classes": list(meta_train)} if meta_train is not None else {})},
+        entries,
+    )  # fmt: skip
+    log.info("wrote %d images of %d class(es) to %s", manifest["count"], len(sets), out)
+    return manifest
+
+
+@hydra.main(config_path="../conf", config_name="generate", version_base="1.3")
+@exits_on_user_error
+def main(cfg: DictConfig) -> None:
+    with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
+        run(cfg)

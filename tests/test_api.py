@@ -1,0 +1,105 @@
+"""The Python API (`metaaug.load/sample/adapt/evaluate`) on the checkpoints of a tiny run."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import metaaug
+from metaaug import api
+from metaaug.data.sources import digits, image_folder_flat
+from metaaug.data.target import class_target
+from metaaug.errors import UserError
+
+METRIC = ["metric.epochs=1", "metric.min_steps=0", "metric.fidelity.steps_per_class=0",
+          "metric.kid_subset_size=10", "metric.kid_subsets=5"]  # fmt: skip
+
+
+@pytest.fixture
+def run_dir(tiny_run: Path) -> Path:
+    return tiny_run
+
+
+@pytest.fixture(autouse=True)
+def _cache(metric_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METAAUG_CACHE", str(metric_cache))
+
+
+def test_import_metaaug_stays_light() -> None:
+    """The API is imported on first use: `import metaaug` (and so `metaaug --help`) loads no
+    torch."""
+    code = "import sys, metaaug; assert 'torch' not in sys.modules; print(metaaug.__version__)"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    assert metaaug.load is api.load and metaaug.evaluate is api.evaluate
+    with pytest.raises(AttributeError):
+        metaaug.nothing  # noqa: B018
+
+
+def test_a_finetuned_gan_samples_the_runs_images(run_dir: Path) -> None:
+    (path,) = (run_dir / "checkpoints" / "finetuned").glob("*.pt")
+    gan = metaaug.load(path)
+    assert (gan.kind, gan.class_name, gan.steps) == ("finetuned", path.stem, 3)
+    assert gan.shots is not None and gan.shots.shape == (5, 1, 16, 16)
+    fake = metaaug.sample(gan, 24)
+    assert fake.shape == (24, 1, 16, 16) and fake.min() >= -1 and fake.max() <= 1
+    # the run sampled with its seed 0 too: its PNGs are these images, rounded
+    written = image_folder_flat(str(run_dir / "synthetic" / path.stem), 16, 1)
+    assert torch.allclose(fake, written, atol=1 / 127.5 + 1e-6)
+    assert torch.equal(metaaug.sample(gan, 24), fake)
+    assert not torch.equal(metaaug.sample(gan, 24, seed=1), fake)
+
+
+def test_adapt_returns_a_new_gan_and_leaves_the_loaded_one(run_dir: Path) -> None:
+    init = metaaug.load(run_dir / "checkpoints" / "meta_init.pt")
+    assert init.kind == "meta_init" and init.shots is None
+    before = {k: v.clone() for k, v in init.gan.state_dict().items()}
+    shots = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    adapted = metaaug.adapt(init, shots, steps=2, lr=1e-2)
+    again = metaaug.adapt(init, shots, steps=2, lr=1e-2)
+    assert adapted.kind == "adapted" and adapted.steps == 2
+    assert all(torch.equal(v, init.gan.state_dict()[k]) for k, v in before.items())
+    assert torch.equal(metaaug.sample(adapted, 8), metaaug.sample(again, 8))  # seeded
+    assert not torch.equal(metaaug.sample(adapted, 8), metaaug.sample(init, 8))
+    with pytest.raises(UserError, match=r"do not fit the GAN.*\[1, 16, 16\]"):
+        metaaug.adapt(init, torch.zeros(4, 3, 16, 16))
+
+
+def test_read_images_and_evaluate(run_dir: Path) -> None:
+    gan = metaaug.load(run_dir / "checkpoints" / "meta_init.pt")
+    (path,) = (run_dir / "checkpoints" / "finetuned").glob("*.pt")
+    finetuned = metaaug.load(path)
+    fake = metaaug.read_images(run_dir / "synthetic" / path.stem, gan)
+    assert fake.shape == (24, 1, 16, 16)
+    shots = finetuned.shots
+    real = metaaug.sample(finetuned, 30, seed=5)  # a stand-in for held-out images
+    same = metaaug.evaluate(fake, fake, class_name=path.stem, overrides=METRIC)
+    assert same["fid"] == pytest.approx(0.0, abs=1e-6)
+    assert (same["precision"], same["recall"]) == (1.0, 1.0)
+    assert math.isnan(same["memorization"])  # no shots given
+    scores = metaaug.evaluate(real, fake, shots=shots, class_name=path.stem, overrides=METRIC)
+    assert scores["fid"] > 0 and scores["memorization"] > 0
+    assert 0 <= scores["fidelity"] <= 1 and scores["num_real"] == 30
+    with pytest.raises(UserError, match="k=0"):
+        metaaug.evaluate(real, fake, overrides=["k=0"])
+
+
+def test_evaluate_agrees_with_the_train_run(run_dir: Path) -> None:
+    """The run's fakes against its target's held-out images score what metrics.json says:
+    the same domain classifier (same split, the target held out), the same KID subsets."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    (target,) = metrics["targets"]
+    name = target["class_name"]
+    finetuned = metaaug.load(run_dir / "checkpoints" / "finetuned" / f"{name}.pt")
+    heldout = class_target(name, digits(16)[name], 5, 0).heldout
+    fake = metaaug.sample(finetuned, 24)  # the run's own fakes, unrounded
+    scores = metaaug.evaluate(heldout, fake, shots=finetuned.shots, class_name=name,
+                              overrides=METRIC)  # fmt: skip
+    run = target["results"]["reptile"]
+    for key in ("fid", "kid", "is", "memorization"):
+        assert scores[key] == pytest.approx(run[key], rel=1e-6), key

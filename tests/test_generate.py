@@ -1,0 +1,142 @@
+"""`metaaug generate`: a saved generator sampled into an ImageFolder layout, through the real
+command line, from the checkpoints of one tiny `metaaug train` run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+from PIL import Image
+
+from metaaug.commands import build
+from metaaug.io.checkpoint import save_atomic
+from tests.conftest import Runner, assert_one_line_error
+
+
+@pytest.fixture
+def run_dir(tiny_run: Path) -> Path:
+    return tiny_run
+
+
+def _finetuned(run_dir: Path) -> Path:
+    (path,) = (run_dir / "checkpoints" / "finetuned").glob("*.pt")
+    return path
+
+
+def _pngs(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
+
+
+def _shots(folder: Path, n: int, seed: int = 0) -> Path:
+    """`n` 8x8 PNGs of blobs in `folder` (read at the run's 16x16)."""
+    folder.mkdir(parents=True)
+    gen = np.random.default_rng(seed)
+    for i in range(n):
+        img = np.zeros((8, 8), np.uint8)
+        img[gen.integers(1, 4) : gen.integers(5, 8), 3:5] = 255  # a vertical stroke
+        Image.fromarray(img).save(folder / f"{i}.png")
+    return folder
+
+
+def test_a_finetuned_checkpoint_gives_the_runs_own_images(
+    metaaug: Runner, run_dir: Path, tmp_path: Path
+) -> None:
+    ckpt = _finetuned(run_dir)
+    run_manifest = json.loads((run_dir / "synthetic" / "manifest.json").read_text())
+    (entry,) = run_manifest["classes"]
+    proc = metaaug("generate", f"checkpoint={ckpt}", f"num_images={run_manifest['count']}",
+                   f"out={tmp_path / 'out'}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the run's seed (0) and batch size: image for image the run's synthetic/ folder
+    assert _pngs(tmp_path / "out") == _pngs(run_dir / "synthetic")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert (manifest["checkpoint"], manifest["checkpoint_kind"]) == (str(ckpt), "finetuned")
+    assert (manifest["seed"], manifest["steps"], manifest["adapted_here"]) == (0, 3, False)
+    assert manifest["config_hash"] == run_manifest["config_hash"]
+    (cls,) = manifest["classes"]
+    assert cls["class_name"] == entry["class_name"] and cls["shot_rows"] == entry["shot_rows"]
+    assert manifest["meta_train_classes"] == run_manifest["meta_train_classes"]
+
+
+def test_meta_init_adapted_to_shots_is_seeded(
+    metaaug: Runner, run_dir: Path, tmp_path: Path
+) -> None:
+    shots = tmp_path / "shots"
+    _shots(shots / "stroke", 4)
+    _shots(shots / "other", 3, seed=1)
+    args = [f"checkpoint={run_dir / 'checkpoints' / 'meta_init.pt'}", f"shots={shots}",
+            "num_images=12", "steps=2"]  # fmt: skip
+    first = metaaug("generate", *args, f"out={tmp_path / 'a'}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    again = metaaug("generate", *args, f"out={tmp_path / 'b'}")
+    assert again.returncode == 0, again.stderr[-3000:]
+    images = _pngs(tmp_path / "a")
+    assert sorted(images) == [f"{c}/{i:06d}.png" for c in ("other", "stroke") for i in range(12)]
+    assert images == _pngs(tmp_path / "b")  # same command, same PNGs
+    other = metaaug("generate", *args, "seed=1", f"out={tmp_path / 'c'}")
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert _pngs(tmp_path / "c") != images
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert (manifest["checkpoint_kind"], manifest["steps"], manifest["adapted_here"]) == (
+        "meta_init", 2, True)  # fmt: skip
+    assert manifest["from_path"] is True
+    assert {c["class_name"]: c["shots"] for c in manifest["classes"]} == {"other": 3, "stroke": 4}
+    one = metaaug("generate", *args, "class_name=stroke", "num_images=3",
+                  f"out={tmp_path / 'd'}")  # fmt: skip
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert sorted(_pngs(tmp_path / "d")) == [f"stroke/{i:06d}.png" for i in range(3)]
+
+
+def test_bad_requests_are_refused_in_one_line(
+    metaaug: Runner, run_dir: Path, tmp_path: Path
+) -> None:
+    meta_init = run_dir / "checkpoints" / "meta_init.pt"
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine")
+    assert_one_line_error(
+        metaaug("generate", f"checkpoint={_finetuned(run_dir)}", f"out={used}"),
+        f"out '{used}'", "not empty",
+    )  # fmt: skip
+    assert (used / "keep.txt").read_text() == "mine"
+    assert_one_line_error(metaaug("generate", f"checkpoint={tmp_path / 'nope.pt'}"),
+                          "checkpoint=", "is not a file", "meta_init.pt")  # fmt: skip
+    assert_one_line_error(metaaug("generate", f"checkpoint={meta_init}"),
+                          "meta-learned initialization", "shots=DIR")  # fmt: skip
+    assert_one_line_error(
+        metaaug("generate", f"checkpoint={_finetuned(run_dir)}", f"shots={tmp_path}"),
+        "finetuned GAN", "drop shots=",
+    )  # fmt: skip
+    assert_one_line_error(
+        metaaug("generate", f"checkpoint={run_dir / 'checkpoints' / 'last.pt'}"),
+        "is a training_state checkpoint, not a finetuned one",
+    )  # fmt: skip
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(metaaug("generate", f"checkpoint={meta_init}", f"shots={empty}"),
+                          "shots=", "holds no png")  # fmt: skip
+    assert_one_line_error(metaaug("generate", f"checkpoint={meta_init}", "num_images=0"),
+                          "num_images=0", "integer >= 1")  # fmt: skip
+
+
+def test_an_image_conditioned_gan_needs_two_shots(metaaug: Runner, tmp_path: Path) -> None:
+    """DAGAN adapts on pairs of shots: one shot is too few (steps=0 samples it as it is)."""
+    with initialize_config_module("metaaug.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["gan=dagan", "gan.width=4", "gan.z_dim=4"])
+    gan = build.gan(cfg, torch.device("cpu"))
+    ckpt = save_atomic({"kind": "meta_init", "gan": gan.state_dict(),
+                        "config": OmegaConf.to_container(cfg, resolve=True),
+                        "classes": {"train": ["0", "2"]}}, tmp_path / "meta_init.pt")  # fmt: skip
+    shot = _shots(tmp_path / "one", 1)
+    assert_one_line_error(metaaug("generate", f"checkpoint={ckpt}", f"shots={shot}"),
+                          "holds 1 image", "pairs of shots", "steps=0")  # fmt: skip
+    proc = metaaug("generate", f"checkpoint={ckpt}", f"shots={shot}", "steps=0",
+                   "num_images=4", f"out={tmp_path / 'out'}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(_pngs(tmp_path / "out")) == 4
