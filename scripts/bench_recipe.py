@@ -37,6 +37,9 @@ COLUMNS = ("fidelity", "ceiling", "fid", "kid", "memorization")
 
 
 def train(run_dir: Path, overrides: list[str]) -> dict:
+    if (run_dir / "metrics.json").is_file():  # a seed run earlier (or elsewhere, in parallel)
+        print(f"  {run_dir.name}: read", flush=True)
+        return json.loads((run_dir / "metrics.json").read_text())
     t0 = time.perf_counter()
     cmd = [sys.executable, "-m", "metaaug.cli", "train", *overrides, f"hydra.run.dir={run_dir}"]
     proc = subprocess.run(cmd, capture_output=True, text=True,
@@ -74,8 +77,11 @@ def main() -> None:
     parser.add_argument("--root", default=str(OMNIGLOT))
     parser.add_argument("--grid", default=str(REPO / "docs" / "recipe_samples.png"))
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides (key=value)")
+    parser.add_argument("--out", default=None,
+                        help="where the runs go (default: a new temporary folder); a seed whose "
+                             "run there has its metrics.json is read, not run again")  # fmt: skip
     args = parser.parse_args()
-    out = Path(tempfile.mkdtemp(prefix="metaaug-recipe-"))
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="metaaug-recipe-"))
     common = [f"experiment={args.experiment}", f"dataset.root={args.root}",
               f"finetune.steps={STEPS[-1]}",
               f"finetune.eval_steps=[{','.join(map(str, STEPS))}]", *args.extra]  # fmt: skip

@@ -208,8 +208,10 @@ def test_vmap_over_task_parameters_equals_the_loop(arch: Arch, spectral: bool) -
     for t in range(TASKS):
         fake_t = generate(task(pg, t), z[t], cond[t])
         torch.testing.assert_close(fakes[t], fake_t, rtol=0, atol=1e-5)
+        # relative: the scores (~1) sum over the whole image, and batched and single-task
+        # float32 kernels block that sum differently (1.2e-5 apart seen on dagan-spectral)
         torch.testing.assert_close(
-            scores[t], score(task(pd, t), fake_t, cond[t]), rtol=0, atol=1e-5
+            scores[t], score(task(pd, t), fake_t, cond[t]), rtol=1e-4, atol=1e-5
         )
     # the tasks' parameters differ, so must their outputs (vmap did not broadcast one task)
     assert (fakes[0] - fakes[1]).abs().max() > 1e-4
