@@ -170,3 +170,16 @@ def test_a_sweep_directory_with_an_optuna_study_is_resumable(tmp_path: Path) -> 
     for sweep, kwargs in ((study, {}), (used, {"study_elsewhere": True})):
         rundir.claim_sweep_dir(sweep, **kwargs)
         rundir.release(sweep)
+
+
+def test_a_run_directory_given_by_an_interpolation_is_refused_before_hydra_writes(
+    metaaug: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    monkeypatch.setenv("METAAUG_TEST_DIR", str(run))
+    where = "hydra.run.dir=${oc.env:METAAUG_TEST_DIR}"  # cli.py cannot read it: Hydra's callback
+    assert metaaug("train", *TINY, "compare_baselines=false", where).returncode == 0
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    proc = metaaug("train", *TINY, "seed=3", where)
+    assert_one_line_error(proc, str(run), "not empty")
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

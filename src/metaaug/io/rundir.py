@@ -17,13 +17,16 @@ import fcntl
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from omegaconf import OmegaConf
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
-from metaaug.errors import UserError
+from metaaug.errors import EXIT_USAGE, UserError
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +165,17 @@ def claim_sweep_dir(sweep_dir: Path | str, *, study_elsewhere: bool = False) -> 
     except UserError:
         release(sweep_dir)
         raise
+
+
+class ClaimRunDir(Callback):
+    """Hydra callback (`hydra.callbacks.claim_run_dir`): claim the run directory as Hydra
+    resolved it, before Hydra writes `.hydra/` or the log there. cli.py can claim only a
+    literal `hydra.run.dir` from the command line; this also covers interpolations and
+    directories set in config files."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            claim_run_dir(str(config.hydra.run.dir))
+        except UserError as err:
+            print(f"metaaug: error: {err}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
