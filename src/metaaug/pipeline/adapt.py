@@ -61,12 +61,7 @@ def finetune(
             return _finetune_once(init, shots, cfg, spec, writer, tag, prec, measure)
         except Diverged as err:
             if attempt == guard.retries():
-                hint = (
-                    f"{guard.max_rollbacks} rollbacks did not help; lower finetune.optimizer.lr"
-                    if guard.retries()
-                    else "guard.on_divergence=rollback retries at a lower learning rate"
-                )
-                raise Diverged(f"{err}; {hint}") from None
+                raise guard.final(err, "finetune.optimizer.lr") from None
             spec = replace(spec, lr=spec.lr * guard.lr_factor)
             log.warning("guard: %s; rollback %d of %d: fine-tune again at lr %.3g",
                         err, attempt + 1, guard.max_rollbacks, spec.lr)  # fmt: skip

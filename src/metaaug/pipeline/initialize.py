@@ -94,12 +94,7 @@ def run_algorithm(
                              ckpt_dir, device, prec, tag, restore, recorded)  # fmt: skip
         except Diverged as err:
             if attempt == guard.retries():
-                hint = (
-                    f"{guard.max_rollbacks} rollbacks did not help; lower the learning rates"
-                    if guard.retries()
-                    else "guard.on_divergence=rollback retries at lower learning rates"
-                )
-                raise Diverged(f"{err}; {hint}") from None
+                raise guard.final(err, "learning rates") from None
             cfg = lowered(cfg, prefix, guard.lr_factor, META_LRS)
             # each retry goes further back: a finite state can already be far off (huge
             # weights one step before the NaN), so the last checkpoint, the one before it,

@@ -51,6 +51,15 @@ class Guard:
     def retries(self) -> int:
         return self.max_rollbacks if self.on_divergence == "rollback" else 0
 
+    def final(self, err: Diverged, rates: str) -> Diverged:
+        """The error that ends a run after its last try, with what the user can do about the
+        learning `rates` (named as the message should say them)."""
+        if self.retries():
+            hint = f"{self.max_rollbacks} rollbacks did not help; lower {rates}"
+        else:
+            hint = f"guard.on_divergence=rollback retries at lower {rates}"
+        return Diverged(f"{err}; {hint}")
+
 
 def non_finite_quantity(losses: Mapping[str, float], module: nn.Module) -> str | None:
     """The first non-finite quantity of a step: a loss by name, or `weights of <param>`;
