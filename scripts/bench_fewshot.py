@@ -10,6 +10,13 @@
 2. `metaaug fewshot` runs every learner x arm on the same episodes, for each shot count.
 3. The two tables (fewshot.md) are printed, with the run directories.
 
+With --recipe the gan arm is the Omniglot recipe's initialization (`experiment=omniglot_cpu`,
+seed 0: trained here, or reused with --train-dir, e.g. a `make bench-recipe` seed run) adapted
+per episode class with the recipe's 50 fine-tune steps, on the recipe's own split (episodes
+from its meta-test classes), learners plain and protonet, arms none, classic, gan and
+classic+gan. The DAGAN-style generator adapts on pairs of shots, so at 1 shot it transforms
+the shot unadapted (--gan-steps applies to 2 shots and more).
+
 Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 2 cores.
 
     python scripts/bench_fewshot.py                         # Omniglot subset, 600 episodes
@@ -17,6 +24,7 @@ Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 
     python scripts/bench_fewshot.py --gan dcgan --meta-algo reptile --gan-steps 50
     python scripts/bench_fewshot.py fewshot.workers=8       # overrides go to every fewshot run
     python scripts/bench_fewshot.py --quick                 # digits, tiny budgets: a smoke run
+    python scripts/bench_fewshot.py --recipe --train-dir outputs/bench_recipe/seed0
 """
 
 from __future__ import annotations
@@ -31,6 +39,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
 SPLIT = ["dataset.val_fraction=0", "dataset.test_fraction=0.5"]
+# --recipe: the recipe's data and split (conf/experiment/omniglot_cpu.yaml, conf/dataset/omniglot)
+RECIPE_DATA = ["dataset.image_size=28", "dataset.val_fraction=0.15", "dataset.test_fraction=0.25"]
+RECIPE_FEWSHOT = [
+    "fewshot.learners=[plain,protonet]",
+    "fewshot.arms=[none,classic,gan,classic+gan]",
+]
 # DAGAN's published training settings (WGAN-GP, 5 critic steps per generator step, Adam
 # lr 1e-4, betas (0, 0.9)) for the pooled (pretrain) DAGAN
 DAGAN_RECIPE = ["gan.d_steps=5", "meta_algo.optimizer.lr=1e-4",
@@ -48,6 +62,11 @@ def metaaug(*args: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="digits, tiny budgets")
+    parser.add_argument(
+        "--recipe",
+        action="store_true",
+        help="the gan arm from experiment=omniglot_cpu, adapted per class",
+    )
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--iterations", type=int, default=3000, help="GAN (meta-)iterations")
     parser.add_argument("--gan", default="dagan", help="the gan group of the gan arm's GAN")
@@ -76,9 +95,22 @@ def main() -> None:
         fewshot_budget = [f"fewshot.episodes={args.episodes}"]
         gan_steps = args.gan_steps
 
+    learners_arms = ["fewshot.learners=[protonet,plain,maml]",
+                     "fewshot.arms=[none,classic,mixup,learned,gan]"]  # fmt: skip
+    if args.recipe:
+        if args.quick:
+            sys.exit("--recipe is the Omniglot recipe: it has no --quick form")
+        gan_steps = args.gan_steps or 50  # the recipe's fine-tune
+        data = [*data, *RECIPE_DATA]
+        learners_arms = RECIPE_FEWSHOT
+
     out = Path(tempfile.mkdtemp(prefix="metaaug-fewshot-"))
     train_dir = args.train_dir or out / "gan"
-    if args.train_dir is None:
+    if args.train_dir is None and args.recipe:
+        metaaug("train", "experiment=omniglot_cpu", *data, "target.classes=1",
+                "compare_baselines=false", f"hydra.run.dir={train_dir}")  # fmt: skip
+        print(f"trained the recipe's initialization: {train_dir}", flush=True)
+    elif args.train_dir is None:
         recipe = DAGAN_RECIPE if (args.gan, args.meta_algo) == ("dagan", "pretrain") else []
         metaaug(
             "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}", *recipe,
@@ -88,12 +120,12 @@ def main() -> None:
         print(f"trained the GAN ({args.gan}, {args.meta_algo}): {train_dir}", flush=True)
     for shots in args.shots.split(","):
         run_dir = out / f"{shots}shot"
+        # an image-conditioned recipe GAN adapts on pairs of shots: at 1 shot it transforms it
+        steps = 0 if args.recipe and int(shots) < 2 else gan_steps
         metaaug(
-            "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget,
-            "fewshot.learners=[protonet,plain,maml]",
-            "fewshot.arms=[none,classic,mixup,learned,gan]",
+            "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
             f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
-            f"arms.gan.steps={gan_steps}", *args.extra, f"hydra.run.dir={run_dir}",
+            f"arms.gan.steps={steps}", *args.extra, f"hydra.run.dir={run_dir}",
         )  # fmt: skip
         print("\n" + (run_dir / "fewshot.md").read_text(), flush=True)
     print(f"run directories: {out}")

@@ -112,6 +112,39 @@ def test_every_arm_sees_the_same_episodes_and_learner_randomness() -> None:
     assert acc["recorder"]["mixup"].tolist() == [12.0] * 5
 
 
+class Keeper:
+    """A learner that keeps what it was trained on; its "accuracy" is the image count."""
+
+    name = "keeper"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Tensor, Tensor]] = []
+
+    def accuracy(self, images, targets, query, labels, rng) -> float:
+        self.seen.append((images, targets))
+        return float(len(images))
+
+
+def test_a_combined_arm_adds_what_each_of_its_arms_adds_to_the_same_episode() -> None:
+    """classic+mixup: the support once, then classic's own extra images, then mixup's: the
+    very images those arms train on in the episode (made once, listed before or after it)."""
+    _, sampler = _digit_samplers(2, 2, 2)
+    for names in (["none", "classic", "mixup", "classic+mixup"],
+                  ["none", "classic+mixup", "classic", "mixup"]):  # fmt: skip
+        keeper = Keeper()
+        arms = {"none": NoAugment(), "classic": ClassicArm(ClassicAugment(), copies=2),
+                "mixup": MixupArm(copies=3), "classic+mixup": None}  # fmt: skip
+        acc = evaluate(sampler, {n: arms[n] for n in names}, {"keeper": keeper}, 2, seed=1)
+        assert acc["keeper"]["classic+mixup"].tolist() == [4 + 8 + 12] * 2
+        seen = dict(zip(names, keeper.seen[: len(names)], strict=True))  # episode 0
+        both, classic, mixup = seen["classic+mixup"], seen["classic"], seen["mixup"]
+        assert not torch.equal(classic[0][4:], classic[0][:4].repeat(2, 1, 1, 1))  # transformed
+        for k in (0, 1):  # images, then targets
+            torch.testing.assert_close(both[k][:4], seen["none"][k], rtol=0, atol=0)
+            torch.testing.assert_close(both[k][4:12], classic[k][4:], rtol=0, atol=0)
+            torch.testing.assert_close(both[k][12:], mixup[k][4:], rtol=0, atol=0)
+
+
 def test_workers_give_the_numbers_of_a_one_thread_run() -> None:
     """Episodes shared among forked processes: per-episode accuracies identical to one process
     on one thread (each episode depends on its seeds alone), in episode order."""
@@ -462,6 +495,7 @@ def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
     [("fewshot.ways=9", "fewshot.ways=9 but the meta-test split has 5"),
      ("fewshot.queries=500", "fewshot.shots or fewshot.queries"),
      ("fewshot.arms=[none,nosuch]", "nosuch"),
+     ("fewshot.arms=[none,classic+mixup,classic]", "each also listed on its own (missing: mixup)"),
      ("fewshot.objective.arm=gan", "fewshot.objective"),
      ("fewshot.workers=0", "fewshot.workers=0: use 1")],
 )  # fmt: skip

@@ -110,6 +110,21 @@ def test_two_runs_started_together_get_their_own_run_directories(
     assert seeds == {1, 2}
 
 
+def test_a_refused_run_leaves_no_directory_behind(metaaug: Runner, tmp_path: Path) -> None:
+    """A bad value refused by the command (after Hydra wrote .hydra/ and its log): the run
+    directory it created is gone, so the corrected command can use the same hydra.run.dir;
+    default directories likewise."""
+    run = tmp_path / "run"
+    proc = metaaug("train", *TINY, "finetune.steps=-3", f"hydra.run.dir={run}")
+    assert_one_line_error(proc, "finetune.steps=-3")
+    assert not run.exists()
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    proc = metaaug("train", *TINY, "finetune.steps=-3", cwd=cwd)
+    assert_one_line_error(proc, "finetune.steps=-3")
+    assert not [p for p in cwd.rglob("*") if p.is_file()]
+
+
 def test_a_run_directory_another_process_holds_is_refused(metaaug: Runner, tmp_path: Path) -> None:
     run = tmp_path / "run"
     holder = _holder(run)

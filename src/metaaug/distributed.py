@@ -198,6 +198,15 @@ def ready() -> None:
     _ready = True
 
 
+def leave() -> None:
+    """Every rank, once the main arm's meta-training is over: wait for each other, then close
+    the process group. Ranks > 0 exit next; a group left open until exit, its peer gone, could
+    abort a rank in gloo's teardown ("terminate called without an active exception")."""
+    if _world.size > 1 and dist.is_initialized():
+        dist.barrier(device_ids=[_world.local_rank] if _world.backend == "nccl" else None)
+        dist.destroy_process_group()
+
+
 def _check_batch(meta_batch_size: int, size: int) -> None:
     if meta_batch_size < size:
         raise UserError(
@@ -312,6 +321,7 @@ def follow(cfg: DictConfig) -> None:
     try:  # the writer is never reached on a rank > 0 (meta_loop writes on rank 0 only)
         run_algorithm(cfg, "meta_algo", data, init_, _not_validating, None, NO_CHECKPOINTS,
                       device, prec)  # type: ignore[arg-type]  # fmt: skip
+        leave()
     except (Diverged, Interrupted) as err:  # rank 0's message says what it saved, and the fix
         what = "diverged" if isinstance(err, Diverged) else "interrupted"
         print(f"metaaug: rank {world().rank}: {what} with rank 0", file=sys.stderr)

@@ -30,7 +30,7 @@ from metaaug import hardware, validate
 from metaaug.commands import build
 from metaaug.data.sources import image_folder_flat
 from metaaug.errors import UserError, exits_on_user_error
-from metaaug.fewshot.arms import Arm, GanArm, SyntheticArm
+from metaaug.fewshot.arms import Arm, GanArm, SyntheticArm, combined
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
 from metaaug.fewshot.stats import mean_ci, paired_comparison
@@ -48,13 +48,28 @@ log = logging.getLogger("metaaug.fewshot")
 
 def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
     names = [str(n) for n in cfg.fewshot[key]]
-    unknown = [n for n in names if n not in known]
+    unknown = [n for n in names if n not in known and not (key == "arms" and "+" in n)]
     if unknown or not names:
         raise UserError(
             f"fewshot.{key}={names}: {', '.join(unknown) or 'empty'}; choose from "
             f"{', '.join(known)}"
         )
+    if key == "arms":
+        _check_combinations(names, known)
     return names
+
+
+def _check_combinations(names: list[str], known: DictConfig) -> None:
+    """An arm `a+b` adds what `a` and `b` add, made by them as listed arms of the run."""
+    for name in (n for n in names if "+" in n):
+        parts = name.split("+")
+        missing = [p for p in parts if p not in names]
+        if missing or len(set(parts)) < len(parts) or not all(p in known for p in parts):
+            raise UserError(
+                f"fewshot.arms has {name}: a combination of distinct arms, each also listed "
+                f"on its own (missing: {', '.join(missing) or 'none'}); e.g. "
+                "fewshot.arms=[none,classic,gan,classic+gan]"
+            )
 
 
 def _workers(workers: int, device: torch.device) -> int:
@@ -251,13 +266,26 @@ def _learner_rng(seed: int, episode: int) -> torch.Generator:
 
 
 def episode_accuracies(
-    sampler: EpisodeSampler, arms: dict[str, Arm], learners: dict[str, Learner], seed: int, i: int
+    sampler: EpisodeSampler,
+    arms: dict[str, Arm | None],
+    learners: dict[str, Learner],
+    seed: int,
+    i: int,
 ) -> dict[str, dict[str, float]]:
     """Query accuracy of every learner x arm on episode `i`: a function of the seeds alone."""
     episode = sampler.episode(i)
     acc: dict[str, dict[str, float]] = {ln: {} for ln in learners}
+    made: dict[str, tuple[Tensor, Tensor]] = {}
     for a, (arm_name, arm) in enumerate(arms.items()):
-        images, targets = arm(episode, _arm_rng(seed, i, a))
+        if arm is None:  # `a+b`: its arms' images of this episode (listed before it or after)
+            parts = arm_name.split("+")
+            for p in parts:
+                if p not in made:
+                    made[p] = arms[p](episode, _arm_rng(seed, i, list(arms).index(p)))
+            made[arm_name] = combined([made[p] for p in parts], len(episode.support))
+        elif arm_name not in made:
+            made[arm_name] = arm(episode, _arm_rng(seed, i, a))
+        images, targets = made[arm_name]
         for learner_name, learner in learners.items():
             acc[learner_name][arm_name] = learner.accuracy(
                 images, targets, episode.query, episode.query_labels, _learner_rng(seed, i)
@@ -282,7 +310,7 @@ def _worker_episode(i: int) -> dict[str, dict[str, float]]:
 
 def evaluate(
     sampler: EpisodeSampler,
-    arms: dict[str, Arm],
+    arms: dict[str, Arm | None],
     learners: dict[str, Learner],
     episodes: int,
     seed: int,
@@ -399,8 +427,10 @@ def run(cfg: DictConfig) -> float:
              f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
     learners = dict(zip(learner_names, _learners(cfg, learner_names, classes, split, device),
                         strict=True))  # fmt: skip
-    arms = {
-        name: SyntheticArm(synthetic, int(cfg.arms.synthetic.per_class)) if name == "synthetic"
+    # None stands for a combination `a+b`, made from its listed arms' images per episode
+    arms: dict[str, Arm | None] = {
+        name: None if "+" in name
+        else SyntheticArm(synthetic, int(cfg.arms.synthetic.per_class)) if name == "synthetic"
         else _arm(cfg, name, classes, split, device)
         for name in arm_names
     }  # fmt: skip

@@ -170,3 +170,11 @@ class SyntheticArm:
             extra.append(pool[rows])
             labels.append(one_hot(torch.full((len(rows),), slot), episode.ways))
         return torch.cat(extra), torch.cat(labels)
+
+
+def combined(made: list[tuple[Tensor, Tensor]], support: int) -> tuple[Tensor, Tensor]:
+    """Arm `a+b`: the support (the first `support` rows of every arm's output) plus what each
+    arm adds to it, from the arms' own outputs on the same episode."""
+    images = [made[0][0][:support], *(x[support:] for x, _ in made)]
+    targets = [made[0][1][:support], *(y[support:] for _, y in made)]
+    return torch.cat(images), torch.cat(targets)

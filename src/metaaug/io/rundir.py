@@ -12,11 +12,13 @@ processes given the same directory would mix their outputs. Two guards:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
 import os
 import secrets
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +41,11 @@ RESOLVER = "metaaug.run_id"
 RUN_ID = secrets.token_hex(3)
 
 _held: dict[Path, int] = {}  # directory -> descriptor of its lock file, held by this process
+# run directories that held nothing (or a lone lock file) when this process claimed them: a
+# run refused there (UserError) leaves them as it found them
+_claimed_empty: set[Path] = set()
+# what Hydra writes into a run directory before the command starts (the log: `<job>.log`)
+HYDRA_FILES = (".hydra", LOCK_FILE)
 
 
 def register_resolver() -> None:
@@ -99,16 +106,59 @@ def release(directory: Path | str) -> None:
 @contextmanager
 def run_dir_lock(directory: Path | str) -> Iterator[Path]:
     """Hold the lock on a command's run directory for the `with` block; a lock this process
-    already holds (taken by `metaaug` before Hydra started) is kept as it is."""
+    already holds (taken by `metaaug` before Hydra started) is kept as it is. A run refused
+    in the block (UserError) in a directory it found empty leaves no directory behind."""
     directory = Path(directory).resolve()
-    if directory in _held:
-        yield directory
-        return
-    acquire(directory)
+    held = directory in _held
+    if not held:
+        acquire(directory)
     try:
         yield directory
+    except UserError:
+        discard_if_unused(directory)
+        raise
     finally:
-        release(directory)
+        if not held:
+            release(directory)
+
+
+def discard_if_unused(directory: Path) -> None:
+    """Remove a run directory this process found empty and that holds only what Hydra wrote
+    before the command started (.hydra/, the log, the lock): a refused run (bad value, missing
+    data) then leaves nothing, and the same hydra.run.dir can be used for the corrected run."""
+    directory = directory.resolve()
+    if directory not in _claimed_empty or not directory.is_dir():
+        return
+    entries = list(directory.iterdir())
+    if not all(p.name in HYDRA_FILES or p.suffix == ".log" for p in entries):
+        return  # the run wrote something of its own: keep all of it
+    _close_logs_in(directory)  # else a later record would write the log file anew
+    for p in entries:
+        if p.name == LOCK_FILE:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    release(directory)  # the lock file last: nothing else of this run is left
+    (directory / LOCK_FILE).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # another process put something there: its directory
+        directory.rmdir()
+
+
+def _close_logs_in(directory: Path) -> None:
+    loggers = [
+        logging.getLogger(),
+        *(logging.getLogger(name) for name in logging.root.manager.loggerDict),
+    ]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            if (
+                isinstance(handler, logging.FileHandler)
+                and Path(handler.baseFilename).parent == directory
+            ):
+                logger.removeHandler(handler)
+                handler.close()
 
 
 def _refuse_used_run_dir(directory: Path) -> None:
@@ -174,8 +224,12 @@ class ClaimRunDir(Callback):
     directories set in config files."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        directory = Path(str(config.hydra.run.dir)).resolve()
+        empty = not directory.is_dir() or all(p.name == LOCK_FILE for p in directory.iterdir())
         try:
-            claim_run_dir(str(config.hydra.run.dir))
+            claim_run_dir(directory)
+            if empty:
+                _claimed_empty.add(directory)
         except UserError as err:
             print(f"metaaug: error: {err}", file=sys.stderr)
             sys.exit(EXIT_USAGE)

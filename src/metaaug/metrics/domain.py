@@ -26,8 +26,10 @@ from metaaug.models.classifier import DomainClassifier
 
 log = logging.getLogger(__name__)
 
-# Bump when the network, the training recipe or the file layout changes: old caches are ignored.
-CACHE_VERSION = 1
+# Bump when the network, the training recipe, the images it reads or the file layout change:
+# old caches are ignored. 2: 16-bit images scaled by their depth (were clipped at 255), alpha
+# composited on dataset.alpha_background (was dropped).
+CACHE_VERSION = 2
 
 
 def _check_classes(classes: Mapping[str, Tensor], names: Sequence[str]) -> list[str]:

@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
-from metaaug import hardware
+from metaaug import distributed, hardware
 from metaaug.commands import build
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import Diverged, UserError
@@ -219,6 +219,7 @@ def initializations(
     if _trains(cfg.meta_algo):
         trained = run_algorithm(cfg, "meta_algo", data, init, evaluate, writer, ckpt_dir,
                                 device, prec)  # fmt: skip
+        distributed.leave()  # the ranks > 0 are done
         out.timing |= trained.timing
         out.validation = trained.validation
     save_atomic(
