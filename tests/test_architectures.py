@@ -19,8 +19,8 @@ from torch.func import functional_call, grad, vmap
 
 from metaaug.errors import UserError
 from metaaug.gan.losses import gp_of_grads, penalty, scores_and_input_grads
-from metaaug.meta.functional import conditioning
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
+from metaaug.models.conditioning import conditioning
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
 from metaaug.models.figr import FIGRDiscriminator, FIGRGenerator
 from metaaug.models.gan import DCGANDiscriminator, DCGANGenerator
@@ -414,7 +414,7 @@ def test_every_gan_config_instantiates_both_nets(path: Path) -> None:
     G, D = instantiate(g.generator), instantiate(g.discriminator)
     # the generator declares its conditioning; the training loop reads it from there
     kind = {"none": "unconditional", "class": "conditional", "image": "image_conditioned"}[
-        conditioning(G)
+        conditioning(G).name
     ]
     assert kind == {"conditional": "conditional", "dagan": "image_conditioned"}.get(
         path.stem, "unconditional"

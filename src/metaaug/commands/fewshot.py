@@ -38,7 +38,7 @@ from metaaug.io.checkpoint import load_checked
 from metaaug.io.images import ensure_outputs_free
 from metaaug.io.rundir import run_dir_lock
 from metaaug.io.tensorboard import log_hparams
-from metaaug.meta.functional import conditioning
+from metaaug.models.conditioning import conditioning
 
 OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard")
 REFERENCE = "none"
@@ -154,7 +154,7 @@ def _gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> 
     gan = build.gan(run, device)
     gan.load_state_dict(ckpt["gan"])
     steps = int(node.steps if node.steps is not None else run.finetune.steps)
-    if conditioning(gan.generator) == "image" and steps > 0 and cfg.fewshot.shots < 2:
+    if cfg.fewshot.shots < conditioning(gan.generator).min_shots(adapting=steps > 0):
         raise UserError(
             f"the image-conditioned GAN adapts on pairs of shots but fewshot.shots="
             f"{cfg.fewshot.shots}; set arms.gan.steps=0 to transform the shot without adapting"

@@ -23,7 +23,7 @@ from metaaug.commands import build
 from metaaug.errors import UserError
 from metaaug.io.checkpoint import load, load_checked
 from metaaug.meta.adapt import sample as sample_gan
-from metaaug.meta.functional import conditioning
+from metaaug.models.conditioning import Conditioning, conditioning
 from metaaug.models.gan import GAN
 
 log = logging.getLogger("metaaug.generate")
@@ -59,7 +59,7 @@ class Saved:
     config_hash: str = ""  # the run's, as its manifest and metrics.json record it
 
     @property
-    def conditioning(self) -> str:
+    def conditioning(self) -> Conditioning:
         return conditioning(self.gan.generator)
 
 
@@ -136,7 +136,7 @@ def _peek_classes(path: Path) -> tuple[str, ...] | None:
 
 def min_shots(saved: Saved, steps: int) -> int:
     """Shots an adaptation of `steps` needs: an image-conditioned GAN adapts on pairs."""
-    return 2 if saved.conditioning == "image" and steps > 0 else 1
+    return saved.conditioning.min_shots(adapting=steps > 0)
 
 
 class _LastLosses:
@@ -215,7 +215,7 @@ def sample_saved(
     finetuned checkpoint at the run's seed gives the run's own synthetic images. An
     image-conditioned generator transforms `shots` (default: those it was adapted to)."""
     conditioning_shots = saved.shots if shots is None else shots
-    if saved.conditioning == "image" and conditioning_shots is None:
+    if saved.conditioning.needs_shots and conditioning_shots is None:
         raise UserError(
             "this image-conditioned GAN transforms shots of the class into new images: give "
             "it shots (shots=DIR, or adapt it to them first)"

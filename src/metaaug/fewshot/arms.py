@@ -127,12 +127,8 @@ class GanArm:
             g = {name: v.expand(ways, *v.shape) for name, v in self.g0.items()}
 
         def generate(params: Params, z: Tensor, own_shots: Tensor) -> Tensor:
-            cond = None
-            if pair.conditioning == "class":
-                cond = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
-            elif pair.conditioning == "image":  # the class's shots in turn
-                cond = own_shots[torch.arange(z.shape[0], device=z.device) % k]
-            return pair.g(params, z, cond)
+            index = torch.arange(z.shape[0], device=z.device)
+            return pair.g(params, z, pair.conditioning.for_sampling(index, own_shots, z.device))
 
         with torch.no_grad():
             return over_tasks(generate, g, z, shots).clamp(-1, 1).cpu()

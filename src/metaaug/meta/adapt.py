@@ -16,13 +16,12 @@ from metaaug.meta.batching import to_device
 from metaaug.meta.functional import (
     Pair,
     at,
-    condition,
-    conditioning,
     d_objective,
     draw_noise,
     g_objective,
 )
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision
 
@@ -69,7 +68,7 @@ def adversarial_step(
             loss_d = d_objective(
                 cast(d_live), g_frozen, pair, real, noise.z_d[0, k], noise.eps[0, k],
                 at(noise.aug_real, 0, k), at(noise.aug_fake_d, 0, k),
-                condition(pair, real, labels, noise.pick_d[0, k]),
+                pair.conditioning.for_step(real, labels, noise.pick_d[0, k]),
             )  # fmt: skip
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -84,7 +83,7 @@ def adversarial_step(
             with precision.autocast():
                 loss_g = g_objective(
                     cast(g_live), d_work, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k),
-                    condition(pair, real, labels, noise.pick_g[0, k]),
+                    pair.conditioning.for_step(real, labels, noise.pick_g[0, k]),
                 )  # fmt: skip
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -140,19 +139,14 @@ def sample(
     one transforms the class's `shots` in turn (image i from shot i mod k).
     """
     kind = conditioning(gan.generator)
-    if kind == "image" and (shots is None or shots.shape[0] == 0):
+    if kind.needs_shots and (shots is None or shots.shape[0] == 0):
         raise ValueError("an image-conditioned generator needs the class's shots to sample")
     device = next(gan.parameters()).device
     out = []
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         z = gan.noise(m, rng)
-        if kind == "class":
-            x = gan.generator(z, torch.zeros(m, dtype=torch.long, device=device))
-        elif kind == "image":
-            rows = torch.arange(start, start + m) % shots.shape[0]  # type: ignore[union-attr]
-            x = gan.generator(z, shots[rows].to(device))  # type: ignore[index]
-        else:
-            x = gan.generator(z)
+        cond = kind.for_sampling(torch.arange(start, start + m), shots, device)
+        x = gan.generator(z) if cond is None else gan.generator(z, cond)
         out.append(x.float().cpu())
     return torch.cat(out) if out else torch.empty(0)

@@ -8,14 +8,8 @@ interpolation weights, augmentation draws, DAGAN's image pairings) are drawn up 
 `draw_noise`, a task is a pure function of its inputs, so `torch.func.vmap` can run a
 meta-batch of tasks as one computation and give the same numbers as a loop over tasks.
 
-Conditioning. A generator declares what it is conditioned on besides z in its `conditioning`
-attribute (none when absent), and the loop feeds both networks the same condition `c` in each
-step: G(z, c) and D(x, c).
-- "class" (class-conditional pair, N-way tasks): c is the slot label (0..N-1) of each real
-  image; the fakes of a step carry the labels of its reals, so every slot is trained equally.
-- "image" (DAGAN): c is another real image of the same class, a partner drawn per step (a
-  random non-zero shift within the class, so never the image itself). D judges the real pair
-  (x, c) against the fake pair (G(z, c), c).
+Conditioning: what both networks see besides z or x comes from the generator's kind
+(`metaaug.models.conditioning`), one condition per step: G(z, c) and D(x, c).
 """
 
 from __future__ import annotations
@@ -32,6 +26,7 @@ from torch.func import functional_call
 from metaaug.errors import UserError
 from metaaug.gan.losses import d_loss, g_loss, gp_of_grads, r1_of_grads, scores_and_input_grads
 from metaaug.meta.settings import Adversarial, Augment
+from metaaug.models.conditioning import Conditioning, conditioning
 from metaaug.precision import FP32, Precision, widened
 
 Params = dict[str, Tensor]
@@ -69,8 +64,8 @@ class Pair:
         return int(self.generator.z_dim)
 
     @property
-    def conditioning(self) -> str:
-        """What both networks see besides z or x: "none", "class" or "image"."""
+    def conditioning(self) -> Conditioning:
+        """What both networks see besides z or x."""
         return conditioning(self.generator)
 
     def g(self, params: Params, z: Tensor, cond: Tensor | None = None) -> Tensor:
@@ -81,22 +76,6 @@ class Pair:
 
     def augments_fakes(self) -> bool:
         return self.augment is not None and getattr(self.augment, "differentiable", False)
-
-
-def conditioning(generator: nn.Module) -> str:
-    return str(getattr(generator, "conditioning", "none"))
-
-
-def condition(pair: Pair, images: Tensor, labels: Tensor | None, pick: Tensor) -> Tensor | None:
-    """The condition of one step on `images`: their slot labels (zeros when None), their
-    partner images (`images[pick]`), or None for an unconditional pair."""
-    if pair.conditioning == "class":
-        if labels is None:
-            return torch.zeros(images.shape[0], dtype=torch.long, device=images.device)
-        return labels
-    if pair.conditioning == "image":
-        return images[pick]
-    return None
 
 
 def partners(shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
@@ -142,7 +121,7 @@ def draw_noise(
     augs = aug(adv.d_steps, True), aug(adv.d_steps, fakes), aug(adv.g_steps, fakes)
     picks = []
     for rounds in (adv.d_steps, adv.g_steps):
-        if pair.conditioning == "image":
+        if pair.conditioning.pairs:
             picks.append(partners((steps, rounds), n, groups, rng))
         else:
             picks.append(torch.zeros(steps, rounds, 0, dtype=torch.long))

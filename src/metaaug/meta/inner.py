@@ -24,7 +24,6 @@ from metaaug.meta.functional import (
     Pair,
     Params,
     at,
-    condition,
     d_objective,
     detached,
     g_objective,
@@ -153,7 +152,7 @@ def inner_round(
     g, d, g_work, d_work, opt_g, opt_d = state
     losses_d, losses_g = [], []
     for k in range(adv.d_steps):
-        cond = condition(pair, images, labels, noise.pick_d[0, k])
+        cond = pair.conditioning.for_step(images, labels, noise.pick_d[0, k])
         grads, loss = differentiate(d_objective, d_work)(
             d_work, g_work, pair, images, noise.z_d[0, k], noise.eps[0, k],
             at(noise.aug_real, 0, k), at(noise.aug_fake_d, 0, k), cond,
@@ -162,7 +161,7 @@ def inner_round(
         d_work = cast(d)
         losses_d.append(loss.detach())
     for k in range(adv.g_steps if update_g else 0):
-        cond = condition(pair, images, labels, noise.pick_g[0, k])
+        cond = pair.conditioning.for_step(images, labels, noise.pick_g[0, k])
         grads, loss = differentiate(g_objective, g_work)(
             g_work, d_work, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k), cond
         )

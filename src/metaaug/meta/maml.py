@@ -62,7 +62,6 @@ from metaaug.meta.functional import (
     Pair,
     Params,
     at,
-    condition,
     d_objective,
     detached,
     draw_noise,
@@ -112,12 +111,12 @@ def dawson_losses(
     d_judge, g_judge = judges
     loss_g = g_objective(
         cast(g1), cast(d_judge), pair, noise_m.z_g[0, 0], at(noise_m.aug_fake_g, 0, 0),
-        condition(pair, query, labels_q, noise_m.pick_g[0, 0]),
+        pair.conditioning.for_step(query, labels_q, noise_m.pick_g[0, 0]),
     )  # fmt: skip
     loss_d = d_objective(
         cast(d1), cast(g_judge), pair, query, noise_m.z_d[0, 0], noise_m.eps[0, 0],
         at(noise_m.aug_real, 0, 0), at(noise_m.aug_fake_d, 0, 0),
-        condition(pair, query, labels_q, noise_m.pick_d[0, 0]),
+        pair.conditioning.for_step(query, labels_q, noise_m.pick_d[0, 0]),
     )  # fmt: skip
     return (loss_g, loss_d), (inner_d, inner_g)
 

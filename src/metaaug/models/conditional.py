@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from metaaug.models.conditioning import CLASS
 from metaaug.models.gan import DCGANGenerator, dcgan_features
 from metaaug.models.spectral import apply_spectral_norm
 
@@ -44,7 +45,7 @@ def one_hot(labels: Tensor, num_classes: int, like: Tensor) -> Tensor:
 class ConditionalGenerator(nn.Module):
     """(z, labels) -> images in [-1, 1]; the DCGAN generator on [z, embed(label)]."""
 
-    conditioning = "class"  # what `metaaug.meta.functional.Pair` feeds it besides z
+    conditioning = CLASS  # what the loops feed it besides z (metaaug.models.conditioning)
 
     def __init__(
         self,

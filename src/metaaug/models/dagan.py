@@ -16,13 +16,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from metaaug.models.conditioning import IMAGE
 from metaaug.models.gan import DCGANDiscriminator, _norm, spatial_plan
 
 
 class ImageConditionedGenerator(nn.Module):
     """(z, x) -> a new image of x's class, in [-1, 1], shaped like x."""
 
-    conditioning = "image"  # what `metaaug.meta.functional.Pair` feeds it besides z
+    conditioning = IMAGE  # what the loops feed it besides z (metaaug.models.conditioning)
 
     def __init__(
         self,

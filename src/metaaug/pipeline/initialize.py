@@ -22,7 +22,7 @@ from metaaug.commands import build
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import Diverged, UserError
 from metaaug.io.checkpoint import load, save_atomic
-from metaaug.meta.functional import conditioning
+from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
 from metaaug.pipeline.resume import stamp, verified_state
 from metaaug.precision import Precision
@@ -45,7 +45,7 @@ class Initializations:
 
 def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
     """An image-conditioned GAN adapts on pairs of images of one class: 1 shot cannot do it."""
-    if conditioning(init.generator) != "image" or shots >= 2:
+    if shots >= conditioning(init.generator).min_shots(adapting=True):
         return
     validating = cfg.validation.every > 0 and cfg.validation.steps > 0
     busy = [key for key, on in (("finetune.steps", cfg.finetune.steps > 0),
@@ -136,7 +136,7 @@ def _run_once(
     rng = hardware.generator(cfg.seed)
     # classes per task: the class-conditional GAN's `gan.ways`, unless the algorithm sets it
     ways = int(meta.get("ways", cfg.gan.get("ways", 1)))
-    if ways > 1 and conditioning(init.generator) == "image":
+    if ways > 1 and not conditioning(init.generator).multi_class:
         raise UserError(
             f"an image-conditioned GAN learns from one class per task, but ways={ways}; "
             "drop meta_algo.ways / gan.ways"
