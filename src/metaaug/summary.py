@@ -15,9 +15,7 @@ from typing import Any
 import yaml
 
 from metaaug.errors import UserError
-from metaaug.objectives import DIRECTIONS
-
-METRICS = ("fidelity", "ceiling", "memorization", "fid", "kid", "is")
+from metaaug.metrics.names import DIRECTIONS, REPORTED
 
 
 @dataclass
@@ -133,7 +131,7 @@ def collect(root: Path) -> Sweep:
         report = json.loads(metrics_path.read_text())
         main = report["objective"]["arm"]
         results = report["results"]
-        trial.metrics = {k: _number(results[main][k]) for k in METRICS if k in results[main]}
+        trial.metrics = {k: _number(results[main][k]) for k in REPORTED if k in results[main]}
         for arm in results:
             if arm not in (main, "copy_shots"):
                 trial.metrics[f"{arm}_fidelity"] = _number(results[arm].get("fidelity"))

@@ -24,10 +24,10 @@ from omegaconf.errors import OmegaConfBaseException
 from metaaug.data.images import alpha_level
 from metaaug.errors import UserError
 from metaaug.gan.losses import LOSSES
+from metaaug.metrics.names import OBJECTIVES
 from metaaug.models.classifier import MIN_IMAGE_SIZE
 from metaaug.models.figr import figr_side
 from metaaug.models.gan import spatial_plan
-from metaaug.objectives import OBJECTIVES
 from metaaug.precision import PRECISIONS
 
 # torch.manual_seed takes 64 bits; fewshot seeds its episodes with seed * 1_000_003 * 101 + i,

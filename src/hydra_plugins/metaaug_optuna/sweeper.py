@@ -30,7 +30,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.metaaug_optuna import config as _config  # noqa: F401  (registers the node)
-from metaaug.objectives import DIRECTIONS
+from metaaug.metrics.names import DIRECTIONS
 
 if TYPE_CHECKING:  # optuna is imported when a sweep starts, not on every Hydra start
     import optuna

@@ -37,9 +37,10 @@ from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.images import ensure_outputs_free
 from metaaug.io.rundir import run_dir_lock
 from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
-from metaaug.metrics.evaluation import COLUMNS, Extract, measure
+from metaaug.metrics.evaluation import Extract, measure
 from metaaug.metrics.fidelity import ClassFidelity, digest
 from metaaug.metrics.fidelity import training_classes as fidelity_classes
+from metaaug.metrics.names import EVALUATED
 
 log = logging.getLogger("metaaug.evaluate")
 
@@ -224,14 +225,14 @@ def evaluate_sets(cfg: DictConfig, sets: list[ClassImages], device: torch.device
 
 def table(report: dict) -> str:
     """The report as a text table: one row per class, then mean ± sd when there are several."""
-    cells = [["class", "real", "fake", *COLUMNS]]
+    cells = [["class", "real", "fake", *EVALUATED]]
     for c in report["classes"]:
         cells.append([c["class_name"], str(c["num_real"]), str(c["num_fake"]),
-                      *(_fmt(c["results"][k]) for k in COLUMNS)])  # fmt: skip
+                      *(_fmt(c["results"][k]) for k in EVALUATED)])  # fmt: skip
     if len(report["classes"]) > 1:
         mean, sd = report["results"], report["results_sd"]
         cells.append(["mean ± sd", "", "",
-                      *(f"{_fmt(mean[k])}±{_fmt(sd[k])}" for k in COLUMNS)])  # fmt: skip
+                      *(f"{_fmt(mean[k])}±{_fmt(sd[k])}" for k in EVALUATED)])  # fmt: skip
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     return "\n".join(
         "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in cells

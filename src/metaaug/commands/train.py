@@ -25,8 +25,8 @@ from metaaug.data.target import Target
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.images import folder_name, write_synthetic
 from metaaug.io.rundir import run_dir_lock
+from metaaug.metrics.names import OBJECTIVES
 from metaaug.models.gan import GAN
-from metaaug.objectives import OBJECTIVES
 from metaaug.pipeline import outputs, report
 from metaaug.pipeline.adapt import Curve, adapt_arms
 from metaaug.pipeline.evaluate import Results, across, heldout_unavailable, measure_arms

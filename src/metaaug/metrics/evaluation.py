@@ -14,8 +14,6 @@ from metaaug.metrics.report import image_metrics
 
 Extract = Callable[[Tensor], tuple[Tensor, Tensor]]
 NAN = float("nan")
-# the order of the printed table and of evaluation.json
-COLUMNS = ("fid", "kid", "is", "precision", "recall", "memorization", "fidelity", "ceiling")
 
 
 class CachedFeatures:

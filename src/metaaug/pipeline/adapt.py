@@ -16,11 +16,11 @@ from metaaug.commands import build
 from metaaug.errors import Diverged
 from metaaug.meta.adapt import adapt
 from metaaug.meta.settings import OptimizerSpec
+from metaaug.metrics.names import REPORTED
 from metaaug.models.gan import GAN
 from metaaug.pipeline.initialize import Initializations
 from metaaug.precision import Precision
 from metaaug.training.guard import Guard, check_step
-from metaaug.training.meta_loop import SHOWN
 
 log = logging.getLogger("metaaug.train")
 _NO_WEIGHTS = nn.Module()  # a step's losses alone are checked against it
@@ -97,7 +97,7 @@ def _finetune_once(
         writer.add_scalar(f"{tag}/loss_G", g, step)
         if measure is not None and step + 1 in eval_steps:
             curve[step + 1] = measure(gan)
-            for key in SHOWN:
+            for key in REPORTED:
                 writer.add_scalar(f"{tag}/curve/{key}", curve[step + 1][key], step + 1)
 
     adapt(

@@ -14,8 +14,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from metaaug.io.atomic import write_text
 from metaaug.io.tensorboard import log_hparams
+from metaaug.metrics.names import REPORTED
 from metaaug.pipeline.evaluate import Results
-from metaaug.training.meta_loop import SHOWN
 
 log = logging.getLogger("metaaug.train")
 
@@ -27,15 +27,15 @@ def show(results: Results, main: str, writer: SummaryWriter, step: int, label: s
     head = f"{label}: " if label else ""
     for name, metrics in results.items():
         prefix = "metrics" if name == main else f"baseline/{name}"
-        for key in SHOWN:
+        for key in REPORTED:
             writer.add_scalar(f"{label + '/' if label else ''}{prefix}/{key}", metrics[key], step)
-        log.info("%s%s: %s", head, name, ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN))
+        log.info("%s%s: %s", head, name, ", ".join(f"{k}={metrics[k]:.4g}" for k in REPORTED))
 
 
 def show_spread(mean: Results, sd: Results, n: int) -> None:
     """The mean ± sd over `n` targets, one line per arm."""
     for name, metrics in mean.items():
-        cells = ", ".join(f"{k}={metrics[k]:.3g}±{sd[name][k]:.2g}" for k in SHOWN)
+        cells = ", ".join(f"{k}={metrics[k]:.3g}±{sd[name][k]:.2g}" for k in REPORTED)
         log.info("mean over %d targets, %s: %s", n, name, cells)
 
 
@@ -61,4 +61,4 @@ def write(path: Path, report: Mapping[str, Any]) -> None:
 
 def hparams(writer: SummaryWriter, config: dict[str, Any], metrics: Mapping[str, float]) -> None:
     """The run's config beside the main arm's final metrics (TensorBoard's HParams view)."""
-    log_hparams(writer, config, {k: metrics[k] for k in SHOWN})
+    log_hparams(writer, config, {k: metrics[k] for k in REPORTED})

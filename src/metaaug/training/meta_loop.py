@@ -26,6 +26,7 @@ from metaaug.io.images import grid
 from metaaug.meta.adapt import adapt, sample
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+from metaaug.metrics.names import REPORTED
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision
 from metaaug.training.guard import check_step, non_finite_quantity
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 Evaluate = Callable[[Tensor, Target], dict[str, float]]  # (fake, the class it should show)
 
 # what validation logs and prints, the class fidelity first
-SHOWN = ("fidelity", "ceiling", "memorization", "fid", "kid", "is")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
             # the meta-training state is fine; this class's fine-tune at this lr is not
             log.warning("validation at meta-iteration %d: the fine-tune on %s diverged (%s); "
                         "its metrics are NaN", step, target.class_name, bad)  # fmt: skip
-            for key in SHOWN:
+            for key in REPORTED:
                 totals[key] = float("nan")
             continue
         fake = sample(gan, val.num_images, torch.Generator().manual_seed(val.seed), shots=shots)
@@ -91,7 +91,7 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
         writer.add_image(f"val/{target.class_name}", image, step)
         for key, value in val.evaluate(fake, target).items():
             totals[key] = totals.get(key, 0.0) + value / len(val.classes)
-    for key in SHOWN:
+    for key in REPORTED:
         if key in totals:
             writer.add_scalar(f"val/{key}", totals[key], step)
     return totals
@@ -208,7 +208,7 @@ def meta_train(
                 tv = time.perf_counter()
                 metrics = history[done] = validate(gan, validation, writer, done)
                 val_s += time.perf_counter() - tv
-                shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in SHOWN if k in metrics)
+                shown = ", ".join(f"{k}={metrics[k]:.4g}" for k in REPORTED if k in metrics)
                 log.info("validation at meta-iteration %d: %s", done, shown)
             stop = world.agree(signalled())  # every rank stops at the same iteration
             if done % checkpoint_every == 0 or done == iterations or stop:

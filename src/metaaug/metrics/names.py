@@ -1,0 +1,18 @@
+"""The metric names, in one place: which way each objective improves (the command, the Optuna
+sweeper and `metaaug summarize`), what `metaaug train` reports per arm (log lines, curves,
+metrics.json, TensorBoard, sweep summaries) and the columns of `metaaug evaluate`."""
+
+from __future__ import annotations
+
+DIRECTIONS = {
+    "fid": "minimize",
+    "kid": "minimize",
+    "is": "maximize",
+    "memorization": "maximize",
+    "fidelity": "maximize",
+}
+OBJECTIVES = tuple(DIRECTIONS)
+# per arm in `train`'s reports, fidelity first: the quantity the tool exists for
+REPORTED = ("fidelity", "ceiling", "memorization", "fid", "kid", "is")
+# `evaluate`'s table and evaluation.json, in this order
+EVALUATED = ("fid", "kid", "is", "precision", "recall", "memorization", "fidelity", "ceiling")
