@@ -14,12 +14,13 @@ from scipy import stats
 from torch import Tensor
 
 from metaaug.augment.classic import ClassicAugment
-from metaaug.commands.fewshot import evaluate, summarize
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import ClassicArm, GanArm, MixupArm, NoAugment
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
+from metaaug.fewshot.evaluation import evaluate
 from metaaug.fewshot.learned import LearnedAugment, query_loss
 from metaaug.fewshot.learners import Prototypes, SupportCNN, meta_train_maml_classifier, small_cnn
+from metaaug.fewshot.report import summarize
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import Pair, draw_noise, parameters
