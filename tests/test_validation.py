@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
-from metaaug import validate
+from metaaug import config_rules, validate
 from metaaug.errors import UserError
 from tests.conftest import Runner, assert_one_line_error
 
@@ -145,14 +145,14 @@ def test_every_optional_key_exists_in_some_option() -> None:
     for cfg in configs:
         flat = OmegaConf.to_container(cfg, resolve=False)
         present |= set(_paths(flat))
-    keys = [k for k, rule in validate.TRAIN.items() if rule.optional]
-    keys += [f"meta_algo.{k}" for k in validate.TRAINING_META_ALGO]
+    keys = [k for k, rule in config_rules.TRAIN.items() if rule.optional]
+    keys += [f"meta_algo.{k}" for k in config_rules.TRAINING_META_ALGO]
     assert [k for k in keys if k not in present] == []
     fewshot_cfg = _compose("fewshot", f"arms.gan.optimizer={GAN_ARM_OPTIMIZER}")
     validate.check_config(fewshot_cfg, "fewshot")
     fewshot = set(_paths(OmegaConf.to_container(fewshot_cfg, resolve=False)))
     # classic_augment is an augment option composed elsewhere: its keys are augment's
-    keys = [k.removeprefix("classic_") for k in validate.FEWSHOT]
+    keys = [k.removeprefix("classic_") for k in config_rules.FEWSHOT]
     assert [k for k in keys if k not in fewshot | present] == []
 
 
