@@ -11,10 +11,10 @@ Prints markdown tables (not a test: the figures depend on the machine and its lo
    tasks/s = meta-batch * meta-steps / seconds. At meta-batch 1 both settings run the same
    (un-vmapped) path, so their difference there is timing noise.
 2. Peak memory of one MAML meta-step, second order vs first order, at 1, 5 and 10 inner steps
-   (meta-batch 4, vectorized). Each cell runs in a fresh subprocess (this script with the
-   hidden `--child` argument). On CPU the figure is the child's peak RSS (Linux: VmHWM, since
-   `ru_maxrss` carries the parent's RSS over fork + exec) minus that of a child that builds
-   everything but takes no meta-step; on a GPU it is
+   (meta-batch 4, vectorized). Each cell runs in a fresh subprocess
+   (scripts/bench_meta_memory.py `--child`). On CPU the figure is the child's peak RSS
+   (Linux: VmHWM, since `ru_maxrss` carries the parent's RSS over fork + exec) minus that of a
+   child that builds everything but takes no meta-step; on a GPU it is
    `torch.cuda.max_memory_allocated` during the meta-step minus what was allocated before it.
 3. Tasks per second of Reptile on FIGR's own architecture (`FIGRGenerator(100, 1, 32)`,
    `FIGRDiscriminator(1, 32)`, 32 x 32, 4 images per task, 10 inner steps): one task per
@@ -33,157 +33,38 @@ through its slow per-sample fallback (no batching rule) are listed after each ta
 from __future__ import annotations
 
 import argparse
-import itertools
-import json
 import os
 import platform
-import re
-import resource
-import subprocess
-import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
+from bench_meta_common import (
+    DIGITS_SIZE,
+    FIGR_SIZE,
+    FULL,
+    QUICK,
+    SEED,
+    SUPPORT,
+    TARGET_SPEEDUP,
+    Plan,
+    Warnings,
+    configure_torch,
+    cpu_name,
+    digits_gan,
+    figr_gan,
+    load,
+    maml,
+    random_tasks,
+    reptile,
+)
+from bench_meta_memory import memory_verdict, table_memory
 
-from metaaug import hardware
 from metaaug.data.tasks import Task
 from metaaug.meta.base import MetaAlgorithm
-from metaaug.meta.maml import MAML
 from metaaug.meta.reptile import Reptile
-from metaaug.meta.settings import Adversarial, OptimizerSpec
-from metaaug.models.figr import FIGRDiscriminator, FIGRGenerator
-from metaaug.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
-
-THREADS = 2
-SEED = 0
-SUPPORT = 4
-DIGITS_SIZE = 16
-FIGR_SIZE = 32
-TARGET_SPEEDUP = 3.0
-FALLBACK = re.compile(r"batching rule for (\S+?)\.? Please")
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a run measures: the full benchmark or the --quick smoke run."""
-
-    meta_batches: tuple[int, ...]
-    min_seconds: float  # timed seconds per Table 1 cell (after one warm-up meta-step)
-    min_steps: int
-    reptile_steps: int
-    maml_steps: int
-    memory_steps: tuple[int, ...]
-    memory_batch: int
-    figr_steps: int
-    figr_batches: tuple[int, ...]
-
-
-FULL = Plan((1, 4, 8, 16), 2.0, 2, 10, 5, (1, 5, 10), 4, 10, (4, 8))
-QUICK = Plan((1, 8), 0.0, 1, 10, 5, (1, 2), 4, 2, (2,))
-
-
-@dataclass
-class Warnings:
-    """Ops that vmap ran without a batching rule, and any other warnings, by configuration."""
-
-    fallbacks: dict[str, set[str]] = field(default_factory=dict)
-    other: dict[str, set[str]] = field(default_factory=dict)
-
-    def add(self, message: str, where: str) -> None:
-        match = FALLBACK.search(message)
-        if match:
-            self.fallbacks.setdefault(match.group(1), set()).add(where)
-        else:
-            self.other.setdefault(message.splitlines()[0][:160], set()).add(where)
-
-    @contextmanager
-    def recording(self, where: str) -> Iterator[None]:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-        for w in caught:
-            self.add(str(w.message), where)
-
-    def report(self) -> str:
-        lines = []
-        if self.fallbacks:
-            for op, where in sorted(self.fallbacks.items()):
-                lines.append(f"- vmap fallback (no batching rule) for `{op}`: {_join(where)}")
-        else:
-            lines.append("- vmap fallbacks (ops without a batching rule): none")
-        for message, where in sorted(self.other.items()):
-            lines.append(f"- warning `{message}`: {_join(where)}")
-        return "\n".join(lines)
-
-
-def _join(items: set[str]) -> str:
-    return ", ".join(sorted(items))
-
-
-def configure_torch() -> None:
-    torch.set_num_threads(THREADS)
-    hardware.reuse_host_memory()  # as `metaaug` runs (hardware.reuse_memory=true)
-    # off by default: makes vmap warn for each op it runs through the per-sample fallback
-    torch._C._functorch._set_vmap_fallback_warning_enabled(True)
-
-
-def cpu_name() -> str:
-    name = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if not name and cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return name or platform.machine()
-
-
-def load() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "n/a"
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-# ---------------------------------------------------------------------------------- building
-
-
-def digits_gan() -> GAN:
-    torch.manual_seed(SEED)
-    return GAN(
-        DCGANGenerator(64, 1, DIGITS_SIZE, width=32), DCGANDiscriminator(1, DIGITS_SIZE, width=32)
-    )
-
-
-def figr_gan() -> GAN:
-    torch.manual_seed(SEED)
-    return GAN(FIGRGenerator(100, 1, FIGR_SIZE), FIGRDiscriminator(1, FIGR_SIZE))
-
-
-def random_tasks(batch: int, support: int, query: int, size: int) -> Task:
-    """`batch` tasks of random images in [-1, 1], shaped [B, S, 1, size, size]."""
-    gen = torch.Generator().manual_seed(SEED)
-    s = torch.rand(batch, support, 1, size, size, generator=gen) * 2 - 1
-    q = torch.rand(batch, query, 1, size, size, generator=gen) * 2 - 1
-    return Task(s, q, tuple(f"class{i}" for i in range(batch)))
-
-
-def reptile(inner_steps: int, vectorize: bool) -> Reptile:
-    return Reptile(
-        inner_steps, OptimizerSpec("sgd", 1e-3), meta_lr=1e-4, adversarial=Adversarial(),
-        vectorize=vectorize,
-    )  # fmt: skip
-
-
-def maml(inner_steps: int, vectorize: bool, first_order: bool = False) -> MAML:
-    return MAML(
-        inner_steps, OptimizerSpec("sgd", 1e-3), meta_lr=1e-4, adversarial=Adversarial(),
-        first_order=first_order, vectorize=vectorize,
-    )  # fmt: skip
-
+from metaaug.models.gan import GAN
 
 # ---------------------------------------------------------------------------------- timing
 
@@ -353,172 +234,6 @@ def table_figr(plan: Plan, log: Warnings) -> None:
 # ---------------------------------------------------------------------------------- memory
 
 
-def peak_rss() -> int:
-    """This process's peak resident set size in bytes.
-
-    On Linux, VmHWM of /proc/self/status: `ru_maxrss` survives fork + exec, so a child started
-    from this (large) process would report the parent's RSS at the fork as its own peak.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB elsewhere
-
-
-def child(kind: str, inner_steps: int, batch: int) -> None:
-    """One fresh process: build the GAN, the tasks and MAML; take one meta-step unless
-    `kind` is "baseline"; print the peak memory as one JSON line."""
-    configure_torch()
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda" if cuda else "cpu")
-    gan = digits_gan().to(device)
-    tasks = random_tasks(batch, SUPPORT, SUPPORT, DIGITS_SIZE)
-    algo = maml(inner_steps, True, first_order=kind == "first")
-    base = 0
-    if cuda:
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if kind != "baseline":
-            algo.meta_step(gan, tasks, torch.Generator().manual_seed(SEED))
-    if cuda:
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = peak_rss()
-    messages = sorted({str(w.message) for w in caught})
-    out = {"device": device.type, "peak": peak, "base": base, "warnings": messages}
-    print(json.dumps(out))
-
-
-def run_child(kind: str, inner_steps: int, batch: int, log: Warnings) -> dict | None:
-    """Run one `--child` process; None (with the reason printed) if it failed."""
-    cmd = [sys.executable, __file__, "--child", kind, "--inner-steps", str(inner_steps),
-           "--meta-batch", str(batch)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        print(f"(child `{' '.join(cmd[2:])}` failed: {reason})\n")
-        return None
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    for message in out["warnings"]:
-        log.add(message, f"maml {kind} order, {inner_steps} steps")
-    return out
-
-
-def mib(n: float) -> str:
-    return f"{n / 2**20:.1f}"
-
-
-@dataclass(frozen=True)
-class Memory:
-    """A meta-step's own peak memory in bytes, by order ("second", "first") and inner steps;
-    `fixed` is that of a meta-step with 0 inner steps (meta-losses only), if it ran."""
-
-    own: dict[str, dict[int, float]]
-    fixed: float | None
-
-
-def memory_cell(total: float, fixed: float | None, one: float) -> str:
-    """'MiB above the 0-step meta-step (x vs 1 step)', or '—' without the 0-step figure."""
-    if fixed is None:
-        return "—"
-    return f"{mib(total - fixed)} ({(total - fixed) / (one - fixed):.2f}x)"
-
-
-def table_memory(plan: Plan, log: Warnings) -> Memory:
-    """Table 2: one fresh process per cell."""
-    gpu = torch.cuda.is_available()
-    print("## 2. Peak memory of one MAML meta-step: second order vs first order\n")
-    how = (
-        "`torch.cuda.max_memory_allocated` during the meta-step minus the memory allocated "
-        "before it"
-        if gpu
-        else "peak RSS (VmHWM) of a fresh process that takes one meta-step (no warm-up) minus "
-        "the peak RSS of one that builds the same objects and takes none"
-    )
-    print(
-        f"Digits DCGAN, meta-batch {plan.memory_batch} (vectorized), {SUPPORT} support + "
-        f"{SUPPORT} query, inner SGD. Figure: {how}. Row 0 is a meta-step with no inner "
-        f"steps (the meta-losses and their vjp only, the same for both orders): the fixed "
-        f"part, which the 'above 0 steps' columns subtract to show the inner loop's own "
-        f"growth.\n"
-    )
-
-    def own(kind: str, steps: int) -> float | None:
-        out = run_child(kind, steps, plan.memory_batch, log)
-        return None if out is None else out["peak"] - (out["base"] if gpu else baseline)
-
-    baseline = 0.0
-    if not gpu:
-        base_out = run_child("baseline", 1, plan.memory_batch, log)
-        if base_out is None:
-            sys.exit("the baseline child failed; no memory figures")
-        baseline = base_out["peak"]
-        print(f"Baseline process (imports, GAN, tasks, no meta-step): {mib(baseline)} MiB.\n")
-    fixed = own("second", 0)
-    table: dict[str, dict[int, float]] = {"second": {}, "first": {}}
-    for order, figures in table.items():
-        for steps in plan.memory_steps:
-            value = own(order, steps)
-            if value is None:
-                sys.exit(f"the {order}-order child at {steps} inner steps failed")
-            figures[steps] = value
-    print(
-        "| inner steps | second order MiB | x vs 1 step | first order MiB | x vs 1 step "
-        "| second order above 0 steps MiB (x vs 1 step) | first order above 0 steps MiB "
-        "(x vs 1 step) | second / first |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    if fixed is not None:
-        print(f"| 0 | {mib(fixed)} | — | {mib(fixed)} | — | 0 | 0 | 1.00 |")
-    so1, fo1 = (table[o][plan.memory_steps[0]] for o in ("second", "first"))
-    for steps in plan.memory_steps:
-        so, fo = table["second"][steps], table["first"][steps]
-        print(
-            f"| {steps} | {mib(so)} | {so / so1:.2f} | {mib(fo)} | {fo / fo1:.2f} "
-            f"| {memory_cell(so, fixed, so1)} | {memory_cell(fo, fixed, fo1)} | {so / fo:.2f} |"
-        )
-    print("\n" + log.report() + "\n")
-    return Memory(table, fixed)
-
-
-def memory_verdict(name: str, own: dict[int, float], fixed: float | None, target: bool) -> str:
-    """Growth from the fewest to the most inner steps against linear growth.
-
-    Judged on the memory above the 0-step meta-step where that ran (else on the totals):
-    superlinear if it grows by more than the ratio of the steps, or if the memory added per
-    step in the last interval exceeds that of the first by more than 25 % plus a noise floor
-    (RSS moves by a few MiB from run to run: 5 % of the largest total, at least 4 MiB, spread
-    over the interval's steps).
-    """
-    steps = sorted(own)
-    lo, hi = steps[0], steps[-1]
-    grown = {k: v - (fixed or 0.0) for k, v in own.items()}
-    ratio = grown[hi] / grown[lo]
-    increments = [(a, b, (own[b] - own[a]) / (b - a)) for a, b in itertools.pairwise(steps)]
-    inc_text = ", ".join(f"{a}->{b}: {mib(d)} MiB/step" for a, b, d in increments)
-    a, b, last = increments[-1]
-    floor = max(4 * 2**20, 0.05 * own[hi]) / (b - a)
-    superlinear = ratio > hi / lo or (
-        len(increments) > 1 and last > 1.25 * max(increments[0][2], 0.0) + floor
-    )
-    verdict = "superlinear" if superlinear else "no worse than linear"
-    if target:
-        verdict = f"NOT MET ({verdict})" if superlinear else f"met ({verdict})"
-    part = "above the 0-step meta-step" if fixed is not None else "total"
-    return (
-        f"- {name} memory {lo} -> {hi} inner steps: total {mib(own[lo])} -> {mib(own[hi])} MiB "
-        f"({own[hi] / own[lo]:.2f}x); {part} {mib(grown[lo])} -> {mib(grown[hi])} MiB "
-        f"({ratio:.2f}x for {hi / lo:g}x the steps); added per step {inc_text}: {verdict}"
-    )
-
-
 def speed_verdict(name: str, speedup: float | None) -> str:
     if speedup is None:
         return f"- {name} at meta-batch 8: not measured in this mode"
@@ -545,13 +260,7 @@ def header(plan: Plan, quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--quick", action="store_true", help="fast smoke run (about a minute)")
-    parser.add_argument("--child", choices=("baseline", "second", "first"), help=argparse.SUPPRESS)
-    parser.add_argument("--inner-steps", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--meta-batch", type=int, default=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.inner_steps, args.meta_batch)
-        return
     configure_torch()
     plan = QUICK if args.quick else FULL
     start = time.perf_counter()
