@@ -12,7 +12,7 @@ FIGR_SOURCE ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install train fewshot test test-full lint format bench bench-meta bench-quality \
-	bench-fewshot bench-recipe faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
+	bench-fewshot bench-fewshot-recipe bench-recipe faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ bench-recipe: $(STAMP) ## the Omniglot recipe (experiment=omniglot_cpu): every a
 
 bench-fewshot: $(STAMP) ## few-shot accuracy of every learner x arm, Omniglot 5-way 1/5-shot (hours)
 	$(BIN)/python scripts/bench_fewshot.py $(ARGS)
+
+bench-fewshot-recipe: $(STAMP) ## few-shot with the Omniglot recipe's GAN adapted per episode class (RECIPE_RUN=<train run>; ~1 h)
+	$(BIN)/python scripts/bench_fewshot.py --recipe $(if $(RECIPE_RUN),--train-dir $(RECIPE_RUN)) $(ARGS)
 
 figr-omniglot: $(STAMP) ## reproduce FIGR on Omniglot (OMNIGLOT=<root>; ~100k meta-iterations: long)
 	$(BIN)/metaaug train experiment=figr_omniglot dataset.root=$(OMNIGLOT) $(ARGS)
