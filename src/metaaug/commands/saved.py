@@ -92,13 +92,18 @@ def _run_config(state: dict[str, Any], path: Path, key: str) -> DictConfig:
 
 
 def load_saved(
-    path: str | Path, key: str = "checkpoint", device: str | torch.device = "cpu"
+    path: str | Path,
+    key: str = "checkpoint",
+    device: str | torch.device = "cpu",
+    kinds: tuple[str, ...] = KINDS,
+    fix: str = FIX,
 ) -> Saved:
-    """The GAN of a `finetuned` or `meta_init` checkpoint, rebuilt from its run's config on
-    `device`. One line (UserError) for a missing, damaged, diverged or other kind of file."""
+    """The GAN of a checkpoint of one of `kinds` (`finetuned`, `meta_init`), rebuilt from its
+    run's config on `device`, in eval mode. One line (UserError, ending in `fix`) for a
+    missing, damaged, diverged or other kind of file."""
     path = Path(path).expanduser()
     kind = _peek_kind(path) if path.is_file() else ""
-    state = load_checked(path, key, kind if kind in KINDS else KINDS[0], FIX)
+    state = load_checked(path, key, kind if kind in kinds else kinds[0], fix)
     run = _run_config(state, path, key)
     gan = build.gan(run, torch.device(device))
     try:
@@ -106,7 +111,7 @@ def load_saved(
     except RuntimeError as err:
         raise UserError(
             f"{key}='{path}' does not fit the GAN its config describes "
-            f"({str(err).splitlines()[0]}); {FIX}"
+            f"({str(err).splitlines()[0]}); {fix}"
         ) from None
     gan.eval()
     chash = str(state.get("config_hash") or build.config_hash(run))

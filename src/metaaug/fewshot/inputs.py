@@ -9,14 +9,14 @@ import logging
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import Tensor
 
 from metaaug.commands import build
+from metaaug.commands.saved import load_saved
 from metaaug.data.sources import image_folder_flat
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import GanArm
-from metaaug.io.checkpoint import load_checked
 from metaaug.models.conditioning import conditioning
 
 log = logging.getLogger("metaaug.fewshot")
@@ -33,22 +33,23 @@ def gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> G
             "(e.g. metaaug train dataset.val_fraction=0 dataset.test_fraction=0.5)"
         )
     path = Path(str(node.checkpoint)).expanduser()
-    # refuses a missing, damaged, foreign, wrong-kind or non-finite (diverged) checkpoint
-    ckpt = load_checked(path, "arms.gan.checkpoint", "meta_init",
-                        "point it at a run's checkpoints/meta_init.pt")  # fmt: skip
-    if "classes" not in ckpt or "config" not in ckpt:
+    # the stage `generate` and the API load with; it refuses a missing, damaged, foreign,
+    # wrong-kind or non-finite (diverged) checkpoint
+    saved = load_saved(path, "arms.gan.checkpoint", device, kinds=("meta_init",),
+                       fix="point it at a run's checkpoints/meta_init.pt")  # fmt: skip
+    if saved.meta_train_classes is None:
         raise UserError(
             f"'{path}' is not a meta_init.pt written by `metaaug train` (it names no "
             "meta-train classes); use a run's checkpoints/meta_init.pt"
         )
-    run = OmegaConf.create(ckpt["config"])
+    run = saved.config
     for key in ("name", "image_size", "channels"):
         if run.dataset[key] != cfg.dataset[key]:
             raise UserError(
                 f"the GAN in '{path}' was trained with dataset.{key}={run.dataset[key]}, this "
                 f"run has {cfg.dataset[key]}; use the same dataset settings"
             )
-    leaked = sorted(set(ckpt["classes"]["train"]) & set(test_classes))
+    leaked = sorted(set(saved.meta_train_classes) & set(test_classes))
     if leaked:
         raise UserError(
             f"the GAN in '{path}' was meta-trained on {len(leaked)} of the episode classes "
@@ -56,8 +57,7 @@ def gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> G
             f"train dataset.val_fraction={cfg.dataset.val_fraction} "
             f"dataset.test_fraction={cfg.dataset.test_fraction} seed={cfg.seed}"
         )
-    gan = build.gan(run, device)
-    gan.load_state_dict(ckpt["gan"])
+    gan = saved.gan.train()  # adapted as `train` fine-tunes: in training mode
     steps = int(node.steps if node.steps is not None else run.finetune.steps)
     if cfg.fewshot.shots < conditioning(gan.generator).min_shots(adapting=steps > 0):
         raise UserError(
@@ -67,7 +67,7 @@ def gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> G
     optimizer = build.optimizer(node.optimizer if node.optimizer is not None
                                 else run.finetune.optimizer)  # fmt: skip
     log.info("gan arm: %s initialization from %s, %d adaptation steps per class, %d images "
-             "per class", ckpt.get("meta_algo"), path, steps, node.per_class)  # fmt: skip
+             "per class", run.meta_algo.name, path, steps, node.per_class)  # fmt: skip
     return GanArm(gan, build.adversarial(run), optimizer, steps, int(node.per_class),
                   build.augment(run), build.precision(cfg, device, gan))  # fmt: skip
 
