@@ -41,6 +41,16 @@ def test_import_metaaug_stays_light() -> None:
         metaaug.nothing  # noqa: B018
 
 
+def test_read_images_says_what_it_needs(tmp_path: Path) -> None:
+    """A notebook's misuse gets a sentence naming the fix, not an AttributeError."""
+    with pytest.raises(TypeError, match=r"image_size=\.\.\., channels=\.\.\."):
+        metaaug.read_images(tmp_path, 28)  # the size where the GAN goes
+    with pytest.raises(ValueError, match="give a loaded gan, or image_size and channels"):
+        metaaug.read_images(tmp_path, image_size=28)
+    with pytest.raises(UserError, match="does not exist"):
+        metaaug.read_images(tmp_path / "missing", image_size=28, channels=1)
+
+
 def test_a_finetuned_gan_samples_the_runs_images(run_dir: Path) -> None:
     (path,) = (run_dir / "checkpoints" / "finetuned").glob("*.pt")
     gan = metaaug.load(path)

@@ -47,6 +47,11 @@ def read_images(
 ) -> Tensor:
     """The images directly in `folder` (sorted by name), at `gan`'s image size and channels
     (or the ones given) and the polarity of its dataset's files."""
+    if gan is not None and not isinstance(gan, Saved):
+        raise TypeError(
+            f"gan is a {type(gan).__name__}: give a GAN from metaaug.api.load, or the sizes as "
+            "read_images(folder, image_size=..., channels=...)"
+        )
     ds = gan.config.dataset if gan is not None else None
     if (image_size is None or channels is None) and ds is None:
         raise ValueError("give a loaded gan, or image_size and channels")
