@@ -207,9 +207,10 @@ def test_vmap_over_task_parameters_equals_the_loop(arch: Arch, spectral: bool) -
     assert scores.shape == (TASKS, N)
     for t in range(TASKS):
         fake_t = generate(task(pg, t), z[t], cond[t])
-        torch.testing.assert_close(fakes[t], fake_t, rtol=0, atol=1e-5)
-        # relative: the scores (~1) sum over the whole image, and batched and single-task
-        # float32 kernels block that sum differently (1.2e-5 apart seen on dagan-spectral)
+        # relative too: batched and single-task float32 kernels block their sums differently
+        # (1.2e-5 apart seen on dagan-spectral's scores (~1), 1.16e-5 on a resnet pixel when
+        # torch.compile's tests ran first)
+        torch.testing.assert_close(fakes[t], fake_t, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(
             scores[t], score(task(pd, t), fake_t, cond[t]), rtol=1e-4, atol=1e-5
         )

@@ -15,8 +15,9 @@ from metaaug.errors import UserError
 from metaaug.gan.losses import d_loss, g_loss
 from metaaug.meta.adapt import sample
 from metaaug.meta.functional import Pair, d_objective, draw_noise, g_objective, parameters, partners
-from metaaug.meta.inner import InnerOptimizer, inner_loop
+from metaaug.meta.inner import inner_loop
 from metaaug.meta.maml import MAML
+from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.reptile import Reptile
 from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
@@ -69,7 +70,7 @@ def test_one_way_tasks_are_all_slot_zero() -> None:
 
 def test_sampler_rejects_more_ways_than_classes() -> None:
     classes = numbered_classes(2, 6)
-    with pytest.raises(UserError, match=r"gan\.ways=3.*at most 2"):
+    with pytest.raises(UserError, match=r"^ways=3.*at most 2"):
         TaskSampler(classes, list(classes), support=2, query=0, seed=0, ways=3)
 
 

@@ -184,7 +184,7 @@ def test_mnist_and_fashion_mnist_from_local_files(tmp_path: Path) -> None:
     fashion = fashion_mnist(str(tmp_path), image_size=8, channels=3)
     assert "T-shirt/top" in fashion and "Ankle boot" in fashion
     assert fashion["T-shirt/top"].shape == (3, 3, 8, 8)
-    with pytest.raises(UserError, match=r"MNIST files not found .*dataset.download=true"):
+    with pytest.raises(UserError, match=r"MNIST files not found .*, or download=true"):
         mnist(str(tmp_path / "empty"), image_size=16)
 
 
@@ -209,7 +209,7 @@ def test_imagefolder_grayscale_rgb_and_channels(tmp_path: Path) -> None:
 
 
 def test_imagefolder_errors_name_the_problem(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"does not exist; set dataset.root"):
+    with pytest.raises(UserError, match=r"does not exist; set root to"):
         imagefolder(str(tmp_path / "missing"), 8)
     with pytest.raises(UserError, match=r"holds no class folders with images"):
         imagefolder(str(tmp_path), 8)
@@ -259,13 +259,13 @@ def test_select_target_errors() -> None:
     classes = numbered_classes(5, 8)
     split = split_of(classes)
     kwargs = dict(path=None, seed=0, image_size=4, channels=1)
-    with pytest.raises(UserError, match=r"target.shots=0 must be at least 1"):
+    with pytest.raises(UserError, match=r"^shots=0 must be at least 1"):
         select_targets(classes, split, class_name=None, shots=0, **kwargs)
     with pytest.raises(UserError, match=r"'c00' is a meta-train class.*leak"):
         select_targets(classes, split, class_name="c00", shots=2, **kwargs)
     with pytest.raises(UserError, match=r"'c4' is not a meta-test class; nearest valid names: c04"):
         select_targets(classes, split, class_name="c4", shots=2, **kwargs)
-    with pytest.raises(UserError, match=r"has 8 images but target.shots=8"):
+    with pytest.raises(UserError, match=r"has 8 images but shots=8"):
         select_targets(classes, split, class_name=None, shots=8, **kwargs)
 
 
@@ -279,7 +279,7 @@ def test_select_target_from_path(tmp_path: Path) -> None:
     assert target.class_name == "my_defect"
     assert target.shots.shape == (2, 1, 8, 8) and target.heldout.shape == (1, 1, 8, 8)
     assert select_targets({}, split, shots=3, **kwargs)[0].heldout.shape[0] == 0
-    with pytest.raises(UserError, match=r"holds 3 images but target.shots=5; add images or lower"):
+    with pytest.raises(UserError, match=r"holds 3 images but shots=5; add images or lower"):
         select_targets({}, split, shots=5, **kwargs)
 
 
@@ -345,7 +345,7 @@ def test_omniglot_full_background_wins_over_small(tmp_path: Path) -> None:
 
 
 def test_omniglot_missing_or_empty_root(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"dataset.root '.*nowhere' does not exist; set dataset"):
+    with pytest.raises(UserError, match=r"^root '.*nowhere' does not exist; set root"):
         omniglot(str(tmp_path / "nowhere"), 28)
     with pytest.raises(UserError, match=r"holds no Omniglot set; .*images_background_small1"):
         omniglot(str(tmp_path), 28)

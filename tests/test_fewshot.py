@@ -24,7 +24,8 @@ from metaaug.fewshot.report import summarize
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import Pair, draw_noise, parameters
-from metaaug.meta.inner import InnerOptimizer, inner_loop
+from metaaug.meta.inner import inner_loop
+from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
@@ -75,13 +76,13 @@ def test_a_fixed_support_is_the_support_and_never_a_query() -> None:
         support = ep.support[ep.support_labels == slot][:, 0, 0, 0].tolist()
         query = ep.query[ep.query_labels == slot][:, 0, 0, 0].tolist()
         assert support == [1006.0, 1002.0] and not {1006.0, 1002.0} & set(query)
-    with pytest.raises(UserError, match=r"generated from 2 shots; set fewshot\.shots=2"):
+    with pytest.raises(UserError, match=r"generated from 2 shots; set shots=2"):
         EpisodeSampler(classes, list(classes), 4, 3, 2, seed=0, fixed_support=fixed)
 
 
 def test_episode_sampler_rejects_impossible_settings() -> None:
     classes = numbered_classes(6, 8)
-    with pytest.raises(UserError, match=r"fewshot\.ways=5 but the meta-test split has 3"):
+    with pytest.raises(UserError, match=r"^ways=5 but the meta-test split has 3"):
         EpisodeSampler(classes, ["c0", "c1", "c2"], ways=5, shots=1, queries=1, seed=0)
     with pytest.raises(UserError, match=r"8 images .* shots \+ queries = 5 \+ 4"):
         EpisodeSampler(classes, list(classes), ways=2, shots=5, queries=4, seed=0)
@@ -506,3 +507,16 @@ def test_fewshot_bad_input_is_one_line(metaaug: Runner, override: str, fragment:
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("metaaug: error:")]
     assert len(errors) == 1 and fragment in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_an_arm_of_its_own_is_a_config_node(metaaug: Runner, tmp_path: Path) -> None:
+    """An arm that needs no context is its `arms.<name>` node alone (fewshot/registry.py):
+    here `none` again under another name, which must tie with `none` on every episode."""
+    run_dir = tmp_path / "run"
+    proc = metaaug("fewshot", *QUICK, "+arms.again={_target_:metaaug.fewshot.arms.NoAugment}",
+                   "fewshot.arms=[none,again]", "fewshot.learners=[plain]",
+                   f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((run_dir / "fewshot.json").read_text())["rows"]
+    assert [r["arm"] for r in rows] == ["none", "again"]
+    assert rows[1]["diff"] == 0.0

@@ -34,11 +34,13 @@ def test_unsupported_size_names_the_supported_ones(size: int) -> None:
 
 
 def test_one_fused_discriminator_pass_equals_separate_passes() -> None:
-    """adversarial_step scores real, fake and interpolates in one batch; with no batch
+    """A round of the fine-tune scores real, fake and interpolates in one batch; with no batch
     statistics in D that must equal the textbook loss from three separate passes."""
     from metaaug.gan.losses import interpolates, penalty
-    from metaaug.meta.adapt import adversarial_step
-    from metaaug.meta.settings import Adversarial
+    from metaaug.meta.adapt import masters, module_round, module_state
+    from metaaug.meta.functional import Pair
+    from metaaug.meta.optimizers import InPlaceOptimizer
+    from metaaug.meta.settings import Adversarial, OptimizerSpec
 
     torch.manual_seed(0)
     gan = GAN(DCGANGenerator(8, 1, 16, width=4), DCGANDiscriminator(1, 16, width=4))
@@ -50,9 +52,8 @@ def test_one_fused_discriminator_pass_equals_separate_passes() -> None:
     x_hat = interpolates(real, fake, rng)
     expected = d_loss("wgan_gp", D(real), D(fake)) + 10 * penalty(D(x_hat), x_hat)
 
-    frozen = [torch.optim.SGD(m.parameters(), lr=0.0) for m in (G, D)]
-    got, _ = adversarial_step(
-        gan, real, *frozen, Adversarial("wgan_gp", 10.0), torch.Generator().manual_seed(5)
-    )
+    frozen = InPlaceOptimizer(OptimizerSpec("sgd", 0.0))
+    pair = Pair(G, D, Adversarial("wgan_gp", 10.0))
+    state = module_state(pair, frozen.init(masters(G)), frozen.init(masters(D)))
+    _, got, _ = module_round(pair, frozen, state, real, torch.Generator().manual_seed(5))
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
-    assert all(p.requires_grad for p in D.parameters())  # restored after the G step

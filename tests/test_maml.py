@@ -12,9 +12,10 @@ from torch.utils._pytree import tree_map
 
 from metaaug.data.tasks import Task
 from metaaug.meta.functional import Pair, d_objective, draw_noise, g_objective, parameters
-from metaaug.meta.inner import InnerOptimizer, inner_loop
+from metaaug.meta.inner import inner_loop
 from metaaug.meta.maml import MAML, dawson_losses, query_judges
 from metaaug.meta.metasgd import MetaSGD
+from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
 
@@ -210,5 +211,5 @@ def test_meta_step_applies_the_mean_of_the_tasks_meta_gradients(vectorize: bool)
 def test_metasgd_refuses_an_inner_optimizer_other_than_sgd() -> None:
     from metaaug.errors import UserError
 
-    with pytest.raises(UserError, match=r"meta_algo\.inner_optimizer\.name=sgd"):
+    with pytest.raises(UserError, match=r"set inner_optimizer\.name=sgd"):
         MetaSGD(STEPS, OptimizerSpec("adam", 0.01), 1e-3, Adversarial())

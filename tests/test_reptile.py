@@ -9,7 +9,8 @@ import torch
 
 from metaaug.data.tasks import Task
 from metaaug.meta.functional import Pair, draw_noise, parameters
-from metaaug.meta.inner import InnerOptimizer, inner_loop
+from metaaug.meta.inner import inner_loop
+from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.reptile import Reptile
 from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.gan import GAN, DCGANDiscriminator, DCGANGenerator

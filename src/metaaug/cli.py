@@ -6,8 +6,8 @@ import importlib
 import sys
 
 from metaaug import __version__
-from metaaug.commands import COMMANDS
-from metaaug.errors import EXIT_USAGE, UserError, nearest
+from metaaug.commands import COMMANDS, keys
+from metaaug.errors import EXIT_USAGE, UserError, message, nearest
 from metaaug.io import rundir  # registers ${metaaug.run_id:} before Hydra reads a config
 
 USAGE = """usage: metaaug <command> [key=value ...] [--multirun] [--cfg job] [--help]
@@ -89,12 +89,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     try:
         if command == "train":  # hardware.distributed: ranks > 0 of the run end there
-            from metaaug import distributed  # (imports torch: not for --help or summarize)
+            from metaaug.commands import ranks  # (imports torch: not for --help or summarize)
 
-            distributed.launch(rest)
+            ranks.launch(rest)
         _claim_output_dir(rest)
     except UserError as err:
-        print(f"metaaug: error: {err}", file=sys.stderr)
+        print(f"metaaug: error: {message(err, keys.BY_COMMAND.get(command))}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     # Hydra parses sys.argv itself; it sees `metaaug-<command> <overrides>`
     sys.argv = [f"metaaug {command}", *rest]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 EXIT_USAGE = 2
@@ -19,6 +20,35 @@ class UserError(Exception):
 
     The message is a single line: what is wrong, then what to do about it.
     """
+
+
+class BadValue(UserError):
+    """A value a library function cannot work with, named neutrally.
+
+    The message writes each argument it names in braces, `{image_size}=30 is not supported`:
+    a library caller (a notebook, the Python API) reads the argument's own name,
+    `image_size=30 is not supported`, and the command layer, which knows the config key each
+    argument came from, names the key instead (`keyed`, with the tables of
+    `metaaug.commands.keys`): `dataset.image_size=30 is not supported`. Braces are only
+    read around a lowercase identifier; a value containing other braces is left as it is.
+    In an f-string the braces are doubled: `f"{{shots}}={shots} must be at least 1"`.
+    """
+
+    _ARGUMENT = re.compile(r"\{([a-z_]+)\}")
+
+    def __init__(self, message: str) -> None:
+        self.template = message
+        super().__init__(self.keyed({}))
+
+    def keyed(self, keys: Mapping[str, str]) -> str:
+        """The message with each argument named by its key in `keys` (else by itself)."""
+        return self._ARGUMENT.sub(lambda m: keys.get(m[1], m[1]), self.template)
+
+
+def message(err: Exception, keys: Mapping[str, str] | None = None) -> str:
+    """What the command line prints for `err`: a BadValue's arguments named by their config
+    keys (`keys`), any other error as it is."""
+    return err.keyed(keys or {}) if isinstance(err, BadValue) else str(err)
 
 
 class Diverged(Exception):
@@ -57,16 +87,19 @@ def _in_a_study() -> bool:
     return target.startswith("hydra_plugins.metaaug_optuna.")
 
 
-def exits_on_user_error(fn: F) -> F:
+def exits_on_user_error(fn: F | None = None, *, keys: Mapping[str, str] | None = None) -> Any:
     """Turn a UserError raised by `fn` into `error: <message>` on stderr and exit code 2, a
     Diverged into `diverged: <message>` and exit code 3, an Interrupted into its message and
-    128 + the signal number.
+    128 + the signal number. `keys` names the config key behind each argument a `BadValue`
+    names (`@exits_on_user_error(keys=TRAIN)`).
 
     Hydra prints a traceback for any exception escaping a task function; SystemExit is not an
     Exception, so it passes through Hydra untouched. Inside an Optuna study a UserError or
     Diverged is printed the same way and then raised, for the sweeper to record the trial as
     failed; an interruption ends the study too.
     """
+    if fn is None:
+        return functools.partial(exits_on_user_error, keys=keys)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -74,8 +107,11 @@ def exits_on_user_error(fn: F) -> F:
             return fn(*args, **kwargs)
         except (UserError, Diverged) as err:
             diverged = isinstance(err, Diverged)
-            print(f"metaaug: {'diverged' if diverged else 'error'}: {err}", file=sys.stderr)
+            text = message(err, keys)
+            print(f"metaaug: {'diverged' if diverged else 'error'}: {text}", file=sys.stderr)
             if _in_a_study():
+                if isinstance(err, BadValue):
+                    raise UserError(text) from err  # the trial's record names the key too
                 raise
             sys.exit(EXIT_DIVERGED if diverged else EXIT_USAGE)
         except Interrupted as err:
@@ -86,4 +122,4 @@ def exits_on_user_error(fn: F) -> F:
                   "partial was written", file=sys.stderr)  # fmt: skip
             sys.exit(130)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from metaaug import distributed
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(
-            "hardware.device=cuda but no CUDA device is visible; use hardware=cpu or hardware=auto"
+        raise BadValue(
+            "{device}=cuda but no CUDA device is visible; use the CPU (hardware=cpu) or auto"
         )
     if name != "cpu" and not name.startswith("cuda"):
-        raise UserError(f"hardware.device={name!r} is not known; use cpu, cuda or auto")
+        raise BadValue(f"{{device}}={name!r} is not known; use cpu, cuda or auto")
     world = distributed.world()
     if name == "cuda" and world.size > 1:
         return torch.device("cuda", world.local_rank)

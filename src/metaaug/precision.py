@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,7 @@ def resolve(
     weights ("auto" decided here)."""
     name = str(name)
     if name not in PRECISIONS:
-        raise UserError(
-            f"hardware.precision={name!r} is not known; use one of {', '.join(PRECISIONS)}"
-        )
+        raise BadValue(f"{{precision}}={name!r} is not known; use one of {', '.join(PRECISIONS)}")
     if name == "auto":
         name = "bf16" if bf16_is_fast(device) and weights >= AUTO_MIN_WEIGHTS else "32"
     if name == "16-mixed" and device.type != "cuda":

@@ -10,6 +10,7 @@ value arrives as YAML reads it: `seed=1e20` is a float, `meta_algo.iterations=ab
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from metaaug.commands import keys
 from metaaug.config_rules import META_ALGO, TABLES, TRAINING_META_ALGO, Rule, optional
-from metaaug.errors import UserError
+from metaaug.errors import BadValue, UserError
 from metaaug.models.figr import figr_side
 from metaaug.models.gan import spatial_plan
 
@@ -176,25 +178,37 @@ def _check_memory(cfg: DictConfig, command: str) -> None:
         )
 
 
+@contextlib.contextmanager
+def _naming_keys(command: str) -> Iterator[None]:
+    """The library checks called here (image sizes, losses) name their arguments; a refusal
+    from here names the key, whoever called it (the command, or a test)."""
+    try:
+        yield
+    except BadValue as err:
+        raise UserError(err.keyed(keys.BY_COMMAND.get(command, keys.COMMON))) from None
+
+
 def check_keys(cfg: DictConfig, command: str) -> None:
     """The mandatory values and the table of `command` alone: for commands that split no
     dataset and train nothing (generate, evaluate). Reads no file."""
     _missing(cfg)
-    _check_rules(cfg, TABLES[command].items())
+    with _naming_keys(command):
+        _check_rules(cfg, TABLES[command].items())
 
 
 def check_config(cfg: DictConfig, command: str) -> None:
     """The config of `command` ("train" or "fewshot") alone: every value in the table, the
     pairs of keys that must agree, the image size, the memory estimate. Reads no file."""
     _missing(cfg)
-    _check_rules(cfg, TABLES[command].items())
-    if command == "train":
-        for prefix in _meta_nodes(cfg):
-            _check_meta_algo(cfg, prefix)
-    _check_cross(cfg, command)
-    if command == "train":
-        _check_gan_size(cfg)
-    _check_memory(cfg, command)
+    with _naming_keys(command):
+        _check_rules(cfg, TABLES[command].items())
+        if command == "train":
+            for prefix in _meta_nodes(cfg):
+                _check_meta_algo(cfg, prefix)
+        _check_cross(cfg, command)
+        if command == "train":
+            _check_gan_size(cfg)
+        _check_memory(cfg, command)
 
 
 def _check_folder(key: str, value: str | None, what: str) -> None:

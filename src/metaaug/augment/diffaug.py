@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 
 BACKGROUND = -1.0
 # op -> the params it draws, in drawing order
@@ -113,18 +113,18 @@ class DiffAugment:
         ops = [] if ops == ["none"] else ops
         for op in ops:
             if op not in OPS:
-                raise UserError(
-                    f"augment.transform.policy has unknown op {op!r}; "
+                raise BadValue(
+                    f"{{policy}} has unknown op {op!r}; "
                     f"use a comma-separated subset of {', '.join(OPS)}, or 'none'"
                 )
         if len(set(ops)) != len(ops):
-            raise UserError(f"augment.transform.policy={policy!r} repeats an op; name each once")
+            raise BadValue(f"{{policy}}={policy!r} repeats an op; name each once")
         for name, value in (
             ("translation_ratio", translation_ratio),
             ("cutout_ratio", cutout_ratio),
         ):
             if not 0 <= value <= 1:
-                raise UserError(f"augment.transform.{name}={value} must lie in [0, 1]")
+                raise BadValue(f"{{{name}}}={value} must lie in [0, 1]")
         self.ops = tuple(ops)
         self.translation_ratio, self.cutout_ratio = translation_ratio, cutout_ratio
         self.brightness = brightness

@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from metaaug import hardware, validate
-from metaaug.commands import build
+from metaaug.commands import build, keys
 from metaaug.data.folders import read_classes
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target
@@ -274,7 +274,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
-@exits_on_user_error
+@exits_on_user_error(keys=keys.COMMON)
 def main(cfg: DictConfig) -> None:
     with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
         run(cfg)

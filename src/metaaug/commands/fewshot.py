@@ -14,19 +14,18 @@ import time
 from pathlib import Path
 
 import hydra
-import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import hardware, validate
-from metaaug.commands import build
+from metaaug.commands import build, keys
 from metaaug.errors import UserError, exits_on_user_error
-from metaaug.fewshot.arms import Arm, SyntheticArm
+from metaaug.fewshot import registry
+from metaaug.fewshot.arms import Arm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.evaluation import check_workers, evaluate
-from metaaug.fewshot.inputs import gan_arm, synthetic_folders
-from metaaug.fewshot.learners import Learner
+from metaaug.fewshot.inputs import synthetic_folders
 from metaaug.fewshot.report import markdown, summarize, to_csv
 from metaaug.io.images import ensure_outputs_free
 from metaaug.io.rundir import run_dir_lock
@@ -62,48 +61,6 @@ def _check_combinations(names: list[str], known: DictConfig) -> None:
             )
 
 
-def _train_episodes(cfg: DictConfig, classes, split) -> EpisodeSampler:
-    """Episodes of the meta-train classes, for what is meta-learned here (MAML's
-    initialization, the learned augmentation); never the meta-test classes."""
-    f = cfg.fewshot
-    return EpisodeSampler(classes, split.train, int(f.ways), int(f.shots), int(f.queries),
-                          int(cfg.seed) + 1, split="meta-train")  # fmt: skip
-
-
-def _learners(cfg: DictConfig, names: list[str], classes, split, device) -> list[Learner]:
-    out = []
-    for name in names:
-        node = cfg.learners[name]
-        if name == "protonet":
-            features, info = build.domain_features(cfg, classes, split, device)
-            log.info("protonet backbone: held-out accuracy %.3f on meta-train classes",
-                     info["accuracy"])  # fmt: skip
-            out.append(build.instantiate(node, features=features))
-        elif name == "maml":
-            t0 = time.perf_counter()
-            out.append(build.instantiate(node, episodes=_train_episodes(cfg, classes, split),
-                                         channels=int(cfg.dataset.channels),
-                                         image_size=int(cfg.dataset.image_size), seed=int(cfg.seed),
-                                         device=str(device)))  # fmt: skip
-            log.info("maml learner: meta-trained in %.0f s", time.perf_counter() - t0)
-        else:
-            out.append(build.instantiate(node, device=str(device)))
-    return out
-
-
-def _arm(cfg: DictConfig, name: str, classes, split, device: torch.device) -> Arm:
-    if name == "gan":
-        return gan_arm(cfg, list(split.test), device)
-    if name == "learned":
-        t0 = time.perf_counter()
-        arm = build.instantiate(cfg.arms.learned, episodes=_train_episodes(cfg, classes, split),
-                                seed=int(cfg.seed))  # fmt: skip
-        shown = ", ".join(f"{k}={v.item():.3g}" for k, v in arm.augment.magnitudes().items())
-        log.info("learned arm: %s (meta-learned in %.0f s)", shown, time.perf_counter() - t0)
-        return arm
-    return build.instantiate(cfg.arms[name])
-
-
 def run(cfg: DictConfig) -> float:
     validate.check(cfg, "fewshot")  # every value's type and range, and the data folders
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -130,21 +87,18 @@ def run(cfg: DictConfig) -> float:
     workers = check_workers(int(f.workers), device)
     classes, split = build.classes_and_split(cfg)
     synthetic, fixed = ({}, {}) if "synthetic" not in arm_names else synthetic_folders(cfg, split)
+    context = registry.Context(cfg, classes, split, device, synthetic)
     sampler = EpisodeSampler(
         classes, split.test, int(f.ways), int(f.shots), int(f.queries), int(cfg.seed),
         fixed_support=fixed,
     )  # fmt: skip
     log.info("%d-way %d-shot episodes from %d meta-test classes (backbone: %d meta-train)",
              f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
-    learners = dict(zip(learner_names, _learners(cfg, learner_names, classes, split, device),
-                        strict=True))  # fmt: skip
+    learners = {name: registry.learner(name, context) for name in learner_names}
     # None stands for a combination `a+b`, made from its listed arms' images per episode
     arms: dict[str, Arm | None] = {
-        name: None if "+" in name
-        else SyntheticArm(synthetic, int(cfg.arms.synthetic.per_class)) if name == "synthetic"
-        else _arm(cfg, name, classes, split, device)
-        for name in arm_names
-    }  # fmt: skip
+        name: None if "+" in name else registry.arm(name, context) for name in arm_names
+    }
 
     t0 = time.perf_counter()
     progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
@@ -178,7 +132,7 @@ def run(cfg: DictConfig) -> float:
 
 
 @hydra.main(config_path="../conf", config_name="fewshot", version_base="1.3")
-@exits_on_user_error
+@exits_on_user_error(keys=keys.FEWSHOT)
 def main(cfg: DictConfig) -> float:
     with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
         return run(cfg)

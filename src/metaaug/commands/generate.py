@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from metaaug import hardware, validate
+from metaaug.commands import keys
 from metaaug.commands.saved import Saved, adapt_saved, load_saved, min_shots, sample_saved
 from metaaug.data.folders import read_classes
 from metaaug.errors import UserError, exits_on_user_error
@@ -118,7 +119,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 @hydra.main(config_path="../conf", config_name="generate", version_base="1.3")
-@exits_on_user_error
+@exits_on_user_error(keys=keys.COMMON)
 def main(cfg: DictConfig) -> None:
     with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
         run(cfg)

@@ -20,7 +20,7 @@ from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import distributed, hardware, validate
-from metaaug.commands import build
+from metaaug.commands import build, keys
 from metaaug.data.target import Target
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.images import folder_name, write_synthetic
@@ -257,7 +257,7 @@ def run(cfg: DictConfig) -> float:
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
-@exits_on_user_error
+@exits_on_user_error(keys=keys.TRAIN)
 def main(cfg: DictConfig) -> float:
     with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
         return run(cfg)

@@ -16,7 +16,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue, UserError
+
+# Where the loaders look for a dataset, and download to, when dataset.root is not set.
+DEFAULT_ROOT = Path("~/.cache/metaaug/data")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -30,14 +33,12 @@ def describe(err: BaseException, limit: int = 200) -> str:
 def check_shape_args(image_size: int, channels: int) -> None:
     """Reject sizes the models cannot use before any file is read."""
     if not isinstance(image_size, int) or image_size < 1:
-        raise UserError(
-            f"dataset.image_size={image_size!r} is not a positive integer; "
-            "set dataset.image_size to e.g. 28 or 32"
+        raise BadValue(
+            f"{{image_size}}={image_size!r} is not a positive integer; "
+            "set {image_size} to e.g. 28 or 32"
         )
     if channels not in (1, 3):
-        raise UserError(
-            f"dataset.channels={channels!r} is not supported; set dataset.channels to 1 or 3"
-        )
+        raise BadValue(f"{{channels}}={channels!r} is not supported; set {{channels}} to 1 or 3")
 
 
 def is_image_file(path: Path) -> bool:
@@ -168,3 +169,15 @@ def resize_batch(images: torch.Tensor, image_size: int, chunk: int = 8192) -> to
 def expand_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     """Grayscale [N, 1, H, W] -> [N, channels, H, W] by repeating the plane."""
     return images if channels == images.shape[1] else images.repeat(1, channels, 1, 1)
+
+
+def sorted_classes(classes: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The classes in name order: every loader's, so a split depends on names alone."""
+    return {name: classes[name] for name in sorted(classes)}
+
+
+def subfolders(folder: Path) -> list[Path]:
+    """Sorted child folders, without hidden ones and macOS zip debris (__MACOSX)."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))
+    )

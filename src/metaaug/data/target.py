@@ -16,7 +16,7 @@ import torch
 from metaaug.data.images import image_files
 from metaaug.data.sources import image_folder_flat
 from metaaug.data.split import ClassSplit
-from metaaug.errors import UserError, nearest
+from metaaug.errors import BadValue, UserError, nearest
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,16 +53,16 @@ def class_target(name: str, images: torch.Tensor, shots: int, seed: int) -> Targ
 
 def _check_shots(shots: int) -> None:
     if shots < 1:
-        raise UserError(f"target.shots={shots} must be at least 1; set target.shots to e.g. 5")
+        raise BadValue(f"{{shots}}={shots} must be at least 1; set {{shots}} to e.g. 5")
 
 
 def _folder_target(name: str, images: torch.Tensor, shots: int, seed: int, where: str) -> Target:
     """A target of the user's own images: `shots` of them chosen by the seed, the rest held out
     (shots == count leaves none, and metrics against held-out images are then unavailable)."""
     if images.shape[0] < shots:
-        raise UserError(
-            f"{where} holds {images.shape[0]} images but target.shots={shots}; "
-            "add images or lower target.shots"
+        raise BadValue(
+            f"{where} holds {images.shape[0]} images but {{shots}}={shots}; "
+            "add images or lower {shots}"
         )
     shot_images, heldout, _ = _choose(images, shots, seed)
     return Target(class_name=name, shots=shot_images, heldout=heldout)
@@ -88,9 +88,9 @@ def path_targets(
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and image_files(p))
         if subfolders:
             if class_name is not None:
-                raise UserError(
-                    f"target.path '{path}' holds class folders, each named after its folder, "
-                    f"so target.class_name={class_name} has nothing to name; drop it"
+                raise BadValue(
+                    f"{{path}} '{path}' holds class folders, each named after its folder, "
+                    f"so {{class_name}}={class_name} has nothing to name; drop it"
                 )
             return [
                 _folder_target(
@@ -100,7 +100,7 @@ def path_targets(
                     ),
                     shots,
                     seed,
-                    f"target.path class folder '{sub}'",
+                    f"{{path}} class folder '{sub}'",
                 )
                 for sub in subfolders
             ]
@@ -108,7 +108,7 @@ def path_targets(
         path, image_size, channels, invert, alpha_background=alpha_background
     )
     name = str(class_name) if class_name is not None else folder.resolve().name
-    return [_folder_target(name, images, shots, seed, f"target.path '{path}'")]
+    return [_folder_target(name, images, shots, seed, f"{{path}} '{path}'")]
 
 
 def target_names(
@@ -121,28 +121,28 @@ def target_names(
     if many is None:
         return [split.test[0] if class_name is None else str(class_name)]
     if class_name is not None:
-        raise UserError(
-            f"both target.class_name={class_name} and target.classes={many} are set; "
-            "keep one (target.classes=[a,b] names several)"
+        raise BadValue(
+            f"both {{class_name}}={class_name} and {{classes}}={many} are set; "
+            "keep one ({classes}=[a,b] names several)"
         )
     if isinstance(many, str) and many != "all" and not many.isdigit():
-        raise UserError(
-            f"target.classes={many!r} is not a count, 'all' or a list; "
-            "use e.g. target.classes=10, target.classes=all or target.classes=[a,b]"
+        raise BadValue(
+            f"{{classes}}={many!r} is not a count, 'all' or a list; "
+            "use e.g. {classes}=10, {classes}=all or {classes}=[a,b]"
         )
     if many == "all":
         return list(split.test)
     if isinstance(many, int | str):
         n = int(many)
         if not 1 <= n <= len(split.test):
-            raise UserError(
-                f"target.classes={n} but the split has {len(split.test)} meta-test classes; "
-                f"use 1..{len(split.test)} (or all), or raise dataset.test_fraction"
+            raise BadValue(
+                f"{{classes}}={n} but the split has {len(split.test)} meta-test classes; "
+                f"use 1..{len(split.test)} (or all), or raise {{test_fraction}}"
             )
         return list(split.test[:n])
     names = [str(name) for name in many]
     if not names or len(set(names)) != len(names):
-        raise UserError(f"target.classes={names} must name each class once; fix the list")
+        raise BadValue(f"{{classes}}={names} must name each class once; fix the list")
     return names
 
 
@@ -168,9 +168,9 @@ def select_targets(
     _check_shots(shots)
     if path is not None:
         if many is not None:
-            raise UserError(
-                f"target.classes={many} picks dataset classes but target.path is set; drop "
-                "target.classes (a target.path of class folders gives one target per folder)"
+            raise BadValue(
+                f"{{classes}}={many} picks dataset classes but {{path}} is set; drop "
+                "{classes} (a {path} of class folders gives one target per folder)"
             )
         return path_targets(
             path, class_name=class_name, shots=shots, seed=seed, image_size=image_size,
@@ -192,9 +192,9 @@ def select_targets(
             )
         images = classes[name]
         if images.shape[0] <= shots:
-            raise UserError(
-                f"target class '{name}' has {images.shape[0]} images but target.shots={shots} "
-                "leaves none held out for evaluation; lower target.shots or pick another class"
+            raise BadValue(
+                f"target class '{name}' has {images.shape[0]} images but {{shots}}={shots} "
+                "leaves none held out for evaluation; lower {shots} or pick another class"
             )
         out.append(class_target(name, images, shots, seed))
     return out

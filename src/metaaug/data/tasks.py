@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue, UserError
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,28 +54,26 @@ class TaskSampler:
         ways: int = 1,
     ) -> None:
         if support < 1:
-            raise UserError(
-                f"meta_algo.support={support}: a task needs at least 1 image; set it to e.g. 4"
+            raise BadValue(
+                f"{{support}}={support}: a task needs at least 1 image; set it to e.g. 4"
             )
         if query < 0:
-            raise UserError(
-                f"meta_algo.query={query} must be 0 or more; set it to e.g. 0 (Reptile) or 4"
-            )
+            raise BadValue(f"{{query}}={query} must be 0 or more; set it to e.g. 0 (Reptile) or 4")
         if not names:
             raise UserError("no classes to sample tasks from; the meta-train split is empty")
         if not 1 <= ways <= len(names):
-            raise UserError(
-                f"gan.ways={ways}: a task needs between 1 and {len(names)} classes (the "
-                f"meta-train split); set gan.ways to at most {len(names)}"
+            raise BadValue(
+                f"{{ways}}={ways}: a task needs between 1 and {len(names)} classes (the "
+                f"meta-train split); set {{ways}} to at most {len(names)}"
             )
         for name in names:
             if name not in classes:
                 raise UserError(f"task class '{name}' is not in the dataset; check the class split")
             count = classes[name].shape[0]
             if count < support + query:
-                raise UserError(
+                raise BadValue(
                     f"class '{name}' has {count} images but a task needs support + query = "
-                    f"{support} + {query} = {support + query}; lower meta_algo.support/query or "
+                    f"{support} + {query} = {support + query}; lower {{support}}/{{query}} or "
                     "remove the class"
                 )
         self.classes = classes
@@ -89,8 +87,8 @@ class TaskSampler:
         """`batch_size` tasks; all classes of a meta-batch are distinct when there are enough,
         and the classes of one task always are."""
         if batch_size < 1:
-            raise UserError(
-                f"meta_algo.meta_batch_size={batch_size} must be at least 1; set it to e.g. 1 or 4"
+            raise BadValue(
+                f"{{meta_batch_size}}={batch_size} must be at least 1; set it to e.g. 1 or 4"
             )
         n, ways, gen = len(self.names), self.ways, self.generator
         if batch_size * ways <= n:

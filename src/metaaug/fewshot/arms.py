@@ -18,7 +18,8 @@ from metaaug.augment.classic import ClassicAugment
 from metaaug.fewshot.episodes import Episode
 from metaaug.meta.batching import over_tasks, stack, to_device
 from metaaug.meta.functional import Pair, Params, draw_noise, parameters
-from metaaug.meta.inner import InnerOptimizer, inner_loop
+from metaaug.meta.inner import inner_loop
+from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,28 +50,26 @@ class EpisodeSampler:
         fixed_support: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         if ways < 2:
-            raise UserError(f"fewshot.ways={ways}: an episode needs at least 2 classes")
+            raise BadValue(f"{{ways}}={ways}: an episode needs at least 2 classes")
         if shots < 1 or queries < 1:
-            raise UserError(
-                f"fewshot.shots={shots}, fewshot.queries={queries}: both must be at least 1"
-            )
+            raise BadValue(f"{{shots}}={shots}, {{queries}}={queries}: both must be at least 1")
         if ways > len(names):
-            raise UserError(
-                f"fewshot.ways={ways} but the {split} split has {len(names)} classes; lower "
-                f"fewshot.ways or change dataset.test_fraction"
+            raise BadValue(
+                f"{{ways}}={ways} but the {split} split has {len(names)} classes; lower "
+                "{ways} or change {test_fraction}"
             )
         smallest = min(names, key=lambda n: classes[n].shape[0])
         count = classes[smallest].shape[0]
         if shots + queries > count:
-            raise UserError(
+            raise BadValue(
                 f"class '{smallest}' has {count} images but an episode takes shots + queries = "
-                f"{shots} + {queries} from each class; lower fewshot.shots or fewshot.queries"
+                f"{shots} + {queries} from each class; lower {{shots}} or {{queries}}"
             )
         for name, rows in (fixed_support or {}).items():
             if len(rows) != shots:
-                raise UserError(
+                raise BadValue(
                     f"the synthetic images of '{name}' were generated from {len(rows)} shots; "
-                    f"set fewshot.shots={len(rows)} so that those shots are its support"
+                    f"set {{shots}}={len(rows)} so that those shots are its support"
                 )
         self.classes = classes
         self.names = tuple(names)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 from metaaug.fewshot.arms import Arm, combined
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
@@ -23,16 +23,16 @@ log = logging.getLogger("metaaug.fewshot")
 
 def check_workers(workers: int, device: torch.device) -> int:
     if workers < 1:
-        raise UserError(f"fewshot.workers={workers}: use 1 (one process) or more")
+        raise BadValue(f"{{workers}}={workers}: use 1 (one process) or more")
     if workers > 1 and device.type != "cpu":
-        raise UserError(
-            f"fewshot.workers={workers} forks CPU processes, but hardware.device is {device}; "
-            "set fewshot.workers=1 on a GPU (or hardware=cpu)"
+        raise BadValue(
+            f"{{workers}}={workers} forks CPU processes, but {{device}} is {device}; "
+            "set {workers}=1 on a GPU (or use the CPU)"
         )
     if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
-        raise UserError(
-            f"fewshot.workers={workers} needs processes started by fork, which this platform "
-            "lacks; set fewshot.workers=1"
+        raise BadValue(
+            f"{{workers}}={workers} needs processes started by fork, which this platform "
+            "lacks; set {workers}=1"
         )
     return workers
 

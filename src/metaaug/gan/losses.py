@@ -31,14 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 
 LOSSES = ("nonsat", "wgan_gp", "hinge", "lsgan")
 
 
 def check_loss(kind: str) -> str:
     if kind not in LOSSES:
-        raise UserError(f"gan.loss={kind!r} is not known; use one of {', '.join(LOSSES)}")
+        raise BadValue(f"{{loss}}={kind!r} is not known; use one of {', '.join(LOSSES)}")
     return kind
 
 

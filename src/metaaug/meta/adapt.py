@@ -1,8 +1,10 @@
-"""The GAN inner loop: adapt a generator/discriminator pair to a handful of images.
+"""Adapt a generator/discriminator pair (modules) to a handful of images, and sample it.
 
-Meta-training (the inner loop of every task), validation and the final fine-tune on the target
-shots all run this one loop, so an initialization is always judged by the procedure it was
-trained for.
+The fine-tune on the target shots, validation during meta-training and pretrain's updates run
+the functional inner round of `metaaug.meta.inner` (the one meta-training runs) on the
+modules' own parameters, with torch's fused optimizer updating them in place
+(`InPlaceOptimizer`): one definition of a round for every GAN loop, so an initialization is
+always judged by the procedure it was trained for.
 """
 
 from __future__ import annotations
@@ -10,16 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from metaaug.meta.batching import to_device
-from metaaug.meta.functional import (
-    Pair,
-    at,
-    d_objective,
-    draw_noise,
-    g_objective,
-)
+from metaaug.meta.functional import Pair, Params, draw_noise
+from metaaug.meta.inner import LoopState, inner_round
+from metaaug.meta.optimizers import InPlaceOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
@@ -33,65 +31,41 @@ def _real_batch(images: Tensor, batch_size: int | None, rng: torch.Generator) ->
     return images[idx.to(images.device)]
 
 
-def adversarial_step(
-    gan: GAN,
+def masters(module: nn.Module) -> Params:
+    """A module's parameters as the loop's fp32 masters: detached views of the same storage,
+    so the in-place optimizer updates the module itself."""
+    return {k: v.detach() for k, v in module.named_parameters()}
+
+
+def module_state(
+    pair: Pair, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer
+) -> LoopState:
+    """The loop state of `pair`'s modules as they are now (working copies cast afresh, so
+    weights loaded into the modules between rounds are seen) with the optimizers' states."""
+    g, d = masters(pair.generator), masters(pair.discriminator)
+    cast = pair.precision.cast_all
+    return LoopState(g, d, cast(g), cast(d), opt_g, opt_d)
+
+
+def module_round(
+    pair: Pair,
+    optimizer: InPlaceOptimizer,
+    state: LoopState,
     real: Tensor,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    adv: Adversarial,
     rng: torch.Generator,
-    augment: Augment | None = None,
     labels: Tensor | None = None,
     groups: int = 1,
-    precision: Precision = FP32,
-) -> tuple[Tensor, Tensor]:
-    """One round of D updates then G updates on a module pair; returns the last losses.
-
-    The losses are the functional inner loop's own (`d_objective`, `g_objective`), evaluated
-    on the modules' live parameters, so fine-tuning and meta-training share one definition.
-    `labels` are the slot labels of `real` (None = all slot 0); `real` holds `groups` classes
-    in equal consecutive blocks (DAGAN pairs images within a class). The modules' weights are
-    the fp32 masters that the torch optimizers update; the networks compute on their casts to
-    `precision` (gradients flow back through the cast into the fp32 `.grad`).
-    """
-    G, D = gan.generator, gan.discriminator
-    pair = Pair(G, D, adv, augment, precision)
-    cast = precision.cast_all
-    real = precision.cast(real)
+) -> tuple[LoopState, Tensor, Tensor]:
+    """One round of D updates then G updates on the modules: draws the round's noise from
+    `rng`, then runs `inner_round`. `labels` are the slot labels of `real` (None = all slot
+    0); `real` holds `groups` classes in equal consecutive blocks (DAGAN pairs images within
+    a class). Returns the new state and the last D and G losses."""
+    real = pair.precision.cast(real)
     noise = draw_noise(pair, 1, real.shape[0], real.shape[-1], rng, groups)
     noise = to_device(noise, real.device, real.dtype)
-    g_live, d_live = dict(G.named_parameters()), dict(D.named_parameters())
-    g_frozen = cast({k: v.detach() for k, v in g_live.items()})
-    for k in range(adv.d_steps):
-        # Update D: score real images high and generated ones low
-        with precision.autocast():
-            loss_d = d_objective(
-                cast(d_live), g_frozen, pair, real, noise.z_d[0, k], noise.eps[0, k],
-                at(noise.aug_real, 0, k), at(noise.aug_fake_d, 0, k),
-                pair.conditioning.for_step(real, labels, noise.pick_d[0, k]),
-            )  # fmt: skip
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-    # D's weights need no gradient in the G step; skipping them saves a third of its backward
-    for p in d_live.values():
-        p.requires_grad_(False)
-    try:
-        d_work = cast(d_live)
-        for k in range(adv.g_steps):
-            # Update G: make D score generated images as real
-            with precision.autocast():
-                loss_g = g_objective(
-                    cast(g_live), d_work, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k),
-                    pair.conditioning.for_step(real, labels, noise.pick_g[0, k]),
-                )  # fmt: skip
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-    finally:
-        for p in d_live.values():
-            p.requires_grad_(True)
-    return loss_d.detach(), loss_g.detach()
+    with pair.precision.autocast():
+        state, losses_d, losses_g = inner_round(pair, optimizer, state, real, noise, labels)
+    return state, losses_d[-1], losses_g[-1]
 
 
 def adapt(
@@ -115,12 +89,14 @@ def adapt(
     `on_step(step, loss_D, loss_G)` receives each round's losses (for logging). `precision`
     is the format the networks compute in (the modules keep their fp32 weights).
     """
-    opt_g = optimizer.build(list(gan.generator.parameters()))
-    opt_d = optimizer.build(list(gan.discriminator.parameters()))
+    pair = Pair(gan.generator, gan.discriminator, adv, augment, precision)
+    opt = InPlaceOptimizer(optimizer)
+    state = module_state(
+        pair, opt.init(masters(gan.generator)), opt.init(masters(gan.discriminator))
+    )
     for step in range(steps):
         real = _real_batch(images, batch_size, rng)
-        ld, lg = adversarial_step(gan, real, opt_g, opt_d, adv, rng, augment,
-                                  precision=precision)  # fmt: skip
+        state, ld, lg = module_round(pair, opt, state, real, rng)
         if on_step is not None:
             on_step(step, float(ld), float(lg))
 

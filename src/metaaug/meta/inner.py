@@ -1,5 +1,8 @@
-"""The GAN inner loop as a pure function of (parameters, images, random draws): the inner
-optimizers as pure functions, one round of D and G updates, and the loop of rounds.
+"""The GAN inner loop as a pure function of (parameters, images, random draws): one round of
+D and G updates, and the loop of rounds. Every GAN loop of metaaug runs `inner_round`:
+meta-training's inner loops (vmapped, differentiated by MAML), the fine-tune on the target
+shots and pretrain's updates; they differ in the optimizer they hand it
+(`metaaug.meta.optimizers`).
 
 Weights come in two copies: fp32 masters, which the optimizers update, and working copies in
 the pair's precision (`Pair.precision`), which the networks compute with. In fp32 the two are
@@ -9,7 +12,6 @@ the same tensors, so the loop does exactly what a plain fp32 loop does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -28,54 +30,7 @@ from metaaug.meta.functional import (
     detached,
     g_objective,
 )
-from metaaug.meta.settings import OptimizerSpec
-
-
-@dataclass(frozen=True)
-class InnerOptimizer:
-    """SGD or Adam as pure functions: (params, grads, state) -> (params, state).
-
-    `lrs` (Meta-SGD) replaces the scalar learning rate with one learning rate per weight. The
-    update is computed in the parameters' dtype (fp32 masters) from gradients of any dtype.
-    The state holds tensors only (Adam's step count too), so a batch of states can be vmapped.
-    """
-
-    spec: OptimizerSpec
-
-    def init(self, params: Params) -> dict[str, Any]:
-        if self.spec.name == "sgd":
-            return {}
-        zeros = {k: torch.zeros_like(v) for k, v in params.items()}
-        first = next(iter(params.values()))
-        return {"m": zeros, "v": dict(zeros), "t": first.new_zeros(())}
-
-    def step(
-        self, params: Params, grads: Params, state: dict[str, Any], lrs: Params | None = None
-    ) -> tuple[Params, dict[str, Any]]:
-        if self.spec.name == "sgd":
-            if lrs is not None:  # Meta-SGD: a learning rate per weight
-                return {k: p - lrs[k] * grads[k].to(p.dtype) for k, p in params.items()}, state
-            if torch.compiler.is_compiling():
-                # inductor fuses this into one pass; torch.add's alpha, compiled, drifted from
-                # the eager numbers by 1e-3 within two meta-steps (torch 2.14)
-                return {k: p - self.spec.lr * grads[k] for k, p in params.items()}, state
-            # one pass over each weight instead of two (a multiply, then a subtraction)
-            return {
-                k: torch.add(p, grads[k], alpha=-self.spec.lr) for k, p in params.items()
-            }, state
-
-        def lr(k: str) -> Tensor | float:
-            return lrs[k] if lrs is not None else self.spec.lr
-
-        grads = {k: grads[k].to(p.dtype) for k, p in params.items()}
-        b1, b2 = self.spec.betas
-        t = state["t"] + 1
-        m = {k: b1 * state["m"][k] + (1 - b1) * grads[k] for k in params}
-        v = {k: b2 * state["v"][k] + (1 - b2) * grads[k] ** 2 for k in params}
-        # bias-corrected Adam (Kingma & Ba 2015, Algorithm 1)
-        c1, c2 = 1 - b1**t, 1 - b2**t
-        new = {k: p - lr(k) * (m[k] / c1) / ((v[k] / c2).sqrt() + 1e-8) for k, p in params.items()}
-        return new, {"m": m, "v": v, "t": t}
+from metaaug.meta.optimizers import Optimizer
 
 
 class LoopState(NamedTuple):
@@ -86,11 +41,11 @@ class LoopState(NamedTuple):
     d: Params
     g_work: Params
     d_work: Params
-    opt_g: dict[str, Any]
-    opt_d: dict[str, Any]
+    opt_g: Any  # the optimizers' states (`Optimizer.init`)
+    opt_d: Any
 
 
-def start(pair: Pair, optimizer: InnerOptimizer, g: Params, d: Params) -> LoopState:
+def start(pair: Pair, optimizer: Optimizer, g: Params, d: Params) -> LoopState:
     """The state of an inner loop that starts from (g, d)."""
     cast = pair.precision.cast_all
     return LoopState(g, d, cast(g), cast(d), optimizer.init(g), optimizer.init(d))
@@ -130,7 +85,7 @@ def differentiate(objective: Callable[..., Tensor], params: Params) -> Callable[
 
 def inner_round(
     pair: Pair,
-    optimizer: InnerOptimizer,
+    optimizer: Optimizer,
     state: LoopState,
     images: Tensor,
     noise: Noise,
@@ -185,7 +140,7 @@ def mean_loss(losses: list[Tensor], images: Tensor) -> Tensor:
 
 def inner_loop(
     pair: Pair,
-    optimizer: InnerOptimizer,
+    optimizer: Optimizer,
     g: Params,
     d: Params,
     images: Tensor,

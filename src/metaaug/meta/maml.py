@@ -68,7 +68,8 @@ from metaaug.meta.functional import (
     g_objective,
     parameters,
 )
-from metaaug.meta.inner import InnerOptimizer, inner_loop
+from metaaug.meta.inner import inner_loop
+from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.outer import OuterLoop
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from metaaug.data.tasks import Task
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 from metaaug.meta.functional import Params
 from metaaug.meta.maml import MAML
 from metaaug.meta.settings import OptimizerSpec
@@ -44,9 +44,8 @@ class MetaSGD(MAML):
     ) -> None:
         """MAML's arguments; the inner optimizer must be SGD."""
         if inner_optimizer.name != "sgd":
-            raise UserError(
-                "meta_algo=metasgd learns the inner SGD learning rates; set "
-                "meta_algo.inner_optimizer.name=sgd"
+            raise BadValue(
+                "Meta-SGD learns the inner SGD learning rates; set {inner_optimizer}.name=sgd"
             )
         super().__init__(inner_steps, inner_optimizer, *args, **kwargs)
         self.name = "metasgd"

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from metaaug import distributed
-from metaaug.meta.inner import InnerOptimizer
+from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision

@@ -28,7 +28,9 @@ from typing import Any
 import torch
 
 from metaaug.data.tasks import Task
-from metaaug.meta.adapt import adversarial_step
+from metaaug.meta.adapt import masters, module_round, module_state
+from metaaug.meta.functional import Pair
+from metaaug.meta.optimizers import InPlaceOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision
@@ -53,17 +55,18 @@ class Pretrain:
         self.precision = precision
         if compile:
             log.warning(
-                "hardware.compile: pretrain trains its modules with torch optimizers and has no "
-                "functional inner round to compile; running it eagerly"
+                "hardware.compile: pretrain updates its modules in place with torch's fused "
+                "optimizer, which is not compiled; running it eagerly"
             )
         self._opt: tuple[torch.optim.Optimizer, torch.optim.Optimizer] | None = None
         self._pending: dict[str, Any] | None = None
 
     def meta_step(self, init: GAN, tasks: Task, rng: torch.Generator) -> dict[str, float]:
+        optimizer = InPlaceOptimizer(self.spec)
         if self._opt is None:
             self._opt = (
-                self.spec.build(list(init.generator.parameters())),
-                self.spec.build(list(init.discriminator.parameters())),
+                optimizer.init(masters(init.generator)),
+                optimizer.init(masters(init.discriminator)),
             )
             if self._pending is not None:
                 self._opt[0].load_state_dict(self._pending["G"])
@@ -71,9 +74,11 @@ class Pretrain:
         device = next(init.parameters()).device
         images = torch.cat([tasks.support, tasks.query], dim=1).flatten(0, 1).to(device)
         labels = torch.cat(tasks.labels(), dim=1).flatten().to(device)
-        loss_d, loss_g = adversarial_step(
-            init, images, *self._opt, self.adversarial, rng, self.augment,
-            labels=labels, groups=tasks.support.shape[0], precision=self.precision,
+        pair = Pair(init.generator, init.discriminator, self.adversarial, self.augment,
+                    self.precision)  # fmt: skip
+        _, loss_d, loss_g = module_round(
+            pair, optimizer, module_state(pair, *self._opt), images, rng, labels,
+            groups=tasks.support.shape[0],
         )  # fmt: skip
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
 

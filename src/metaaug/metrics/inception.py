@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue, UserError
 
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_FILE}"
@@ -35,36 +35,34 @@ def hub_cache_file() -> Path:
 def _how_to_supply() -> str:
     return (
         f"download {WEIGHTS_URL} (91 MB) on a machine with internet and set "
-        "metric.weights_path=<that file> (or METAAUG_INCEPTION_WEIGHTS=<that file>), or use "
-        "metric=domain"
+        "{weights_path}=<that file> (or METAAUG_INCEPTION_WEIGHTS=<that file>), or use the "
+        "domain classifier (metric=domain)"
     )
 
 
-def weights_file(weights_path: str | None, download: bool) -> Path:
+def weights_file(weights_path: str | None, download_weights: bool) -> Path:
     """The Inception weights to load: `weights_path`, else the hub cache's copy, else (with
-    `download`) a fresh download into the hub cache; one line (UserError) otherwise."""
+    `download_weights`) a fresh download into the hub cache; one line (BadValue) otherwise."""
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise UserError(
-                f"metric.weights_path='{weights_path}' is not a file; {_how_to_supply()}"
-            )
+            raise BadValue(f"{{weights_path}}='{weights_path}' is not a file; {_how_to_supply()}")
         return path
     cached = hub_cache_file()
     if cached.is_file():
         return cached
-    if not download:
-        raise UserError(
-            "metric=inception needs the Inception-v3 weights and none are set "
-            f"(metric.weights_path is null, {cached} does not exist); {_how_to_supply()}, "
-            "or set metric.download=true where this machine is online"
+    if not download_weights:
+        raise BadValue(
+            "the Inception metric needs the Inception-v3 weights and none are set "
+            f"({{weights_path}} is null, {cached} does not exist); {_how_to_supply()}, "
+            "or set {download_weights}=true where this machine is online"
         )
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(WEIGHTS_URL, str(cached), progress=False)
     except OSError as err:  # URLError, timeouts and a full disk are all OSErrors
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(
+        raise BadValue(
             f"could not download the Inception-v3 weights ({reason}); {_how_to_supply()}"
         ) from None
     return cached
@@ -77,13 +75,13 @@ def _check_weights(path: Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, OSError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(
-            f"metric.weights_path='{path}' is not a readable weights file ({reason}); "
+        raise BadValue(
+            f"{{weights_path}}='{path}' is not a readable weights file ({reason}); "
             f"{_how_to_supply()}"
         ) from None
     if not isinstance(state, dict) or "fc.weight" not in state:
-        raise UserError(
-            f"metric.weights_path='{path}' holds no Inception-v3 state dict (no fc.weight); "
+        raise BadValue(
+            f"{{weights_path}}='{path}' holds no Inception-v3 state dict (no fc.weight); "
             f"{_how_to_supply()}"
         )
 
@@ -128,7 +126,7 @@ class InceptionFeatures:
         if images.ndim != 4 or images.shape[1] not in (1, 3):
             raise UserError(
                 f"images of shape {tuple(images.shape)} do not fit Inception-v3, which takes "
-                "[N, 1 or 3, H, W]; set dataset.channels to 1 or 3"
+                "[N, 1 or 3, H, W]; set {channels} to 1 or 3"
             )
         # the unbiased logits: the last layer without its bias (torch-fidelity's
         # "logits_unbiased", what torchmetrics' InceptionScore reads)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 from metaaug.models.conv import Conv2d
 from metaaug.models.spectral import apply_spectral_norm
 
@@ -40,9 +40,9 @@ def figr_side(image_size: int, blocks: int, pair: str = "FIGR") -> int:
     """Side of the smallest feature map, image_size / 2**blocks, which must be whole."""
     step = 2**blocks
     if blocks < 1 or image_size < step or image_size % step:
-        raise UserError(
-            f"dataset.image_size={image_size} is not supported by the {pair} pair with "
-            f"gan.blocks={blocks}; use a multiple of 2**blocks (with {blocks} blocks: "
+        raise BadValue(
+            f"{{image_size}}={image_size} is not supported by the {pair} pair with "
+            f"{{blocks}}={blocks}; use a multiple of 2**blocks (with {blocks} blocks: "
             f"{step}, {2 * step}, {4 * step}, ...) or fewer blocks"
         )
     return image_size // step
@@ -54,7 +54,7 @@ def layer_norm(kind: str, shape: int | tuple[int, ...]) -> nn.Module:
         return nn.LayerNorm(shape)
     if kind == "none":
         return nn.Identity()
-    raise UserError(f"gan.norm={kind!r} is not known; use 'layer' or 'none'")
+    raise BadValue(f"{{norm}}={kind!r} is not known; use 'layer' or 'none'")
 
 
 class FIGRGenerator(nn.Module):

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 from metaaug.models.spectral import apply_spectral_norm
 
 SUPPORTED_SIZES_HINT = "16, 28, 32, 64 (4 or 7 times a power of two, at least 16)"
@@ -29,8 +29,8 @@ def spatial_plan(image_size: int) -> tuple[int, int]:
         ratio = image_size / base
         if ratio >= 4 and ratio == int(ratio) and math.log2(ratio).is_integer():
             return base, int(math.log2(ratio))
-    raise UserError(
-        f"dataset.image_size={image_size} is not supported by the DCGAN pair; "
+    raise BadValue(
+        f"{{image_size}}={image_size} is not supported by the DCGAN pair; "
         f"use one of {SUPPORTED_SIZES_HINT}"
     )
 
@@ -40,7 +40,7 @@ def _norm(kind: str, channels: int) -> nn.Module:
         return nn.GroupNorm(1, channels)
     if kind == "none":
         return nn.Identity()
-    raise UserError(f"gan.norm={kind!r} is not known; use 'layer' or 'none'")
+    raise BadValue(f"{{norm}}={kind!r} is not known; use 'layer' or 'none'")
 
 
 def dcgan_features(

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from metaaug.errors import UserError
+from metaaug.errors import BadValue
 from metaaug.models.spectral import apply_spectral_norm
 
 
 def _hidden_layers(n_in: int, hidden: int, layers: int, norm: str) -> list[nn.Module]:
     if layers < 1:
-        raise UserError(f"gan.layers={layers} is not supported; use at least 1 hidden layer")
+        raise BadValue(f"{{layers}}={layers} is not supported; use at least 1 hidden layer")
     if norm not in ("layer", "none"):
-        raise UserError(f"gan.norm={norm!r} is not known; use 'layer' or 'none'")
+        raise BadValue(f"{{norm}}={norm!r} is not known; use 'layer' or 'none'")
     out: list[nn.Module] = []
     for i in range(layers):
         out += [
