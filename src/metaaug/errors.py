@@ -30,7 +30,8 @@ class BadValue(UserError):
     `image_size=30 is not supported`, and the command layer, which knows the config key each
     argument came from, names the key instead (`keyed`, with the tables of
     `metaaug.commands.keys`): `dataset.image_size=30 is not supported`. Braces are only
-    read around a lowercase identifier; a value containing other braces is left as it is.
+    read around a lowercase identifier (a path holding `{name}` itself would lose those two
+    braces in the message; any other brace stays).
     In an f-string the braces are doubled: `f"{{shots}}={shots} must be at least 1"`.
     """
 
