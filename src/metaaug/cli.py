@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from metaaug import __version__
-from metaaug.commands import COMMANDS, keys
+from metaaug.commands import COMMANDS, NO_JOB_FLAGS, keys
 from metaaug.errors import EXIT_USAGE, UserError, message, nearest
 from metaaug.io import rundir  # registers ${metaaug.run_id:} before Hydra reads a config
 
@@ -30,11 +30,6 @@ def _usage() -> str:
     for name, (_, help_line) in COMMANDS.items():
         lines.append(f"  {name:<10} {help_line}")
     return USAGE.format(commands="\n".join(lines))
-
-
-# Hydra's flags that print something and run no job: nothing to claim
-NO_JOB_FLAGS = ("-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info", "-sc",
-                "--shell-completion")  # fmt: skip
 
 
 def _override(argv: list[str], key: str) -> str | None:

@@ -16,13 +16,9 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from metaaug.commands import keys
+from metaaug.commands import NO_JOB_FLAGS, keys
 from metaaug.distributed import check_batch, from_environment, init, leave, ready, world
 from metaaug.errors import EXIT_DIVERGED, Diverged, Interrupted, UserError, exits_on_user_error
-
-# Hydra's flags that print something and run no job (as cli.NO_JOB_FLAGS): every rank obeys
-NO_JOB_FLAGS = ("-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info", "-sc",
-                "--shell-completion")  # fmt: skip
 
 
 def _uses_cuda(device: str) -> bool:

@@ -22,9 +22,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from metaaug.meta.functional import Params
 from metaaug.meta.settings import OptimizerSpec
-
-Params = dict[str, Tensor]
 
 
 class Optimizer(Protocol):
