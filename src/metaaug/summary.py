@@ -5,6 +5,7 @@ status; written as a CSV, a Markdown table and a figure."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import warnings
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from metaaug.errors import UserError
+from metaaug.io.atomic import write_bytes, write_text
 from metaaug.metrics.names import DIRECTIONS, REPORTED
 
 
@@ -162,15 +164,15 @@ def _cell(value: Any) -> str:
 
 def write_csv(sweep: Sweep, path: Path) -> Path:
     params, metrics = _columns(sweep)
-    with path.open("w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(["job", "status", "objective", *params, *metrics, "wall_s", "error"])
-        for t in sweep.trials:
-            out.writerow([t.job, t.status, _cell(t.value),
-                          *(_cell(t.params.get(p, "")) for p in params),
-                          *(_cell(t.metrics.get(m, math.nan)) for m in metrics),
-                          _cell(t.wall_s), t.error])  # fmt: skip
-    return path
+    text = io.StringIO(newline="")
+    out = csv.writer(text)
+    out.writerow(["job", "status", "objective", *params, *metrics, "wall_s", "error"])
+    for t in sweep.trials:
+        out.writerow([t.job, t.status, _cell(t.value),
+                      *(_cell(t.params.get(p, "")) for p in params),
+                      *(_cell(t.metrics.get(m, math.nan)) for m in metrics),
+                      _cell(t.wall_s), t.error])  # fmt: skip
+    return write_text(path, text.getvalue())
 
 
 def write_markdown(sweep: Sweep, path: Path) -> Path:
@@ -197,8 +199,7 @@ def write_markdown(sweep: Sweep, path: Path) -> Path:
                  *(_cell(t.metrics.get(m, math.nan)) for m in metrics),
                  _cell(t.wall_s), t.error.replace("|", "/")]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_text(path, "\n".join(lines) + "\n")
 
 
 def _key_param(sweep: Sweep) -> str | None:
@@ -252,6 +253,7 @@ def plot(sweep: Sweep, path: Path) -> Path:
     else:
         right.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    return path
+    return write_bytes(path, png.getvalue())

@@ -23,6 +23,7 @@ COMMON: dict[str, str] = {
     "precision": "hardware.precision",
     "device": "hardware.device",
     "weights_path": "metric.weights_path",
+    "cache_dir": "metric.cache_dir",
     "download_weights": "metric.download",
     "policy": "augment.transform.policy",
     "translation_ratio": "augment.transform.translation_ratio",

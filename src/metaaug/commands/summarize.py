@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from metaaug.errors import UserError, exits_on_user_error
+from metaaug.io.atomic import unwritable
 from metaaug.summary import collect, plot, write_csv, write_markdown
 
 OUTPUTS = ("summary.csv", "summary.md", "summary.png")
@@ -25,6 +26,10 @@ def run(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     root: Path = args.multirun_dir
     sweep = collect(root)
+    problem = unwritable(root)
+    if problem:
+        raise UserError(f"cannot write the summary into '{root}': {problem}; summarize a copy "
+                        "of the sweep directory in a writable place")  # fmt: skip
     existing = [name for name in OUTPUTS if (root / name).exists()]
     if existing and not args.force:
         raise UserError(

@@ -25,6 +25,21 @@ DISK_ERRORS = {
 }
 
 
+def unwritable(folder: Path) -> str | None:
+    """Why files cannot be created in `folder` (made, with its parents, where missing), or
+    None: checked on the nearest folder that exists, before any work, so a run refused for it
+    has spent nothing. `os.access` sees a read-only filesystem even for root."""
+    folder = Path(os.path.abspath(folder))
+    existing = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), folder)
+    if not existing.is_dir():
+        return f"'{existing}' is {'a file' if existing.is_file() else 'something'}, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        readonly = os.statvfs(existing).f_flag & os.ST_RDONLY
+        reason = "the filesystem is read-only" if readonly else "permission denied"
+        return f"'{existing}' cannot be written ({reason})"
+    return None
+
+
 @contextmanager
 def disk_errors(what: str, path: Path) -> Iterator[None]:
     """Turn a disk-level OSError while writing `what` at `path` into one line (UserError)."""
@@ -42,11 +57,16 @@ def disk_errors(what: str, path: Path) -> Iterator[None]:
 
 def write_text(path: Path, text: str) -> Path:
     """Write `text` to `path` atomically (temporary file, fsync, rename)."""
+    return write_bytes(path, text.encode())
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically (temporary file, fsync, rename)."""
     with disk_errors(path.name, path):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o666 & ~umask())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ from PIL import Image
 from torch import Tensor
 
 from metaaug.errors import Diverged, UserError
-from metaaug.io.atomic import staged_dir, write_text
+from metaaug.io.atomic import staged_dir, unwritable, write_text
 
 
 def folder_name(class_name: str) -> str:
@@ -37,12 +38,19 @@ def ensure_outputs_free(run_dir: Path, names: tuple[str, ...]) -> None:
 
 
 def ensure_empty_dir(path: Path, what: str) -> None:
-    """Refuse to write into a non-empty folder: existing outputs are never overwritten."""
-    if path.exists() and any(path.iterdir()):
+    """Refuse, before any work, a folder the images cannot go to: a non-empty one (existing
+    outputs are never overwritten), a file, or one under a place that cannot be written (the
+    images are staged beside the folder, in its parent)."""
+    if path.is_dir() and any(path.iterdir()):
         raise UserError(
             f"{what} '{path}' already exists and is not empty; choose another folder "
             f"or move the old one away (metaaug never overwrites outputs)"
         )
+    problem = unwritable(path.parent) or (
+        None if path.is_dir() or not os.path.lexists(path) else "it is a file, not a folder"
+    )
+    if problem:
+        raise UserError(f"{what} '{path}' cannot hold the images: {problem}; choose another folder")
 
 
 def to_uint8(images: Tensor) -> np.ndarray:

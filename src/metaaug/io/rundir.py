@@ -29,6 +29,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from metaaug.errors import EXIT_USAGE, UserError
+from metaaug.io.atomic import unwritable
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def acquire(directory: Path | str, what: str = "run directory", key: str = "hydr
     directory = Path(directory).resolve()
     if directory in _held:
         return directory
-    directory.mkdir(parents=True, exist_ok=True)
+    make_dir(directory, what, key)
     fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -95,6 +96,21 @@ def acquire(directory: Path | str, what: str = "run directory", key: str = "hydr
     os.write(fd, f"{os.getpid()}\n".encode())
     _held[directory] = fd
     return directory
+
+
+def make_dir(directory: Path, what: str = "run directory", key: str = "hydra.run.dir") -> None:
+    """Create `directory` (and its parents), or refuse it in one line when nothing can be
+    written there (a read-only place, a file in the way): before Hydra writes a byte."""
+    problem = unwritable(directory)
+    if problem is None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if os.access(directory, os.W_OK | os.X_OK):
+                return
+            problem = f"'{directory}' cannot be written (permission denied)"
+        except OSError as err:
+            problem = f"'{err.filename or directory}' cannot be created ({err.strerror})"
+    raise UserError(f"cannot use {what} '{directory}': {problem}; choose a writable {key}")
 
 
 def release(directory: Path | str) -> None:
@@ -218,9 +234,9 @@ def claim_sweep_dir(sweep_dir: Path | str, *, study_elsewhere: bool = False) -> 
 
 
 class ClaimRunDir(Callback):
-    """Hydra callback (`hydra.callbacks.claim_run_dir`): claim the run directory as Hydra
-    resolved it, before Hydra writes `.hydra/` or the log there. cli.py can claim only a
-    literal `hydra.run.dir` from the command line; this also covers interpolations and
+    """Hydra callback (`hydra.callbacks.claim_run_dir`): claim the run (or sweep) directory
+    as Hydra resolved it, before Hydra writes `.hydra/` or the log there. cli.py can claim
+    only a literal `hydra.run.dir` from the command line; this also covers interpolations and
     directories set in config files."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -231,5 +247,20 @@ class ClaimRunDir(Callback):
             if empty:
                 _claimed_empty.add(directory)
         except UserError as err:
-            print(f"metaaug: error: {err}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
+            _refuse(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # before the launcher creates the sweep directory and writes there: one it cannot
+        # create, or one holding another sweep's jobs (given by an interpolation or a config
+        # file; cli.py claims a literal one), is refused in one line
+        storage = OmegaConf.select(config, "hydra.sweeper.storage", default=None)
+        try:
+            claim_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(),
+                            study_elsewhere=storage not in (None, "", "null"))  # fmt: skip
+        except UserError as err:
+            _refuse(err)
+
+
+def _refuse(err: UserError) -> None:
+    print(f"metaaug: error: {err}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from metaaug.errors import UserError, nearest
+from metaaug.errors import BadValue, UserError, nearest
+from metaaug.io.atomic import unwritable
 from metaaug.io.checkpoint import save_atomic
 from metaaug.models.classifier import DomainClassifier
 
@@ -234,6 +235,15 @@ def load_or_train_domain_classifier(
         except Exception as err:  # a torn or foreign file must not stop a run: retrain
             log.warning("ignoring unreadable domain classifier cache %s (%s)", path, err)
 
+    # a read-only cache serves the classifiers it holds; one it lacks is refused before the
+    # training, not after it
+    problem = unwritable(Path(cache_dir))
+    if problem:
+        raise BadValue(
+            f"{{cache_dir}}='{cache_dir}' cannot keep the domain classifier this run must train: "
+            f"{problem}; point {{cache_dir}} at a writable folder (by default it follows "
+            "$METAAUG_CACHE)"
+        )
     model, acc = train_domain_classifier(classes, unique, device=device, **settings)
     log.info("trained domain classifier on %d classes: held-out accuracy %.3f", len(unique), acc)
     ckpt = {
