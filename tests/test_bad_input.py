@@ -84,13 +84,6 @@ def test_unreadable_image_file(metaaug: Runner, tmp_path: Path) -> None:
     assert_one_line_error(proc, "broken.png")
 
 
-def test_unknown_group_option_keeps_hydras_message(metaaug: Runner) -> None:
-    proc = metaaug("train", "dataset=nosuch")
-    assert proc.returncode != 0
-    assert "Could not find 'dataset/nosuch'" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
 def test_used_run_directory_is_never_overwritten(metaaug: Runner, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 from metaaug import __version__
-from metaaug.commands import COMMANDS, NO_JOB_FLAGS, keys
+from metaaug.commands import COMMANDS, HYDRA_APPS, MULTIRUN_FLAGS, NO_JOB_FLAGS, keys
 from metaaug.errors import EXIT_USAGE, UserError, message, nearest
 from metaaug.io import rundir  # registers ${metaaug.run_id:} before Hydra reads a config
 
@@ -55,7 +55,7 @@ def _claim_output_dir(argv: list[str]) -> None:
     as long as this process. Default directories are new by construction (rundir.RUN_ID)."""
     if any(a.split("=", 1)[0] in NO_JOB_FLAGS for a in argv):
         return
-    if any(a in ("-m", "--multirun") for a in argv):
+    if any(a in MULTIRUN_FLAGS for a in argv):
         sweep_dir = _override(argv, "hydra.sweep.dir")
         if sweep_dir:
             storage = _override(argv, "hydra.sweeper.storage")  # an Optuna study elsewhere
@@ -82,7 +82,14 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_USAGE)
+    app = importlib.import_module(COMMANDS[command][0])  # (it may store configs of its own)
     try:
+        # Hydra's other flags (--cfg, --config-dir, ...) are Hydra's to read: no check then
+        if command in HYDRA_APPS and not any(a.startswith("-") for a in rest
+                                             if a not in MULTIRUN_FLAGS):  # fmt: skip
+            from metaaug.commands import overrides
+
+            overrides.check(command, [a for a in rest if a not in MULTIRUN_FLAGS])
         if command == "train":  # hardware.distributed: ranks > 0 of the run end there
             from metaaug.commands import ranks  # (imports torch: not for --help or summarize)
 
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     # Hydra parses sys.argv itself; it sees `metaaug-<command> <overrides>`
     sys.argv = [f"metaaug {command}", *rest]
-    importlib.import_module(COMMANDS[command][0]).main()
+    app.main()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ The registry holds the one-line help too, so `metaaug --help` answers without im
 NO_JOB_FLAGS = ("-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info", "-sc",
                 "--shell-completion")  # fmt: skip
 
+# the commands that are Hydra apps, each composed from the config of its name (conf/<name>.yaml)
+HYDRA_APPS = ("train", "generate", "evaluate", "fewshot")
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": (
         "metaaug.commands.train",

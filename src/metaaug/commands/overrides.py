@@ -1,0 +1,118 @@
+"""The command line's overrides composed once before Hydra runs the command, so that a misspelt
+key (`meta_algo.iteratons=3`), an unknown option (`dataset=omniglt`) or an override Hydra cannot
+parse is one line naming the fix (UserError: exit 2), not Hydra's several-line report with
+exit code 1.
+
+A sweep (`-m seed=0,1`, `choice(...)`, `range(...)`) is composed with each of its values where
+they pick a config group option, else with its first; `interval(...)` has no values to list and
+is composed with a placeholder: only the key is checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+
+from metaaug.errors import UserError
+
+GROUP_VALUES_CHECKED = 20  # the values of a sweep over options composed one by one, at most
+HYDRA_SYNTAX = "https://hydra.cc/docs/advanced/override_grammar/basic"
+
+
+def _compositions(overrides: list[str]) -> Iterator[list[str]]:
+    """Lists of plain overrides that together show every key and option `overrides` use."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    plain: list[str] = []
+    sweeps: list[tuple[str, list[str]]] = []
+    for override in parsed:
+        if not override.is_sweep_override():
+            plain.append(override.input_line)
+            continue
+        key = override.get_key_element()
+        try:
+            values = [str(v) for v in override.sweep_string_iterator()]
+        except HydraException:  # interval(...): no values to list
+            values = ["0"]
+        plain.append(f"{key}={values[0]}")
+        if "." not in override.key_or_group:  # a group's options: each must exist
+            sweeps.extend((f"{key}={v}", plain[:-1]) for v in values[1:GROUP_VALUES_CHECKED])
+    yield plain
+    for changed, before in sweeps:
+        yield [*before, changed]
+
+
+def _keys(cfg: object, prefix: str = "") -> Iterator[str]:
+    """The path of every value of `cfg` (not of the nodes holding them), unresolved."""
+    from omegaconf import DictConfig
+
+    for key, value in cfg.items_ex(resolve=False) if isinstance(cfg, DictConfig) else ():
+        if isinstance(value, DictConfig):
+            yield from _keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def _unknown_key(config_name: str, key: str, overrides: list[str]) -> str:
+    """`key` is not in the config: the closest keys that are, composed with the same group
+    choices (`gan=dagan` has keys `gan=dcgan` lacks)."""
+    from hydra import compose
+
+    groups = [o for o in overrides
+              if "=" in o and "." not in (name := o.split("=", 1)[0]) and name != key]  # fmt: skip
+    try:
+        known = list(_keys(compose(config_name, overrides=groups)))
+    except Exception:  # a hint only: the refusal stands without it
+        known = []
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.7)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+def _one_line(err: Exception, config_name: str, overrides: list[str]) -> str:
+    text = str(err)
+    if m := re.match(r"Could not override '([^']+)'\.\nTo append to your config use (\S+)", text):
+        key, append = m.groups()
+        hint = _unknown_key(config_name, key, overrides)
+        return (f"{key} is not a key of the {config_name} config{hint} (a key of your own: "
+                f"{append})")  # fmt: skip
+    if m := re.search(r"Could not find '([^']+)/([^']+)'\n\nAvailable options in '[^']+':\n"
+                      r"((?:\t.*\n?)*)", text):  # fmt: skip
+        group, option, listed = m.groups()
+        options = ", ".join(line.strip() for line in listed.splitlines() if line.strip())
+        return f"{group}={option} is not an option; use one of: {options}"
+    if m := re.match(r"Could not delete from config\. '([^']+)' does not exist\.", text):
+        return f"~{m[1]} deletes a key the {config_name} config does not have; drop it"
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f"cannot read {_unparsable(overrides) or 'the overrides'} ({first}); see {HYDRA_SYNTAX}"
+
+
+def _unparsable(overrides: list[str]) -> str | None:
+    """The first override Hydra's grammar cannot read, alone."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for override in overrides:
+        try:
+            parser.parse_overrides([override])
+        except HydraException:
+            return override
+    return None
+
+
+def check(config_name: str, overrides: list[str]) -> None:
+    """Compose `config_name` with `overrides` (Hydra's flags already removed) as Hydra would;
+    raise UserError in one line for what Hydra would refuse."""
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    with initialize_config_module("metaaug.conf", version_base="1.3"):
+        try:
+            for composition in _compositions(overrides):
+                compose(config_name, overrides=composition, return_hydra_config=True)
+        except (HydraException, OmegaConfBaseException) as err:
+            raise UserError(_one_line(err, config_name, overrides)) from None
