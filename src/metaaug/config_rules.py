@@ -3,7 +3,9 @@ each command (train, fewshot, generate, evaluate), built from a few rule makers.
 applies the tables, and checks what a table cannot say.
 
 A rule takes the value as YAML read it (the configs are plain YAML, so a command-line value
-arrives as YAML reads it): nothing is converted, and a value not of the declared type fails.
+arrives as YAML reads it), and a value not of the declared type fails. One conversion: a
+boolean written as OmegaConf spells booleans in a typed config (yes/no, on/off, y/n, any case)
+becomes the boolean (`Rule.convert`), so `progress=off` means false.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Rule:
     ok: Callable[[Any], bool]
     choice: bool = False  # a name from a list: "... is not known; use ..." ("...: use ...")
     optional: bool = False  # only some options of a group have the key
+    convert: Callable[[Any], Any] | None = None  # another spelling -> the value, before `ok`
 
     def message(self, key: str, value: Any) -> str:
         verb = " is not known;" if self.choice else ":"
@@ -58,7 +61,18 @@ def _is_list(v: Any) -> bool:
 def _nullable(rule: Rule, null: bool) -> Rule:
     if not null:
         return rule
-    return Rule(f"{rule.accepted} or null", lambda v: v is None or rule.ok(v), rule.choice)
+    ok = lambda v: v is None or rule.ok(v)  # noqa: E731
+    return Rule(f"{rule.accepted} or null", ok, rule.choice, convert=rule.convert)
+
+
+# OmegaConf's spellings of a boolean (what a `bool` field of a structured config accepts)
+_SPELLINGS = {"true": True, "yes": True, "on": True, "y": True,
+              "false": False, "no": False, "off": False, "n": False}  # fmt: skip
+
+
+def as_boolean(v: Any) -> Any:
+    """`off`, `Yes`, ... as the boolean they spell; any other value unchanged."""
+    return _SPELLINGS.get(v.lower(), v) if isinstance(v, str) else v
 
 
 def integer(lo: int, hi: int | None = None, note: str = "", null: bool = False) -> Rule:
@@ -87,15 +101,16 @@ def one_of(*choices: Any, null: bool = False) -> Rule:
     # by type too: 1 == True in Python, but progress=1 is not progress=true
     names = [str(c).lower() if isinstance(c, bool) else str(c) for c in choices]
     text = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-    rule = Rule(text, lambda v: any(type(v) is type(c) and v == c for c in choices), True)
-    return _nullable(rule, null)
+    convert = as_boolean if any(isinstance(c, bool) for c in choices) else None
+    ok = lambda v: any(type(v) is type(c) and v == c for c in choices)  # noqa: E731
+    return _nullable(Rule(text, ok, True, convert=convert), null)
 
 
 def optional(rule: Rule) -> Rule:
-    return Rule(rule.accepted, rule.ok, rule.choice, optional=True)
+    return Rule(rule.accepted, rule.ok, rule.choice, optional=True, convert=rule.convert)
 
 
-BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool))
+BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool), convert=as_boolean)
 TEXT = Rule("a string", lambda v: isinstance(v, str))
 PATH = Rule("a path or null", lambda v: v is None or isinstance(v, str))
 NAME = Rule("a name or null", lambda v: v is None or isinstance(v, str))
@@ -121,7 +136,7 @@ def _alpha_ok(v: Any) -> bool:
 
 COMMON: dict[str, Rule] = {
     "seed": integer(0, MAX_SEED),
-    "progress": one_of(True, False, "auto"),  # yes/no/on/off are strings here, and refused
+    "progress": one_of(True, False, "auto"),  # off/no/... are converted (as_boolean)
     "dataset.name": TEXT,
     "dataset.root": PATH,
     "dataset.download": optional(BOOLEAN),

@@ -4,8 +4,9 @@ image sizes the GAN builds, a memory estimate, the data folders).
 
 A bad value stops the command with one line naming the key, the value and what is accepted
 (`UserError`: `metaaug: error: ...`, exit 2). The configs are plain YAML, so a command-line
-value arrives as YAML reads it: `seed=1e20` is a float, `meta_algo.iterations=abc` and
-`progress=off` are strings. Nothing is converted: a value not of the declared type is refused.
+value arrives as YAML reads it: `seed=1e20` is a float, `meta_algo.iterations=abc` a string,
+and a value not of the declared type is refused. Booleans are the one conversion: `off`, `yes`
+and OmegaConf's other spellings are written back into the config as false and true.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def _check_rules(cfg: DictConfig, rules: Iterable[tuple[str, Rule]]) -> None:
             if rule.optional:
                 continue
             raise UserError(f"{key} is missing from the config; add it with +{key}=<value>")
+        if rule.convert is not None and (converted := rule.convert(value)) is not value:
+            OmegaConf.update(cfg, key, converted, merge=False)
+            value = converted
         if not rule.ok(value):
             raise UserError(rule.message(key, value))
 
@@ -178,6 +182,23 @@ def _check_memory(cfg: DictConfig, command: str) -> None:
         )
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (a SLURM allocation or taskset narrows them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _check_threads(cfg: DictConfig) -> None:
+    threads, cpus = cfg.hardware.get("threads"), usable_cpus()
+    if threads is not None and threads > cpus:
+        raise UserError(
+            f"hardware.threads={threads} but this process may use {cpus} CPU core(s); use "
+            f"1..{cpus} or null (torch's default): more threads than cores wait for each other"
+        )
+
+
 @contextlib.contextmanager
 def _naming_keys(command: str) -> Iterator[None]:
     """The library checks called here (image sizes, losses) name their arguments; a refusal
@@ -209,6 +230,7 @@ def check_config(cfg: DictConfig, command: str) -> None:
         if command == "train":
             _check_gan_size(cfg)
         _check_memory(cfg, command)
+        _check_threads(cfg)
 
 
 def _check_folder(key: str, value: str | None, what: str) -> None:
