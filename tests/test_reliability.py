@@ -172,6 +172,53 @@ def test_sigterm_saves_the_current_iteration_and_says_how_to_resume(
     assert f"meta-iteration {state['iteration']}:" in line and state["iteration"] > 0
 
 
+def test_a_run_stopped_in_a_baseline_resumes_through_the_main_checkpoint_exactly(
+    metric_cache: Path, tmp_path: Path
+) -> None:
+    """SIGTERM while the pretrain baseline trains: the message names the main arm's last.pt
+    (the baseline's own is not a main-arm state: given as resume, it is refused), and the
+    resumed run ends where an uninterrupted one does, weight for weight, with the main arm's
+    validation history kept."""
+    env = {**os.environ, "METAAUG_CACHE": str(metric_cache), "PYTHONUNBUFFERED": "1"}
+    args = [*TINY, "baselines.pretrain.iterations=300", "checkpoint.every=1"]
+
+    def train(run: Path, *extra: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "metaaug.cli", "train", *args, *extra, f"hydra.run.dir={run}"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    whole, stopped, resumed = tmp_path / "whole", tmp_path / "stopped", tmp_path / "resumed"
+    proc = train(stopped)
+    baseline = stopped / "checkpoints" / "baseline_pretrain" / "last.pt"
+    deadline = time.time() + 300
+    while not baseline.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    main = stopped / "checkpoints" / "last.pt"
+    _one_line(subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr),
+              128 + signal.SIGTERM, "interrupted", "SIGTERM at baseline/pretrain/meta-iteration",
+              f"saved {baseline}", f"resume={main} ")  # fmt: skip
+    assert 0 < torch.load(baseline, weights_only=True)["iteration"] < 300
+
+    wrong = train(tmp_path / "wrong", f"resume={baseline}")
+    _, stderr = wrong.communicate(timeout=300)
+    _one_line(subprocess.CompletedProcess(wrong.args, wrong.returncode, "", stderr), 2, "error",
+              "holds the meta-training of baselines.pretrain, not of meta_algo")  # fmt: skip
+
+    for run, extra in [(whole, ()), (resumed, (f"resume={main}",))]:
+        proc = train(run, *extra)
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, stderr[-3000:]
+    for name in ("last.pt", "baseline_pretrain/last.pt"):
+        a, b = (torch.load(r / "checkpoints" / name, weights_only=True) for r in (whole, resumed))
+        assert a["iteration"] == b["iteration"]
+        assert all(torch.equal(a["gan"][k], b["gan"][k]) for k in a["gan"]), name
+    a, b = (json.loads((r / "metrics.json").read_text()) for r in (whole, resumed))
+    assert a["results"] == b["results"] and a["validation"] == b["validation"] != {}
+
+
 def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 

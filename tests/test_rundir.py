@@ -173,6 +173,20 @@ def test_a_multirun_into_a_used_sweep_directory_is_refused_before_writing(
     assert sorted(p.relative_to(sweep) for p in sweep.rglob("*")) == listing
 
 
+def test_a_multirun_into_a_used_sweep_directory_given_by_an_interpolation_is_refused(
+    metaaug: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = tmp_path / "sweep"
+    config = _used_sweep(sweep)
+    before = config.read_bytes()
+    listing = sorted(p.relative_to(sweep) for p in sweep.rglob("*"))
+    monkeypatch.setenv("METAAUG_TEST_SWEEP", str(sweep))  # cli.py cannot read it: the callback
+    proc = metaaug("train", "-m", "seed=0,1", *TINY, "hydra.sweep.dir=${oc.env:METAAUG_TEST_SWEEP}")
+    assert_one_line_error(proc, f"sweep directory '{sweep}'", "0/, 1/", "hydra.sweep.dir")
+    assert config.read_bytes() == before
+    assert sorted(p.relative_to(sweep) for p in sweep.rglob("*")) == listing
+
+
 def test_a_sweep_directory_with_an_optuna_study_is_resumable(tmp_path: Path) -> None:
     used, study = tmp_path / "used", tmp_path / "study"
     _used_sweep(used)

@@ -24,7 +24,7 @@ from metaaug.errors import Diverged, UserError
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
-from metaaug.pipeline.resume import stamp, verified_state
+from metaaug.pipeline.resume import checkpoint_of, stamp, verified_state
 from metaaug.precision import Precision
 from metaaug.training.guard import META_LRS, Guard, lowered
 from metaaug.training.meta_loop import Evaluate, MetaTraining, Validation, meta_train
@@ -71,8 +71,9 @@ def run_algorithm(
     tag: str = "",
 ) -> MetaTraining:
     """Run the meta-algorithm of the meta_algo node at `prefix` (`meta_algo`, or a baseline's
-    `baselines.<name>`) on `init` in place. `tag` marks a baseline (no resume, no validation,
-    own log tags).
+    `baselines.<name>`) on `init` in place. `tag` marks a baseline (no validation, own log
+    tags). With `resume`, the main arm continues from that checkpoint and a baseline from its
+    own beside it, where there is one (`resume.checkpoint_of`).
 
     On divergence with `guard.on_divergence=rollback`, the last good state (`last.pt`, else
     the starting weights) is restored and meta-training goes on from there with its learning
@@ -81,13 +82,15 @@ def run_algorithm(
     """
     guard = Guard.from_config(cfg.guard)
     restore = None
-    if cfg.resume and not tag:
-        restore = verified_state(cfg, data.split, device)
-        log.info("resumed from %s at meta-iteration %d", cfg.resume, int(restore["iteration"]))
+    path = checkpoint_of(cfg, prefix, ckpt_dir)
+    if path is not None:
+        restore = verified_state(cfg, data.split, device, prefix, path)
+        log.info("%s resumed from %s at meta-iteration %d", prefix, path,
+                 int(restore["iteration"]))  # fmt: skip
     # where a rollback may go back to, last resort: the start (the resumed state, if any)
     start = restore if restore is not None else {"gan": copy.deepcopy(init.state_dict())}
     # checkpoints record the run as asked, so that a resume with its overrides is accepted
-    recorded = stamp(cfg, data.split)
+    recorded = stamp(cfg, data.split, prefix)
     for attempt in range(guard.retries() + 1):
         try:
             return _run_once(cfg, OmegaConf.select(cfg, prefix), data, init, evaluate, writer,
@@ -188,6 +191,9 @@ def _run_once(
         progress=build.progress(cfg),
         tag=tag,
         stamp=recorded,
+        history=dict(restore.get("validation", {})) if restore is not None else None,
+        # a run stopped in a baseline resumes through the main arm's checkpoint
+        resume_with=ckpt_dir.parent / "last.pt" if tag else None,
     )
 
 

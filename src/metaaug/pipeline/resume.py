@@ -1,8 +1,15 @@
-"""Verified resume: a training checkpoint records what defines its meta-training, and a run
-that resumes from it must define the same (one line lists what differs)."""
+"""Verified resume: a training checkpoint records which arm it trains (the main arm's
+`meta_algo`, or a baseline's `baselines.<name>`) and what defines that training, and a run that
+resumes from it must define the same (one line lists what differs).
+
+`resume=` names the main arm's `checkpoints/last.pt`; each baseline resumes from its own
+`checkpoints/baseline_<name>/last.pt` beside it where the interrupted run got that far, so a
+run stopped while it trained a baseline loses nothing either.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +23,7 @@ DEFINING = ("seed", "dataset", "gan", "meta_algo", "augment")
 FREE = ("dataset.root", "meta_algo.iterations", "meta_algo.vectorize")
 # nodes that only instantiate what the keys beside them say (their interpolations)
 DERIVED = ("algorithm", "generator", "discriminator", "transform")
+MAIN = "meta_algo"  # the main arm's node
 FIX = "point resume at a run's checkpoints/last.pt"
 
 
@@ -28,24 +36,27 @@ def _flat(node: Any, prefix: str) -> dict[str, Any]:
     return {prefix: node}
 
 
-def defining(cfg: DictConfig) -> dict[str, Any]:
-    """The dotted keys and resolved values of `cfg` that define its meta-training."""
+def defining(cfg: DictConfig, arm: str = MAIN) -> dict[str, Any]:
+    """The dotted keys and resolved values of `cfg` that define the meta-training of `arm`
+    (a baseline's node joins the run's)."""
     flat: dict[str, Any] = {}
-    for key in DEFINING:
+    free = (*FREE, f"{arm}.iterations")
+    for key in DEFINING if arm == MAIN else (*DEFINING, arm):
         node = OmegaConf.select(cfg, key)
         value = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
         flat |= _flat(value, key)
     return {
         k: v for k, v in flat.items()
-        if k not in FREE and not any(part in DERIVED for part in k.split(".")[1:])
+        if k not in free and not any(part in DERIVED for part in k.split(".")[1:])
     }  # fmt: skip
 
 
-def stamp(cfg: DictConfig, split: ClassSplit) -> dict[str, Any]:
-    """What every training checkpoint of `cfg` records for a verified resume."""
+def stamp(cfg: DictConfig, split: ClassSplit, arm: str = MAIN) -> dict[str, Any]:
+    """What every training checkpoint of `arm` in `cfg` records for a verified resume."""
     return {
+        "arm": arm,
         "meta_algo": str(cfg.meta_algo.name),
-        "defines": defining(cfg),
+        "defines": defining(cfg, arm),
         "split": {"train": list(split.train), "val": list(split.val), "test": list(split.test)},
     }
 
@@ -62,36 +73,59 @@ def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     ]
 
 
-def verified_state(cfg: DictConfig, split: ClassSplit, device: Any) -> dict[str, Any]:
-    """The training state at `cfg.resume`, refused (UserError, one line) when it is damaged,
-    not a training checkpoint, non-finite, from a run defined otherwise, from another class
-    split, or further along than `meta_algo.iterations`."""
-    state = load_checked(cfg.resume, "resume", "training_state", FIX, map_location=device)
+def checkpoint_of(cfg: DictConfig, arm: str, checkpoint_dir: Path) -> Path | None:
+    """The checkpoint `arm` resumes from: `resume` itself for the main arm, for a baseline
+    its last.pt beside `resume` under the folder name it has in this run (None where the
+    interrupted run had not begun it: the baseline starts afresh)."""
+    if not cfg.resume:
+        return None
+    if arm == MAIN:
+        return Path(cfg.resume)
+    path = Path(cfg.resume).parent / checkpoint_dir.name / "last.pt"
+    return path if path.is_file() else None
+
+
+def verified_state(
+    cfg: DictConfig, split: ClassSplit, device: Any, arm: str = MAIN, path: Path | None = None
+) -> dict[str, Any]:
+    """The training state of `arm` at `path` (default: `cfg.resume`), refused (UserError, one
+    line) when it is damaged, not a training checkpoint, non-finite, another arm's, from a
+    run defined otherwise, from another class split, or further along than the arm's
+    `iterations`."""
+    path = Path(cfg.resume) if path is None else path
+    state = load_checked(path, "resume", "training_state", FIX, map_location=device)
+    what = f"resume='{path}'" if arm == MAIN else f"the {arm} checkpoint '{path}' beside resume"
     if "defines" not in state:
         raise UserError(
-            f"resume='{cfg.resume}' records no run definition (written by an older metaaug), so "
-            "it cannot be verified; start a new run"
+            f"{what} records no run definition (written by an older metaaug), so it cannot be "
+            "verified; start a new run"
         )
-    diff = differences(state["defines"], defining(cfg))
+    trained = state.get("arm", MAIN)
+    if trained != arm:
+        raise UserError(
+            f"{what} holds the meta-training of {trained}, not of {arm}; {FIX} (each baseline "
+            "resumes from its checkpoints/baseline_<name>/last.pt beside it)"
+        )
+    diff = differences(state["defines"], defining(cfg, arm))
     if diff:
         shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
         raise UserError(
-            f"resume='{cfg.resume}' was meta-trained with other settings ({shown}); resume "
-            "with the checkpoint's settings (its run's .hydra/overrides.yaml) or start a new run"
+            f"{what} was meta-trained with other settings ({shown}); resume with the "
+            "checkpoint's settings (its run's .hydra/overrides.yaml) or start a new run"
         )
     saved = state["split"]
     for part in ("train", "val", "test"):
         if list(saved[part]) != list(getattr(split, part)):
             moved = sorted(set(saved[part]) ^ set(getattr(split, part)))
             raise UserError(
-                f"resume='{cfg.resume}' used another class split (meta-{part} differs, e.g. "
+                f"{what} used another class split (meta-{part} differs, e.g. "
                 f"'{moved[0] if moved else '?'}'); name the checkpoint's targets or start a "
                 "new run, so that no meta-train class becomes a target"
             )
-    done = int(state["iteration"])
-    if int(cfg.meta_algo.iterations) < done:
+    done, planned = int(state["iteration"]), int(OmegaConf.select(cfg, arm).iterations)
+    if planned < done:
         raise UserError(
-            f"resume='{cfg.resume}' is at meta-iteration {done} but meta_algo.iterations="
-            f"{cfg.meta_algo.iterations}; set meta_algo.iterations >= {done}"
+            f"{what} is at meta-iteration {done} but {arm}.iterations={planned}; set "
+            f"{arm}.iterations >= {done}"
         )
     return state

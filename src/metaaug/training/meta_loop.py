@@ -155,16 +155,21 @@ def meta_train(
     progress: bool = False,
     tag: str = "",
     stamp: dict[str, Any] | None = None,
+    history: dict[int, dict[str, float]] | None = None,
+    resume_with: Path | None = None,
 ) -> MetaTraining:
     """Run meta-iterations `start..iterations-1` on `gan` in place; returns its timing figures
     and validation metrics (validated every `validation.every` iterations and at the end).
 
     `tag` prefixes every TensorBoard tag (a baseline's own meta-training logs apart); `stamp`
-    joins every checkpoint (what defines the run, for a verified resume).
+    joins every checkpoint (what defines the run, for a verified resume), and so does the
+    validation history (`history`: what a resumed run validated before it stopped).
 
     A non-finite loss or weight raises `Diverged` before anything non-finite is written
     (`checkpoints/last.pt` keeps the last good state, `last.pt.prev` the one before it).
-    SIGTERM or SIGINT saves `last.pt` at the current iteration and raises `Interrupted`.
+    SIGTERM or SIGINT saves `last.pt` at the current iteration and raises `Interrupted`,
+    whose message names the checkpoint to resume the run with (`resume_with`, default
+    `last.pt`: a baseline's run resumes through the main arm's checkpoint).
 
     With `hardware.distributed`, the main arm's meta-batches split across the ranks (a
     baseline's, `tag`, do not); every rank starts from rank 0's state and stops at the same
@@ -177,6 +182,7 @@ def meta_train(
         if not main:
             return
         state = training_state(gan, algo, sampler, done, rng) | (stamp or {})
+        state["validation"] = dict(history)
         save_atomic(state, last, keep_previous=True)
 
     def last_good() -> str:
@@ -186,12 +192,14 @@ def meta_train(
 
     t0 = time.perf_counter()
     val_s = 0.0
-    history: dict[int, dict[str, float]] = {}
+    history = dict(history or {})
     desc = f"{tag}{algo.name}"
     sharing = distributed.sharing(meta_batch_size, enabled=not tag)
     with deferred_signals() as signalled, sharing as world:
         if world.size > 1:
             start = _from_rank0(gan, algo, sampler, start, rng)
+        if 0 < start == iterations:  # resumed at its end: this run's own last.pt still
+            save(start)  # names it, so that a stop in a later arm resumes through it
         bar = tqdm(range(start, iterations), desc=desc, disable=not (progress and main),
                    leave=False)  # fmt: skip
         for it in bar:
@@ -216,8 +224,8 @@ def meta_train(
             if stop:
                 name = signal.Signals(stop).name
                 raise Interrupted(
-                    f"{name} at meta-iteration {done}: saved {last}; continue with "
-                    f"resume={last} and the same overrides",
+                    f"{name} at {tag}meta-iteration {done}: saved {last}; continue with "
+                    f"resume={resume_with or last} and the same overrides",
                     stop,
                 )
     elapsed = time.perf_counter() - t0
