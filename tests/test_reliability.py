@@ -172,6 +172,40 @@ def test_sigterm_saves_the_current_iteration_and_says_how_to_resume(
     assert f"meta-iteration {state['iteration']}:" in line and state["iteration"] > 0
 
 
+def test_sigterm_after_meta_training_leaves_nothing_partial_and_says_how_to_go_on(
+    metric_cache: Path, tmp_path: Path
+) -> None:
+    """SIGTERM in the fine-tune (no longer deferred there): the `finally` blocks run, so no
+    temporary file is left, and the line says to resume from last.pt (meta-training is not
+    repeated); the resumed run completes."""
+    run = tmp_path / "run"
+    env = {**os.environ, "METAAUG_CACHE": str(metric_cache), "PYTHONUNBUFFERED": "1"}
+    base = [sys.executable, "-m", "metaaug.cli", "train", *TINY, "compare_baselines=false"]
+    proc = subprocess.Popen(
+        [*base, "finetune.steps=1000000", f"hydra.run.dir={run}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    meta_init = run / "checkpoints" / "meta_init.pt"
+    deadline = time.time() + 300
+    while not meta_init.is_file() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # into the fine-tune
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    last = run / "checkpoints" / "last.pt"
+    _one_line(subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr),
+              128 + signal.SIGTERM, "interrupted", "SIGTERM; files already complete were kept",
+              f"continue with resume={last} and the same overrides")  # fmt: skip
+    assert [p for p in run.rglob(".*") if p.name != ".hydra" and ".hydra" not in p.parts
+            and p.name != ".lock"] == []  # fmt: skip
+    assert not (run / "synthetic").exists() and not (run / "metrics.json").exists()
+    resumed = subprocess.run([*base, f"resume={last}", f"hydra.run.dir={tmp_path / 'again'}"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "meta_algo resumed from" in resumed.stdout + resumed.stderr
+
+
 def test_a_run_stopped_in_a_baseline_resumes_through_the_main_checkpoint_exactly(
     metric_cache: Path, tmp_path: Path
 ) -> None:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import re
+import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+# what an interrupted command leaves: every output is written beside its place and renamed in
+STOPPED = "files already complete were kept, nothing partial was written"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +74,45 @@ class Interrupted(Exception):
         self.signum = signum
 
 
+class Terminated(BaseException):
+    """SIGTERM outside meta-training (which defers it to save a checkpoint): raised in the main
+    thread, as Python raises KeyboardInterrupt for SIGINT, so that every `finally` removes its
+    partial files. A BaseException: `except Exception` blocks do not swallow it."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated (the main thread only: elsewhere Python
+    installs no handler, and the signal keeps its usual effect)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def continue_with(hint: Callable[[], str | None]) -> Iterator[None]:
+    """A Ctrl-C or SIGTERM in the block ends the command with `hint()` (how to go on, asked
+    when it happens; None: nothing to add) in its one line."""
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as err:
+        text = hint()
+        if text is None:
+            raise
+        ctrl_c = isinstance(err, KeyboardInterrupt)
+        name, signum = ("Ctrl-C", signal.SIGINT) if ctrl_c else ("SIGTERM", signal.SIGTERM)
+        raise Interrupted(f"{name}; {STOPPED}; {text}", signum) from None
+
+
 def nearest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
     """The valid names closest to `name`, for 'did you mean' hints."""
     choices = list(choices)
@@ -91,8 +135,9 @@ def _in_a_study() -> bool:
 def exits_on_user_error(fn: F | None = None, *, keys: Mapping[str, str] | None = None) -> Any:
     """Turn a UserError raised by `fn` into `error: <message>` on stderr and exit code 2, a
     Diverged into `diverged: <message>` and exit code 3, an Interrupted into its message and
-    128 + the signal number. `keys` names the config key behind each argument a `BadValue`
-    names (`@exits_on_user_error(keys=TRAIN)`).
+    128 + the signal number, a Ctrl-C or SIGTERM elsewhere into one line and 130 or 143.
+    `keys` names the config key behind each argument a `BadValue` names
+    (`@exits_on_user_error(keys=TRAIN)`).
 
     Hydra prints a traceback for any exception escaping a task function; SystemExit is not an
     Exception, so it passes through Hydra untouched. Inside an Optuna study a UserError or
@@ -105,7 +150,8 @@ def exits_on_user_error(fn: F | None = None, *, keys: Mapping[str, str] | None =
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with sigterm_raises():
+                return fn(*args, **kwargs)
         except (UserError, Diverged) as err:
             diverged = isinstance(err, Diverged)
             text = message(err, keys)
@@ -119,8 +165,10 @@ def exits_on_user_error(fn: F | None = None, *, keys: Mapping[str, str] | None =
             print(f"metaaug: interrupted: {err}", file=sys.stderr)
             sys.exit(128 + err.signum)
         except KeyboardInterrupt:  # a Ctrl-C outside meta-training (or a second one)
-            print("metaaug: interrupted: Ctrl-C; files already complete were kept, nothing "
-                  "partial was written", file=sys.stderr)  # fmt: skip
-            sys.exit(130)
+            print(f"metaaug: interrupted: Ctrl-C; {STOPPED}", file=sys.stderr)
+            sys.exit(128 + signal.SIGINT)
+        except Terminated:  # a SIGTERM outside meta-training
+            print(f"metaaug: interrupted: SIGTERM; {STOPPED}", file=sys.stderr)
+            sys.exit(128 + signal.SIGTERM)
 
     return wrapper

@@ -22,7 +22,7 @@ from torch.utils.tensorboard import SummaryWriter
 from metaaug import distributed, hardware, validate
 from metaaug.commands import build, keys
 from metaaug.data.target import Target
-from metaaug.errors import UserError, exits_on_user_error
+from metaaug.errors import UserError, continue_with, exits_on_user_error
 from metaaug.io.images import folder_name, write_synthetic
 from metaaug.io.rundir import run_dir_lock
 from metaaug.metrics.names import OBJECTIVES
@@ -256,8 +256,16 @@ def run(cfg: DictConfig) -> float:
     return value
 
 
+def resume_hint(run_dir: Path) -> str | None:
+    """How a run stopped outside meta-training goes on (meta-training defers the signal and
+    says it itself): from its last.pt, once there is one."""
+    last = run_dir / "checkpoints" / "last.pt"
+    return f"continue with resume={last} and the same overrides" if last.is_file() else None
+
+
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 @exits_on_user_error(keys=keys.TRAIN)
 def main(cfg: DictConfig) -> float:
-    with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
-        return run(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with run_dir_lock(run_dir), continue_with(lambda: resume_hint(run_dir)):
+        return run(cfg)  # (the lock: one process per run directory)
