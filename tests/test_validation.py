@@ -238,8 +238,18 @@ def test_memory_estimate_against_a_small_machine(monkeypatch: pytest.MonkeyPatch
 def test_memory_estimate_counts_images_channels_and_side() -> None:
     cfg = _compose("train", "dataset.image_size=32", "hardware=cuda")  # no batch on the host
     need, how = validate.memory_estimate(cfg, "train")
-    assert need == 2 * 1797 * 1 * 32 * 32 * 4
-    assert "1797 digits images" in how
+    assert need == (2 * 1797 + 500) * 1 * 32 * 32 * 4  # the dataset twice, 500 generated
+    assert "1797 digits images" in how and "500 generated images" in how
+    fewshot, _ = validate.memory_estimate(_compose("fewshot", "hardware=cuda"), "fewshot")
+    assert fewshot == 2 * 1797 * 16 * 16 * 4  # generates nothing of its own
+
+
+def test_too_many_generated_images_name_their_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 million 16x16 images are 28.6 GiB: the fix is fewer images, not a smaller size."""
+    monkeypatch.setattr(validate, "ram_bytes", lambda: 24 * 2**30)
+    refusal = _refusal("train", "generate.num_images=30000000")
+    assert refusal.startswith("generate.num_images=30000000 needs at least 28.6 GiB")
+    assert refusal.endswith("ask for fewer images per class")
 
 
 def test_root_checks_touch_only_set_folders(tmp_path: Path) -> None:

@@ -154,32 +154,47 @@ def _on_cpu(cfg: DictConfig) -> bool:
 
 def memory_estimate(cfg: DictConfig, command: str) -> tuple[int, str]:
     """A lower bound of the bytes a run needs, and how it was counted: the dataset tensor
-    (float32, held twice: the classes and the metric classifier's training copy) and, on the
-    CPU, one training batch of the metric classifier's first conv block (output and the
-    copies kept for backward, ~2x). The GAN and its meta-training are not counted."""
+    (float32, held twice: the classes and the metric classifier's training copy), on the CPU
+    one training batch of the metric classifier's first conv block (output and the copies
+    kept for backward, ~2x), and for train the main arm's `generate.num_images` images of one
+    target (float32). The GAN and its meta-training are not counted."""
+    parts = _memory_parts(cfg, command)
+    return sum(p[0] for p in parts), "; ".join(p[1] for p in parts)
+
+
+def _memory_parts(cfg: DictConfig, command: str) -> list[tuple[int, str, str]]:
+    """(bytes, how they were counted, the fix when they dominate) of each counted part."""
     ds, m = cfg.dataset, cfg.metric
     size, channels = int(ds.image_size), int(ds.channels)
+    side = f"{channels} x {size}x{size}"
+    smaller = f"dataset.image_size={size}: use a smaller dataset.image_size (e.g. 32 or 64)"
+    parts = []
     n = DATASET_IMAGES.get(str(ds.name), 0)
-    total, parts = 2 * n * channels * size**2 * 4, []
     if n:
-        parts.append(f"{n} {ds.name} images x {channels} x {size}x{size} x 4 bytes, twice")
+        how = f"{n} {ds.name} images x {side} x 4 bytes, twice"
+        parts.append((2 * n * channels * size**2 * 4, how, smaller))
     if _on_cpu(cfg):
         width = DOMAIN_WIDTH if command == "fewshot" else max(DOMAIN_WIDTH, m.fidelity.width)
-        total += int(m.batch_size) * 2 * width * size**2 * 4
-        parts.append(f"a metric batch of {m.batch_size} x 2 x {width} x {size}x{size} x 4 bytes")
-    return total, "; ".join(parts)
+        how = f"a metric batch of {m.batch_size} x 2 x {width} x {size}x{size} x 4 bytes"
+        parts.append((int(m.batch_size) * 2 * width * size**2 * 4, how, smaller))
+    if command == "train":
+        images = int(cfg.generate.num_images)
+        fewer = f"generate.num_images={images}: ask for fewer images per class"
+        parts.append((images * channels * size**2 * 4, f"{images} generated images x {side} x "
+                      "4 bytes", fewer))  # fmt: skip
+    return parts
 
 
 def _check_memory(cfg: DictConfig, command: str) -> None:
     ram = ram_bytes()
     need, how = memory_estimate(cfg, command)
-    if ram is not None and need > ram:
-        size = cfg.dataset.image_size
-        raise UserError(
-            f"dataset.image_size={size} needs at least {need / 2**30:.1f} GiB of memory ({how}) "
-            f"but this machine has {ram / 2**30:.1f} GiB; use a smaller dataset.image_size "
-            "(e.g. 32 or 64)"
-        )
+    if ram is None or need <= ram:
+        return
+    key, fix = max(_memory_parts(cfg, command))[2].split(": ", 1)
+    raise UserError(
+        f"{key} needs at least {need / 2**30:.1f} GiB of memory ({how}) but this machine has "
+        f"{ram / 2**30:.1f} GiB; {fix}"
+    )
 
 
 def usable_cpus() -> int:
