@@ -34,7 +34,7 @@ from metaaug.data.folders import read_classes
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target
 from metaaug.errors import UserError, exits_on_user_error
-from metaaug.io.images import ensure_outputs_free
+from metaaug.io.images import ensure_outputs_free, refuse_incomplete
 from metaaug.io.rundir import run_dir_lock
 from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
 from metaaug.metrics.evaluation import Extract, measure
@@ -72,6 +72,7 @@ class ClassImages:
 
 def _read(cfg: DictConfig, key: str, invert: bool) -> dict[str, Tensor]:
     ds = cfg.dataset
+    refuse_incomplete(Path(str(cfg[key])).expanduser())  # a synthetic set cut short
     return read_classes(
         str(cfg[key]), key, image_size=int(ds.image_size), channels=int(ds.channels),
         invert=invert, alpha_background=ds.get("alpha_background", "white"),

@@ -17,6 +17,7 @@ from metaaug.commands.saved import load_saved
 from metaaug.data.sources import image_folder_flat
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import GanArm
+from metaaug.io.images import check_complete
 from metaaug.models.conditioning import conditioning
 
 log = logging.getLogger("metaaug.fewshot")
@@ -97,11 +98,7 @@ def synthetic_folders(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[s
     fixed: dict[str, list[int]] = {}
     for path in manifests:
         info = json.loads(path.read_text())
-        if info.get("complete") is not True:
-            raise UserError(
-                f"'{path}' is not marked complete (its writing was interrupted, or an older "
-                "metaaug wrote it); generate the images again with `metaaug train`"
-            )
+        check_complete(path, info)
         missing = [k for k in MANIFEST_KEYS if k not in info]
         if missing:
             raise UserError(

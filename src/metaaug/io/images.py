@@ -53,6 +53,33 @@ def ensure_empty_dir(path: Path, what: str) -> None:
         raise UserError(f"{what} '{path}' cannot hold the images: {problem}; choose another folder")
 
 
+def check_complete(manifest: Path, info: dict[str, Any]) -> None:
+    """Refuse a synthetic set whose manifest (`info`, read from `manifest`) is not marked
+    complete: its writing was interrupted, or an older metaaug wrote it."""
+    if info.get("complete") is not True:
+        raise UserError(
+            f"'{manifest}' is not marked complete (its writing was interrupted, or an older "
+            "metaaug wrote it); generate the images again with `metaaug train` or `generate`"
+        )
+
+
+def refuse_incomplete(folder: Path) -> None:
+    """A folder of images that is a metaaug synthetic set (its manifest.json), or one class
+    folder of one (listed in its parent's), must be marked complete; any other folder passes."""
+    for manifest, own in ((folder / "manifest.json", True),
+                          (folder.parent / "manifest.json", False)):  # fmt: skip
+        try:
+            info = json.loads(manifest.read_text())
+        except (OSError, ValueError):
+            continue  # none, or not a metaaug manifest: a folder of the user's own
+        if not isinstance(info, dict) or not isinstance(info.get("classes"), list):
+            continue
+        folders = {c.get("folder") for c in info["classes"] if isinstance(c, dict)}
+        if own or folder.name in folders:
+            check_complete(manifest, info)
+            return
+
+
 def to_uint8(images: Tensor) -> np.ndarray:
     """[-1, 1] float [N, C, H, W] -> uint8 [N, H, W, C]."""
     x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
