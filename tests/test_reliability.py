@@ -154,22 +154,20 @@ def test_evaluate_refuses_an_incomplete_synthetic_set(
     metaaug: Runner, tmp_path: Path, tiny_run: Path
 ) -> None:
     """The set as `fake=`, or one class folder of it: refused while its manifest is not
-    marked complete, read once it is; a folder of the user's own (no manifest) passes."""
+    marked complete; a folder of the user's own (no manifest) is read."""
     synthetic = tmp_path / "synthetic"
     shutil.copytree(tiny_run / "synthetic", synthetic)
     manifest = synthetic / "manifest.json"
     info = json.loads(manifest.read_text())
     class_dir = synthetic / info["classes"][0]["folder"]
+    own = tmp_path / "own"  # the same images, without a manifest: a folder of the user's own
+    shutil.copytree(class_dir, own)
     manifest.write_text(json.dumps({**info, "complete": False}))
     for fake in (synthetic, class_dir):
-        proc = metaaug("evaluate", f"real={class_dir}", f"fake={fake}")
+        proc = metaaug("evaluate", f"real={own}", f"fake={fake}")
         _one_line(proc, 2, "error", f"'{manifest}' is not marked complete")
-    manifest.write_text(json.dumps(info))
-    own = tmp_path / "own"
-    shutil.copytree(class_dir, own)
-    for fake in (class_dir, own):
-        proc = metaaug("evaluate", f"real={class_dir}", f"fake={fake}")
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = metaaug("evaluate", f"real={own}", f"fake={own}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_sigterm_saves_the_current_iteration_and_says_how_to_resume(
