@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -45,10 +45,16 @@ Runner = Callable[..., subprocess.CompletedProcess]
 def metaaug(metric_cache: Path, tmp_path: Path) -> Runner:
     """Run `metaaug <args>` in a subprocess, as a user would (from a scratch working dir)."""
 
-    def run(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-        env = {**os.environ, "METAAUG_CACHE": str(metric_cache), "PYTHONUNBUFFERED": "1"}
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        timeout: int = 600,
+        prefix: Sequence[str] = (),  # a command that runs it (tests/test_unwritable.py)
+        cache: Path | None = None,  # another METAAUG_CACHE than the session's
+    ) -> subprocess.CompletedProcess:
+        env = {**os.environ, "METAAUG_CACHE": str(cache or metric_cache), "PYTHONUNBUFFERED": "1"}
         return subprocess.run(
-            [sys.executable, "-m", "metaaug.cli", *args],
+            [*prefix, sys.executable, "-m", "metaaug.cli", *args],
             cwd=cwd or tmp_path,
             env=env,
             capture_output=True,

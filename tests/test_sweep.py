@@ -12,7 +12,9 @@ import optuna
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
+from hydra_plugins.metaaug_optuna import sweeper
 from hydra_plugins.metaaug_optuna.sweeper import direction_of, distribution, search_space
+from metaaug.hardware import usable_cpus
 from tests.conftest import TINY, Runner
 
 
@@ -78,7 +80,7 @@ def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
             assert trial.value == report["results"]["reptile"]["fidelity"]
             config = (job_dir / ".hydra" / "config.yaml").read_text()
             # two trials at a time share the cores
-            assert f"threads: {max(1, (os.cpu_count() or 1) // 2)}" in config
+            assert f"threads: {max(1, usable_cpus() // 2)}" in config
             assert list((job_dir / "tensorboard").glob("hparams/events.*"))
         states.add(trial.state)
     assert optuna.trial.TrialState.COMPLETE in states
@@ -126,3 +128,12 @@ def test_summarize_a_basic_multirun_and_refuse_a_wrong_folder(
     proc = metaaug("summarize", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "is not a folder" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_trials_share_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SLURM allocation or taskset of 2 cores on a 64-core machine: the trials' threads
+    are counted from the 2 (from 64, every trial would ask for more threads than
+    `hardware.threads` accepts)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert sweeper._cores() == 2

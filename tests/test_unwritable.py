@@ -14,13 +14,11 @@ import functools
 import os
 import shutil
 import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, assert_one_line_error
+from tests.conftest import TINY, Runner, assert_one_line_error
 
 REASONS = {"readonly": "the filesystem is read-only", "permission": "permission denied"}
 
@@ -53,31 +51,17 @@ def _confined(kind: str, folder: Path, mode: int = 0o555) -> list[str]:
     return ["unshare", "--user", "--map-user=1000"]
 
 
-Confined = Callable[..., subprocess.CompletedProcess]
-
-
-def _runner(prefix: list[str], cache: Path, cwd: Path) -> Confined:
-    def run(*args: str, cache_dir: Path = cache) -> subprocess.CompletedProcess:
-        env = {**os.environ, "METAAUG_CACHE": str(cache_dir), "PYTHONUNBUFFERED": "1"}
-        return subprocess.run(
-            [*prefix, sys.executable, "-m", "metaaug.cli", *args],
-            cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-
-    return run
-
-
 @pytest.fixture(params=sorted(REASONS))
 def kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 def test_an_unwritable_place_for_the_run_directory_is_refused_before_hydra_writes(
-    kind: str, tmp_path: Path, metric_cache: Path
+    kind: str, tmp_path: Path, metaaug: Runner
 ) -> None:
     folder = tmp_path / "locked"
     folder.mkdir()
-    run = _runner(_confined(kind, folder), metric_cache, cwd=folder)
+    run = functools.partial(metaaug, prefix=_confined(kind, folder), cwd=folder)
     reason = f"'{folder}' cannot be written ({REASONS[kind]})"
 
     explicit = run("train", *TINY, f"hydra.run.dir={folder}/run")
@@ -93,13 +77,13 @@ def test_an_unwritable_place_for_the_run_directory_is_refused_before_hydra_write
 
 
 def test_an_unwritable_metric_cache_is_refused_before_training(
-    kind: str, tmp_path: Path, metric_cache: Path
+    kind: str, tmp_path: Path, metaaug: Runner
 ) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
     tmp_path.chmod(0o777)  # the unprivileged user writes the run directory here
-    run = _runner(_confined(kind, cache), metric_cache, cwd=tmp_path)
-    proc = run("train", *TINY, f"hydra.run.dir={tmp_path}/run", cache_dir=cache)
+    prefix = _confined(kind, cache)
+    proc = metaaug("train", *TINY, f"hydra.run.dir={tmp_path}/run", prefix=prefix, cache=cache)
     assert_one_line_error(
         proc, f"metric.cache_dir='{cache}' cannot keep the domain classifier", REASONS[kind],
         "point metric.cache_dir at a writable folder", "METAAUG_CACHE",
@@ -108,16 +92,16 @@ def test_an_unwritable_metric_cache_is_refused_before_training(
     assert not (tmp_path / "run").exists()  # the refused run left no directory behind
 
 
-def test_a_read_only_cache_serves_the_classifiers_it_holds(tmp_path: Path) -> None:
+def test_a_read_only_cache_serves_the_classifiers_it_holds(tmp_path: Path, metaaug: Runner) -> None:
     """A shared cache that only its owner writes still serves everyone else."""
     cache, work = tmp_path / "cache", tmp_path / "work"
     work.mkdir()
-    filled = _runner([], cache, cwd=work)("train", *TINY, "hydra.run.dir=first")
+    filled = metaaug("train", *TINY, "hydra.run.dir=first", cwd=work, cache=cache)
     assert filled.returncode == 0, filled.stderr[-2000:]
     stored = sorted(cache.iterdir())
     work.chmod(0o777)
-    run = _runner(_confined("permission", cache), cache, cwd=work)
-    proc = run("train", *TINY, "hydra.run.dir=second")
+    prefix = _confined("permission", cache)
+    proc = metaaug("train", *TINY, "hydra.run.dir=second", cwd=work, cache=cache, prefix=prefix)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "loaded from cache" in proc.stdout + proc.stderr
     assert "trained domain classifier" not in proc.stdout + proc.stderr  # not retrained
@@ -125,11 +109,11 @@ def test_a_read_only_cache_serves_the_classifiers_it_holds(tmp_path: Path) -> No
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(
-    tmp_path: Path, metric_cache: Path, tiny_run: Path
+    tmp_path: Path, metaaug: Runner, tiny_run: Path
 ) -> None:
     afile = tmp_path / "images.png"
     afile.write_bytes(b"not a folder")
-    run = _runner([], metric_cache, cwd=tmp_path)
+    run = metaaug
     train = run("train", *TINY, f"generate.out={afile}", f"hydra.run.dir={tmp_path}/run")
     assert_one_line_error(train, f"generate.out '{afile}' cannot hold the images",
                           "it is a file, not a folder")  # fmt: skip
@@ -143,12 +127,12 @@ def test_an_output_folder_that_is_a_file_is_refused_before_any_work(
 
 
 def test_an_output_folder_in_an_unwritable_place_is_refused(
-    kind: str, tmp_path: Path, metric_cache: Path, tiny_run: Path
+    kind: str, tmp_path: Path, metaaug: Runner, tiny_run: Path
 ) -> None:
     folder = tmp_path / "locked"
     folder.mkdir()
     tmp_path.chmod(0o777)
-    run = _runner(_confined(kind, folder), metric_cache, cwd=tmp_path)
+    run = functools.partial(metaaug, prefix=_confined(kind, folder))
     checkpoint = next((tiny_run / "checkpoints" / "finetuned").glob("*.pt"))
     proc = run("generate", f"checkpoint={checkpoint}", "num_images=2", f"out={folder}/aug",
                f"hydra.run.dir={tmp_path}/run")  # fmt: skip
@@ -156,11 +140,11 @@ def test_an_output_folder_in_an_unwritable_place_is_refused(
     assert list(folder.iterdir()) == []
 
 
-def test_an_unreadable_dataset_root_is_one_line(tmp_path: Path, metric_cache: Path) -> None:
+def test_an_unreadable_dataset_root_is_one_line(tmp_path: Path, metaaug: Runner) -> None:
     root = tmp_path / "locked"
     (root / "a").mkdir(parents=True)
     tmp_path.chmod(0o777)
-    run = _runner(_confined("permission", root, mode=0), metric_cache, cwd=tmp_path)
+    run = functools.partial(metaaug, prefix=_confined("permission", root, mode=0))
     try:
         proc = run("train", "dataset=imagefolder", f"dataset.root={root}")
     finally:
@@ -170,13 +154,12 @@ def test_an_unreadable_dataset_root_is_one_line(tmp_path: Path, metric_cache: Pa
 
 
 def test_summarize_into_an_unwritable_sweep_directory_is_one_line(
-    kind: str, tmp_path: Path, metric_cache: Path, tiny_run: Path
+    kind: str, tmp_path: Path, metaaug: Runner, tiny_run: Path
 ) -> None:
     sweep = tmp_path / "sweep"
     shutil.copytree(tiny_run, sweep / "0")
     tmp_path.chmod(0o777)
-    run = _runner(_confined(kind, sweep), metric_cache, cwd=tmp_path)
-    proc = run("summarize", str(sweep))
+    proc = metaaug("summarize", str(sweep), prefix=_confined(kind, sweep))
     assert_one_line_error(proc, f"cannot write the summary into '{sweep}'", REASONS[kind],
                           "summarize a copy")  # fmt: skip
     assert sorted(p.name for p in sweep.iterdir()) == ["0"]

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
-from metaaug import config_rules, validate
+from metaaug import config_rules, hardware, validate
 from metaaug.errors import UserError
 from tests.conftest import Runner, assert_one_line_error
 
@@ -78,7 +78,7 @@ def test_bad_fewshot_value_is_one_line(
 
 
 def test_more_threads_than_cores_is_refused(metaaug: Runner) -> None:
-    cpus = validate.usable_cpus()
+    cpus = hardware.usable_cpus()
     proc = metaaug("train", f"hardware.threads={cpus + 1}")
     assert_one_line_error(proc, f"hardware.threads={cpus + 1}", f"may use {cpus} CPU core",
                           f"use 1..{cpus} or null")  # fmt: skip

@@ -60,6 +60,15 @@ def reuse_host_memory() -> bool:
     return bool(ok)
 
 
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (a SLURM allocation or taskset narrows them;
+    `os.cpu_count()` counts the whole machine)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def setup(
     device: str = "auto",
     threads: int | None = None,

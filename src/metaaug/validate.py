@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from metaaug.commands import keys
 from metaaug.config_rules import META_ALGO, TABLES, TRAINING_META_ALGO, Rule, optional
 from metaaug.errors import BadValue, UserError
+from metaaug.hardware import usable_cpus
 from metaaug.models.figr import figr_side
 from metaaug.models.gan import spatial_plan
 
@@ -162,26 +163,26 @@ def memory_estimate(cfg: DictConfig, command: str) -> tuple[int, str]:
     return sum(p[0] for p in parts), "; ".join(p[1] for p in parts)
 
 
-def _memory_parts(cfg: DictConfig, command: str) -> list[tuple[int, str, str]]:
-    """(bytes, how they were counted, the fix when they dominate) of each counted part."""
+def _memory_parts(cfg: DictConfig, command: str) -> list[tuple[int, str, str, str]]:
+    """(bytes, how they were counted, the key behind them, its fix) of each counted part."""
     ds, m = cfg.dataset, cfg.metric
     size, channels = int(ds.image_size), int(ds.channels)
     side = f"{channels} x {size}x{size}"
-    smaller = f"dataset.image_size={size}: use a smaller dataset.image_size (e.g. 32 or 64)"
+    smaller = (f"dataset.image_size={size}", "use a smaller dataset.image_size (e.g. 32 or 64)")
     parts = []
     n = DATASET_IMAGES.get(str(ds.name), 0)
     if n:
         how = f"{n} {ds.name} images x {side} x 4 bytes, twice"
-        parts.append((2 * n * channels * size**2 * 4, how, smaller))
+        parts.append((2 * n * channels * size**2 * 4, how, *smaller))
     if _on_cpu(cfg):
         width = DOMAIN_WIDTH if command == "fewshot" else max(DOMAIN_WIDTH, m.fidelity.width)
         how = f"a metric batch of {m.batch_size} x 2 x {width} x {size}x{size} x 4 bytes"
-        parts.append((int(m.batch_size) * 2 * width * size**2 * 4, how, smaller))
+        parts.append((int(m.batch_size) * 2 * width * size**2 * 4, how, *smaller))
     if command == "train":
         images = int(cfg.generate.num_images)
-        fewer = f"generate.num_images={images}: ask for fewer images per class"
-        parts.append((images * channels * size**2 * 4, f"{images} generated images x {side} x "
-                      "4 bytes", fewer))  # fmt: skip
+        how = f"{images} generated images x {side} x 4 bytes"
+        fewer = (f"generate.num_images={images}", "ask for fewer images per class")
+        parts.append((images * channels * size**2 * 4, how, *fewer))
     return parts
 
 
@@ -190,19 +191,11 @@ def _check_memory(cfg: DictConfig, command: str) -> None:
     need, how = memory_estimate(cfg, command)
     if ram is None or need <= ram:
         return
-    key, fix = max(_memory_parts(cfg, command))[2].split(": ", 1)
+    _, _, key, fix = max(_memory_parts(cfg, command), key=lambda part: part[0])
     raise UserError(
         f"{key} needs at least {need / 2**30:.1f} GiB of memory ({how}) but this machine has "
         f"{ram / 2**30:.1f} GiB; {fix}"
     )
-
-
-def usable_cpus() -> int:
-    """The CPU cores this process may run on (a SLURM allocation or taskset narrows them)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _check_threads(cfg: DictConfig) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +107,14 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}"[:300]
 
 
+def _cores() -> int:
+    """The cores the trials may share: those this process may run on, as validate counts
+    them (metaaug.hardware imports torch: not at plugin discovery)."""
+    from metaaug.hardware import usable_cpus
+
+    return usable_cpus()
+
+
 class OptunaSweeper(Sweeper):
     def __init__(
         self,
@@ -141,14 +148,14 @@ class OptunaSweeper(Sweeper):
         self.sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         n_jobs = self.n_jobs or int(config.hydra.launcher.get("n_jobs", 1) or 1)
         # joblib's -1 means one job per core
-        self.batch = max(1, os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+        self.batch = _cores() if n_jobs < 0 else max(1, n_jobs)
 
     def _threads(self, fixed: list[str]) -> list[str]:
         """hardware.threads per trial so that parallel trials share the cores without
         oversubscription (unless the user set it)."""
         if self.batch == 1 or any(o.split("=", 1)[0].lstrip("+~") == THREADS_KEY for o in fixed):
             return []
-        return [f"{THREADS_KEY}={max(1, (os.cpu_count() or 1) // self.batch)}"]
+        return [f"{THREADS_KEY}={max(1, _cores() // self.batch)}"]
 
     def study(self) -> optuna.Study:
         import optuna

@@ -105,10 +105,8 @@ def make_dir(directory: Path, what: str = "run directory", key: str = "hydra.run
     if problem is None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            if os.access(directory, os.W_OK | os.X_OK):
-                return
-            problem = f"'{directory}' cannot be written (permission denied)"
-        except OSError as err:
+            return
+        except OSError as err:  # what access() cannot foresee (a full disk, a race)
             problem = f"'{err.filename or directory}' cannot be created ({err.strerror})"
     raise UserError(f"cannot use {what} '{directory}': {problem}; choose a writable {key}")
 
