@@ -124,6 +124,11 @@ def test_dagan_fine_tune_on_one_shot_needs_a_pair(metaaug: Runner) -> None:
     assert_one_line_error(proc, "target.shots=1", "finetune.steps=0")
 
 
+def test_a_split_by_group_of_classes_without_groups(metaaug: Runner) -> None:
+    proc = metaaug("train", "dataset.split_by=group", *TINY)
+    assert_one_line_error(proc, "needs classes in groups", "dataset.split_by=class")
+
+
 def test_more_ways_than_meta_train_classes(metaaug: Runner) -> None:
     proc = metaaug("train", "gan=conditional", "gan.ways=50", *TINY)
     assert_one_line_error(proc, "gan.ways=50", "at most 6")

@@ -23,7 +23,8 @@ from metaaug.data import (
 )
 from metaaug.errors import UserError
 
-OMNIGLOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "omniglot"
+REPO = Path(__file__).resolve().parents[1]
+OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
 SMALL1 = OMNIGLOT / "images_background_small1.zip"
 
 
@@ -97,6 +98,50 @@ def test_split_gives_every_requested_part_a_class_and_needs_three() -> None:
         split_classes(NAMES, 0.5, 0.5, seed=0)
     with pytest.raises(UserError, match=r"test_fraction=0 leaves no meta-test"):
         split_classes(NAMES, 0.1, 0.0, seed=0)
+
+
+GROUPED = [f"alpha{g}/char{c:02d}" for g in range(8) for c in range(3 + g)]  # uneven groups
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_split_by_group_keeps_every_group_whole_in_one_part(seed: int) -> None:
+    split = split_classes(GROUPED, 0.15, 0.25, seed=seed, by="group")
+    groups = split.groups()
+    # the fractions count groups: 8 groups -> 2 test, 1 val, 5 train
+    assert [len(groups[p]) for p in ("train", "val", "test")] == [5, 1, 2]
+    assert not set(groups["test"]) & (set(groups["train"]) | set(groups["val"]))
+    assert not set(groups["val"]) & set(groups["train"])
+    for part, names in (("train", split.train), ("val", split.val), ("test", split.test)):
+        # every class of a group goes with its group
+        assert set(names) == {n for n in GROUPED if n.split("/")[0] in groups[part]}
+    assert split.by == "group"
+    assert split_classes(list(reversed(GROUPED)), 0.15, 0.25, seed=seed, by="group") == split
+
+
+def test_split_by_group_varies_with_the_seed_and_holds_named_targets_out() -> None:
+    tests = {
+        tuple(split_classes(GROUPED, 0.15, 0.25, seed=s, by="group").groups()["test"])
+        for s in range(6)
+    }
+    assert len(tests) > 1
+    plain = split_classes(GROUPED, 0.15, 0.25, seed=0, by="group")
+    trained = plain.train[0]  # a class of a meta-train group, named as a target
+    split = split_classes(GROUPED, 0.15, 0.25, seed=0, held_out=[trained], by="group")
+    group = trained.split("/")[0]
+    assert {n for n in GROUPED if n.startswith(group + "/")} <= set(split.test)
+    assert group not in split.groups()["train"] + split.groups()["val"]
+
+
+def test_split_by_group_errors_name_the_fix() -> None:
+    with pytest.raises(UserError, match=r"needs classes in groups.*dataset.split_by=class"):
+        split_classes([*GROUPED, "loose"], 0.15, 0.25, seed=0, by="group")
+    with pytest.raises(UserError, match=r"2 group\(s\) but a split by group needs at least 3"):
+        split_classes(["a/x", "a/y", "b/x", "b/y"], 0.15, 0.25, seed=0, by="group")
+    with pytest.raises(UserError, match=r"named target classes lie in 7 of the dataset's 8"):
+        held = [f"alpha{g}/char00" for g in range(7)]
+        split_classes(GROUPED, 0.15, 0.25, seed=0, held_out=held, by="group")
+    with pytest.raises(UserError, match=r"split_by='alphabet' is not known; use class or group"):
+        split_classes(GROUPED, 0.15, 0.25, seed=0, by="alphabet")
 
 
 # --- task sampler ----------------------------------------------------------------------------
@@ -208,6 +253,15 @@ def test_imagefolder_grayscale_rgb_and_channels(tmp_path: Path) -> None:
     assert torch.all(rgb["white"] == 1.0)
 
 
+def test_imagefolder_reads_groups_of_class_folders(tmp_path: Path) -> None:
+    png(tmp_path / "plain" / "a.png", 255)  # <root>/<class>/ beside <root>/<group>/<class>/
+    png(tmp_path / "latin" / "a" / "1.png", 0)
+    png(tmp_path / "latin" / "b" / "1.png", 0)
+    png(tmp_path / "greek" / "alpha" / "1.png", 0)
+    classes = imagefolder(str(tmp_path), image_size=8)
+    assert list(classes) == ["greek/alpha", "latin/a", "latin/b", "plain"]
+
+
 def test_imagefolder_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"does not exist; set root to"):
         imagefolder(str(tmp_path / "missing"), 8)
@@ -310,6 +364,50 @@ def test_omniglot_small_zip(small1: dict[str, torch.Tensor]) -> None:
     images = torch.cat(list(small1.values()))
     assert images.min().item() == -1.0 and images.max().item() == 1.0
     assert images.mean().item() < -0.7  # inverted: dark ground, bright strokes
+
+
+@needs_omniglot
+def test_omniglot_config_splits_by_alphabet_for_every_seed(
+    small1: dict[str, torch.Tensor],
+) -> None:
+    """`dataset=omniglot` as composed: no meta-test alphabet in meta-train or meta-val."""
+    from hydra import compose, initialize_config_module
+
+    from metaaug.commands.build import split_by
+
+    with initialize_config_module("metaaug.conf", version_base="1.3"):
+        ds = compose("train", overrides=["dataset=omniglot"]).dataset
+    assert split_by(ds) == "group"
+    seen_test = set()
+    for seed in range(5):
+        split = split_classes(sorted(small1), ds.val_fraction, ds.test_fraction, seed,
+                              by=split_by(ds))  # fmt: skip
+        alphabets = {part: {n.split("/")[0] for n in getattr(split, part)}
+                     for part in ("train", "val", "test")}  # fmt: skip
+        # 5 alphabets: 1 meta-test, 1 meta-val (round half up of 0.25 x 5 and 0.15 x 5), 3 train
+        assert [len(alphabets[p]) for p in ("train", "val", "test")] == [3, 1, 1]
+        assert not alphabets["test"] & (alphabets["train"] | alphabets["val"])
+        assert not alphabets["val"] & alphabets["train"]
+        seen_test |= alphabets["test"]
+    assert len(seen_test) > 1  # the seed chooses the alphabets
+
+
+@needs_omniglot
+def test_the_documented_alphabet_split_of_each_seed_is_the_code_s(
+    small1: dict[str, torch.Tensor],
+) -> None:
+    rows = [line for line in (REPO / "docs" / "choices.md").read_text().splitlines()
+            if line.strip().startswith("| ") and line.strip()[2].isdigit()]  # fmt: skip
+    assert len(rows) == 5
+    for row in rows:
+        seed, train, val, test, fewshot = (c.strip() for c in row.strip().strip("|").split("|"))
+        split = split_classes(sorted(small1), 0.15, 0.25, int(seed), by="group")
+        groups = split.groups()
+        for cell, part, names in ((train, "train", split.train), (val, "val", split.val),
+                                  (test, "test", split.test)):  # fmt: skip
+            assert cell == f"{', '.join(groups[part])} ({len(names)})"
+        few = split_classes(sorted(small1), 0.0, 0.5, int(seed), by="group").groups()
+        assert fewshot == f"{', '.join(few['train'])} / {', '.join(few['test'])}"
 
 
 @needs_omniglot

@@ -148,10 +148,13 @@ def test_copies_of_the_shots_score_memorization_zero(metaaug: Runner, tmp_path: 
     (c,) = _report(tmp_path / "run")["classes"]
     assert c["class_name"] == "7" and (c["num_real"], c["num_fake"], c["num_shots"]) == (25, 5, 5)
     assert c["results"]["memorization"] == pytest.approx(0.0, abs=1e-9)
+    # each copy counted: all copies, so none is a novel image of the class
+    assert c["results"]["copies"] == 1.0 and c["results"]["novel_fidelity"] == 0.0
     assert c["unavailable"] == {}  # 5 fakes are enough for every metric with k=3
     header, row = proc.stdout.splitlines()[-2:]  # the table ends the output
     assert header.split() == ["class", "real", "fake", "fid", "kid", "is", "precision", "recall",
-                              "memorization", "fidelity", "ceiling"]  # fmt: skip
+                              "memorization", "copies", "fidelity", "novel_fidelity",
+                              "ceiling"]  # fmt: skip
     assert row.split()[:4] == ["7", "25", "5", f"{c['results']['fid']:.4g}"]
 
 

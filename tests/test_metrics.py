@@ -217,3 +217,81 @@ def test_image_metrics_with_too_few_heldout_images_are_nan(
     for key in ("fid", "kid", "memorization", "diversity_real"):
         assert math.isnan(metrics[key])
     assert metrics["is"] >= 1.0 and metrics["diversity_fake"] > 0
+
+
+# --- copies, counted per image ---------------------------------------------------------------
+
+
+def _moved(images: Tensor, dy: int, dx: int) -> Tensor:
+    """`images` moved by (dy, dx) pixels over a dark (-1) ground, as a generator would draw."""
+    h, w = images.shape[-2:]
+    padded = F.pad(images, (2, 2, 2, 2), value=-1.0)
+    return padded[:, :, 2 + dy : 2 + dy + h, 2 + dx : 2 + dx + w]
+
+
+def _shots_heldout_new(digits: dict[str, Tensor], name: str) -> tuple[Tensor, Tensor, Tensor]:
+    order = torch.randperm(len(digits[name]), generator=torch.Generator().manual_seed(0))
+    images = digits[name][order]
+    return images[:5], images[5:85], images[85:]
+
+
+@pytest.mark.parametrize("name", ["6", "7", "8", "9"])
+def test_copies_finds_speckled_and_shifted_copies_of_the_shots(
+    digits: dict[str, Tensor], extract: DomainFeatures, name: str
+) -> None:
+    shots, heldout, _ = _shots_heldout_new(digits, name)
+    repeated = shots.repeat(20, 1, 1, 1)
+    g = torch.Generator().manual_seed(1)
+    speckled = (repeated + 0.2 * torch.randn(repeated.shape, generator=g)).clamp(-1, 1)
+    moves = [(0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (2, 0), (0, 2)]
+    shifted = torch.cat([_moved(repeated[i : i + 1], *moves[i % 8]) for i in range(100)])
+    for fake in (speckled, shifted, repeated):
+        metrics = image_metrics(extract, fake, heldout, shots, of_class=torch.ones(100).bool())
+        assert metrics["copies"] >= 0.9
+        assert metrics["novel_fidelity"] <= 0.1  # of the class, but copies
+
+
+def test_copies_of_new_real_drawings_is_about_the_quantile(
+    digits: dict[str, Tensor], extract: DomainFeatures
+) -> None:
+    shares = []
+    for name in ("6", "7", "8", "9"):
+        shots, heldout, new = _shots_heldout_new(digits, name)
+        everyone = torch.ones(len(new)).bool()
+        metrics = image_metrics(extract, new, heldout, shots, of_class=everyone)
+        assert metrics["copies"] <= 0.12
+        assert metrics["novel_fidelity"] == pytest.approx(1 - metrics["copies"])
+        shares.append(metrics["copies"])
+    assert 0.01 <= sum(shares) / len(shares) <= 0.09  # about 0.05 of new drawings
+
+
+def test_half_copies_and_half_noise_count_half_where_memorization_reads_novel(
+    digits: dict[str, Tensor], extract: DomainFeatures
+) -> None:
+    shots, heldout, _ = _shots_heldout_new(digits, "7")
+    noise = torch.rand(50, 1, 16, 16, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    fake = torch.cat([shots.repeat(10, 1, 1, 1), noise])
+    # the classifier calls the copies sevens and the noise not
+    of_class = torch.arange(100) < 50
+    metrics = image_metrics(extract, fake, heldout, shots, of_class=of_class)
+    assert metrics["copies"] == pytest.approx(0.5, abs=0.05)
+    assert metrics["novel_fidelity"] == pytest.approx(0.0, abs=0.05)
+    assert metrics["memorization"] > 0.5  # the mean hides the copies
+
+
+def test_copy_mask_matches_a_hand_computed_threshold() -> None:
+    from metaaug.metrics.copies import copy_mask, copy_shares
+
+    shots = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
+    # nearest-shot distances 1, 2, 3, 4, 5: median 3; the 5th percentile of 1..5 is 1.2
+    heldout = torch.tensor([[0.0, 1.0], [10.0, 2.0], [0.0, 3.0], [10.0, 4.0], [0.0, 5.0]])
+    fake = torch.tensor([[0.0, 1.1], [10.0, 1.3], [5.0, 0.0], [0.0, 0.0]])
+    mask = copy_mask([(fake, heldout, shots)])
+    assert mask.tolist() == [True, False, False, True]
+    shares = copy_shares(mask, torch.tensor([True, True, False, False]))
+    assert shares == {"copies": 0.5, "novel_fidelity": 0.25}
+    assert math.isnan(copy_shares(mask, None)["novel_fidelity"])
+    # a copy under either space counts (the second space finds the third fake)
+    second = (torch.tensor([[9.0], [9.0], [0.0], [9.0]]), torch.arange(1.0, 6.0)[:, None],
+              torch.zeros(1, 1))  # fmt: skip
+    assert copy_mask([(fake, heldout, shots), second]).tolist() == [True, False, True, True]

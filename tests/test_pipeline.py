@@ -20,11 +20,25 @@ SPLIT = ClassSplit(train=("a", "b"), val=("c",), test=("d", "e", "f"))
 
 @pytest.mark.parametrize(
     ("class_name", "many", "names"),
-    [(None, None, ["d"]), ("f", None, ["f"]), (None, 2, ["d", "e"]), (None, "2", ["d", "e"]),
+    [(None, None, ["d"]), ("f", None, ["f"]), (None, 2, ["d", "f"]), (None, "2", ["d", "f"]),
      (None, "all", ["d", "e", "f"]), (None, ["f", 9], ["f", "9"])],
 )  # fmt: skip
 def test_target_names_from_each_form_of_the_config(class_name, many, names) -> None:
-    assert target_names(SPLIT, class_name=class_name, many=many) == names
+    # a count is a seeded sample (seed 0 draws d and f of d, e, f), listed in sorted order
+    assert target_names(SPLIT, class_name=class_name, many=many, seed=0) == names
+
+
+def test_a_count_of_targets_is_a_seeded_sample_of_the_meta_test_classes() -> None:
+    split = ClassSplit(train=("a",), val=("b",), test=tuple(f"t{i:02d}" for i in range(30)))
+    drawn = {seed: target_names(split, class_name=None, many=10, seed=seed) for seed in range(4)}
+    for names in drawn.values():
+        assert len(names) == len(set(names)) == 10
+        assert set(names) <= set(split.test) and names == sorted(names)
+    # the same seed gives the same sample (every arm of a run, a rerun); seeds differ
+    assert target_names(split, class_name=None, many=10, seed=2) == drawn[2]
+    assert len({tuple(n) for n in drawn.values()}) == 4
+    # not the first ten: over 4 seeds the sample reaches past them
+    assert any(name not in split.test[:10] for names in drawn.values() for name in names)
 
 
 def test_mean_and_sd_over_targets_leave_out_unavailable_values() -> None:

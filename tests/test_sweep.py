@@ -54,8 +54,13 @@ def _sweep(metaaug: Runner, sweep: Path, trials: int):
         "hydra.launcher.n_jobs=2", f"hydra.sweeper.n_trials={trials}",
         "hydra.sweeper.n_startup_trials=2", "hydra.sweeper.params=null",
         "meta_algo.meta_lr=tag(log, interval(1e-5, 1e-3))", "gan.loss=choice(wgan_gp, nosuch)",
-        *TINY, "compare_baselines=false", "validation.every=0", f"hydra.sweep.dir={sweep}",
+        *TINY, "compare_baselines=false", f"hydra.sweep.dir={sweep}",
     )  # fmt: skip
+
+
+def _last_validation(report: dict) -> dict:
+    history = report["validation"]["history"]
+    return history[max(history, key=int)]
 
 
 def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
@@ -64,9 +69,11 @@ def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
     sweep = tmp_path / "sweep"
     proc = _sweep(metaaug, sweep, 4)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "warning" not in proc.stderr  # the preset chooses on meta-val classes
     storage = f"sqlite:///{sweep / 'optuna.db'}"
     study = optuna.load_study(study_name="metaaug", storage=storage)
-    assert study.direction == optuna.study.StudyDirection.MAXIMIZE  # objective=fidelity
+    # objective=novel_fidelity, objective_on=validation
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     assert len(study.trials) == 4
     states = set()
     for trial in study.trials:
@@ -77,7 +84,8 @@ def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
         else:
             assert trial.state == optuna.trial.TrialState.COMPLETE
             report = json.loads((job_dir / "metrics.json").read_text())
-            assert trial.value == report["results"]["reptile"]["fidelity"]
+            assert trial.value == _last_validation(report)["novel_fidelity"]
+            assert report["objective"]["over"].startswith("validation")
             config = (job_dir / ".hydra" / "config.yaml").read_text()
             # two trials at a time share the cores
             assert f"threads: {max(1, usable_cpus() // 2)}" in config
@@ -100,11 +108,17 @@ def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
         assert row["gan.loss"] == trial.params["gan.loss"]
         if trial.state == optuna.trial.TrialState.COMPLETE:
             assert row["status"] == "completed"
-            assert math.isclose(float(row["fidelity"]), trial.value, abs_tol=5e-4)
+            # the figures are the meta-val ones the trial was judged on
+            assert math.isclose(float(row["novel_fidelity"]), trial.value, abs_tol=5e-4)
+            report = json.loads((sweep / row["job"] / "metrics.json").read_text())
+            shown = _last_validation(report)
+            assert math.isclose(float(row["fidelity"]), shown["fidelity"], abs_tol=5e-4)
             assert row["ceiling"] != "" and float(row["wall_s"]) > 0
         else:
             assert row["status"] == "failed" and "nosuch" in row["error"]
-    assert "objective `fidelity` (maximized)" in (sweep / "summary.md").read_text()
+    summary = (sweep / "summary.md").read_text()
+    assert "objective `novel_fidelity` (maximized)" in summary
+    assert "measured on meta-val classes" in summary and "Warning" not in summary
     assert (sweep / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # a second summarize does not replace the files unless asked to
     proc = metaaug("summarize", str(sweep))
@@ -115,9 +129,12 @@ def test_summarize_a_basic_multirun_and_refuse_a_wrong_folder(
     metaaug: Runner, tmp_path: Path
 ) -> None:
     sweep = tmp_path / "sweep"
-    proc = metaaug("train", "-m", "seed=0,1", *TINY, "compare_baselines=false",
+    proc = metaaug("train", "-m", "seed=0,1", *TINY, "baselines.pretrain.iterations=1",
                    "validation.every=0", f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the default objective is measured on the targets: the sweep says so, once
+    warnings = [line for line in proc.stderr.splitlines() if "metaaug: warning" in line]
+    assert len(warnings) == 1 and "objective_on=validation" in warnings[0]
     proc = metaaug("summarize", str(sweep))
     assert proc.returncode == 0, proc.stderr[-3000:]
     with (sweep / "summary.csv").open() as f:
@@ -125,6 +142,13 @@ def test_summarize_a_basic_multirun_and_refuse_a_wrong_folder(
     assert [(r["job"], r["seed"], r["status"]) for r in rows] == [
         ("0", "0", "completed"), ("1", "1", "completed")
     ]  # fmt: skip
+    # measured on the targets: every arm beside the main one, copy_shots included
+    assert {"copy_shots_novel_fidelity", "scratch_fidelity", "pretrain_fidelity"} <= set(rows[0])
+    assert all(float(r["copy_shots_novel_fidelity"]) == 0.0 for r in rows)
+    assert (
+        "Warning: these trials were judged on the meta-test targets"
+        in (sweep / "summary.md").read_text()
+    )
     proc = metaaug("summarize", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "is not a folder" in proc.stderr
     assert "Traceback" not in proc.stderr

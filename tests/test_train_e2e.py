@@ -12,8 +12,8 @@ from torchvision.datasets import ImageFolder
 
 from tests.conftest import TINY, Runner
 
-METRIC_KEYS = {"fid", "kid", "kid_std", "is", "memorization", "memorization_pixels",
-               "diversity_fake", "num_fake", "fidelity", "ceiling"}  # fmt: skip
+METRIC_KEYS = {"fid", "kid", "kid_std", "is", "memorization", "memorization_pixels", "copies",
+               "novel_fidelity", "diversity_fake", "num_fake", "fidelity", "ceiling"}  # fmt: skip
 
 
 def _events(run_dir: Path) -> EventAccumulator:
@@ -29,6 +29,11 @@ def _check_run(run_dir: Path, n_images: int, arms: set[str]) -> dict:
         assert set(metrics) >= METRIC_KEYS
         assert 0.0 <= metrics["fidelity"] <= 1.0 and 0.0 <= metrics["ceiling"] <= 1.0
     assert report["results"]["copy_shots"]["memorization"] < 1e-6
+    # copying the shots is all copies, and no novel image of the class
+    assert report["results"]["copy_shots"]["copies"] == 1.0
+    assert report["results"]["copy_shots"]["novel_fidelity"] == 0.0
+    for metrics in report["results"].values():
+        assert 0.0 <= metrics["novel_fidelity"] <= metrics["fidelity"]
     assert report["fidelity"]["unavailable"] == {}
     assert Path(report["fidelity"]["classifier_path"]).is_file()
     assert report["objective"]["name"] == "fid"
@@ -233,6 +238,14 @@ def test_train_on_the_shared_omniglot_subset(
     target = report["targets"][0]
     assert "/" in target["class_name"]  # Alphabet/characterNN
     assert target["heldout"] == 15  # 20 drawers - 5 shots
+    # split by alphabet (the dataset's default): the run records which went where
+    split = report["split"]
+    assert split["by"] == "group"
+    groups = split["groups"]
+    assert not set(groups["test"]) & (set(groups["train"]) | set(groups["val"]))
+    assert target["class_name"].split("/")[0] in groups["test"]
+    for part in ("train", "val", "test"):
+        assert {name.split("/")[0] for name in split[part]} == set(groups[part])
     assert (run_dir / "synthetic" / target["class_name"].replace("/", "_")).is_dir()
 
 

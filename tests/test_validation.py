@@ -197,6 +197,7 @@ def _paths(node: object, prefix: str = ""):
      ("train", ["metric.kid_subset_size=1"], ["metric.kid_subset_size=1"]),
      ("train", ["metric.epochs=0", "metric.min_steps=0"], ["train no classifier"]),
      ("train", ["dataset.val_fraction=0.5", "dataset.test_fraction=0.5"], ["sum to less"]),
+     ("train", ["dataset.split_by=alphabet"], ["dataset.split_by='alphabet'", "class or group"]),
      ("train", ["finetune.eval_steps=[50,500]"], ["[500]", "1..100"]),
      ("train", ["meta_algo=maml", "meta_algo.query=0"], ["meta_algo.query=0"]),
      ("train", ["dataset.image_size=20"], ["image_size=20", "16, 28, 32, 64"]),

@@ -143,6 +143,7 @@ COMMON: dict[str, Rule] = {
     "dataset.image_size": integer(MIN_IMAGE_SIZE),
     "dataset.channels": one_of(1, 3),
     "dataset.alpha_background": optional(Rule("white, black or a gray level 0-255", _alpha_ok)),
+    "dataset.split_by": optional(one_of("class", "group")),
     "dataset.val_fraction": number(0, 1, hi_open=True),
     "dataset.test_fraction": number(0, 1, hi_open=True),
     "hardware.device": Rule(

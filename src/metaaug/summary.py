@@ -38,6 +38,7 @@ class Sweep:
     direction: str
     trials: list[Trial]
     importance: dict[str, float]  # parameter -> share of the objective's variance (Optuna)
+    measured_on: str = "meta-val classes"  # where the trials' figures were measured
 
     def best(self) -> Trial | None:
         done = [t for t in self.trials if t.status == "completed" and math.isfinite(t.value)]
@@ -112,6 +113,7 @@ def collect(root: Path) -> Sweep:
         direction = DIRECTIONS.get(objective, "minimize")
 
     trials: dict[int, Trial] = {}
+    places: set[str] = set()
     if study is not None:
         for t in study.trials:
             job = int(t.user_attrs.get("job", t.number))
@@ -131,18 +133,39 @@ def collect(root: Path) -> Sweep:
             trial.error = trial.error or "no metrics.json (the job failed or is running)"
             continue
         report = json.loads(metrics_path.read_text())
-        main = report["objective"]["arm"]
-        results = report["results"]
-        trial.metrics = {k: _number(results[main][k]) for k in REPORTED if k in results[main]}
-        for arm in results:
-            if arm not in (main, "copy_shots"):
-                trial.metrics[f"{arm}_fidelity"] = _number(results[arm].get("fidelity"))
+        trial.metrics = _figures(report)
+        places.add("meta-val classes" if _validated(report) else "meta-test targets")
         if study is None:
             trial.status = "completed"
         trial.value = _number(report["objective"]["value"])
         trial.wall_s = float(report.get("timing", {}).get("total_s", trial.wall_s))
+    measured_on = " and ".join(sorted(places)) or "meta-val classes"
     return Sweep(root, objective, direction, [trials[j] for j in sorted(trials)],
-                 _importance(study))  # fmt: skip
+                 _importance(study), measured_on)  # fmt: skip
+
+
+def _validated(report: dict[str, Any]) -> bool:
+    """Whether the trial's objective was measured on meta-val classes."""
+    return str(report["objective"].get("over", "")).startswith("validation")
+
+
+def _figures(report: dict[str, Any]) -> dict[str, float]:
+    """The figures a trial is shown with: its main arm's last validation (meta-val classes)
+    when the objective was measured there, so that a search's table shows nothing of the
+    meta-test classes; otherwise every arm on the targets, copy_shots among them."""
+    if _validated(report):
+        history = report["validation"]["history"]
+        last = history[max(history, key=int)]
+        return {k: _number(last.get(k)) for k in REPORTED if k in last}
+    main = report["objective"]["arm"]
+    results = report["results"]
+    figures = {k: _number(results[main][k]) for k in REPORTED if k in results[main]}
+    for arm in results:
+        if arm != main:
+            for key in ("fidelity", "novel_fidelity"):
+                if key in results[arm]:
+                    figures[f"{arm}_{key}"] = _number(results[arm][key])
+    return figures
 
 
 def _columns(sweep: Sweep) -> tuple[list[str], list[str]]:
@@ -185,8 +208,14 @@ def write_markdown(sweep: Sweep, path: Path) -> Path:
         f"{len(sweep.trials)} trials ({done} completed, {len(sweep.trials) - done} not); "
         f"objective `{sweep.objective}` ({sweep.direction}d)"
         + (f"; best: job {best.job}, {sweep.objective} = {best.value:.4g}" if best else "")
-        + ".",
+        + f". Figures measured on {sweep.measured_on}.",
     ]
+    if "meta-test" in sweep.measured_on:
+        lines += [
+            "",
+            "Warning: these trials were judged on the meta-test targets "
+            "(objective_on=targets); a setting chosen here is not a result on them.",
+        ]
     if sweep.importance:
         ranked = ", ".join(f"`{k}` {v:.2f}" for k, v in sweep.importance.items())
         lines += ["", f"Parameter importance (Optuna's `get_param_importances`): {ranked}."]

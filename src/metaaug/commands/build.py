@@ -87,6 +87,11 @@ def named_targets(cfg: DictConfig, classes: dict[str, Tensor]) -> list[str]:
     return names
 
 
+def split_by(ds: DictConfig) -> str:
+    """`dataset.split_by` (class when absent: the configs of runs written before it existed)."""
+    return str(ds.get("split_by", "class"))
+
+
 def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
     """The dataset's classes and their seeded meta-train / meta-val / meta-test split; the
     classes named as targets are held out (meta-test) before the split is drawn."""
@@ -98,8 +103,9 @@ def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
         )
     classes = instantiate(ds.source)
     split = split_classes(
-        sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed, named_targets(cfg, classes)
-    )
+        sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed,
+        named_targets(cfg, classes), by=split_by(ds),
+    )  # fmt: skip
     return classes, split
 
 
@@ -264,13 +270,14 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
 def evaluator(
     cfg: DictConfig, data: Data, device: torch.device
 ) -> tuple[Callable[[Tensor, Target], dict[str, float]], dict[str, Any]]:
-    """(fake, target) -> metrics: the domain metrics against the target's held-out images and
-    the class fidelity with its ceiling; and the domain classifier's info."""
+    """(fake, target) -> metrics: the domain metrics against the target's held-out images, the
+    class fidelity with its ceiling, and novel_fidelity; and the domain classifier's info."""
     m = cfg.metric
     extract, info = domain_features(cfg, data.classes, data.split, device)
     fidelity = class_fidelity(cfg, data, device)
 
     def evaluate(fake: Tensor, target: Target) -> dict[str, float]:
+        hits = fidelity.hits(fake, target.class_name)  # fidelity, and novel_fidelity's half
         metrics = image_metrics(
             extract,
             fake,
@@ -279,7 +286,8 @@ def evaluator(
             kid_subset_size=int(m.kid_subset_size),
             kid_subsets=int(m.kid_subsets),
             seed=int(cfg.seed),
+            of_class=hits,
         )
-        return fidelity.measure(fake, target) | metrics
+        return fidelity.measure(fake, target, hits) | metrics
 
     return evaluate, {**info, "fidelity": fidelity}

@@ -127,7 +127,7 @@ def _split(cfg: DictConfig, classes: dict[str, Tensor], names: list[str]) -> Cla
     ds = cfg.dataset
     held = sorted(set(names) & set(classes))
     return split_classes(sorted(classes), float(ds.val_fraction), float(ds.test_fraction),
-                         int(cfg.seed), held)  # fmt: skip
+                         int(cfg.seed), held, by=build.split_by(ds))  # fmt: skip
 
 
 def _fidelity(
@@ -182,13 +182,18 @@ def scorers(
     return extract, described, fidelity, "no real class holds the 2 images fidelity needs"
 
 
-def _fidelity_of(fidelity: ClassFidelity | None, why: str, s: ClassImages) -> tuple[dict, dict]:
+def _fidelity_of(
+    fidelity: ClassFidelity | None, why: str, s: ClassImages
+) -> tuple[dict, dict, Tensor | None]:
+    """fidelity and ceiling of `s`, metric -> why it is nan, and which fakes are of the class."""
     if fidelity is None or len(s.real) < 2:
         reason = why if fidelity is None else (
             f"{s.name} has {len(s.real)} real image(s); fidelity needs at least 2 (one to "
             "train its classifier, one to measure the ceiling)")  # fmt: skip
-        return {"fidelity": math.nan, "ceiling": math.nan}, {"fidelity": reason, "ceiling": reason}
-    return fidelity.measure(s.fake, Target(s.name, s.real[:0], s.real)), {}
+        keys = ("fidelity", "ceiling", "novel_fidelity")
+        return {"fidelity": math.nan, "ceiling": math.nan}, dict.fromkeys(keys, reason), None
+    hits = fidelity.hits(s.fake, s.name)
+    return fidelity.measure(s.fake, Target(s.name, s.real[:0], s.real), hits), {}, hits
 
 
 def evaluate_sets(cfg: DictConfig, sets: list[ClassImages], device: torch.device) -> dict:
@@ -199,12 +204,12 @@ def evaluate_sets(cfg: DictConfig, sets: list[ClassImages], device: torch.device
     m = cfg.metric
     per_class = []
     for s in sets:
+        fid_results, fid_unavailable, hits = _fidelity_of(fidelity, why, s)
         results, unavailable = measure(
             extract, s.fake, s.real, s.shots, k=int(cfg.k),
             kid_subset_size=int(m.kid_subset_size), kid_subsets=int(m.kid_subsets),
-            seed=int(cfg.seed),
+            seed=int(cfg.seed), of_class=hits,
         )  # fmt: skip
-        fid_results, fid_unavailable = _fidelity_of(fidelity, why, s)
         per_class.append({
             "class_name": s.name, "num_real": len(s.real), "num_fake": len(s.fake),
             "num_shots": 0 if s.shots is None else len(s.shots),

@@ -121,6 +121,11 @@ def run(cfg: DictConfig) -> float:
     t_start = time.perf_counter()
     # 1. data and split: the targets are held out before the split is drawn
     data = build.data(cfg)
+    if data.split.by == "group":
+        log.info(
+            "split by group: %s",
+            "; ".join(f"{part} {', '.join(names)}" for part, names in data.split.groups().items()),
+        )
     log.info(
         "dataset %s: %d meta-train / %d meta-val / %d meta-test classes; %d target(s): %s, "
         "%d shots each",
@@ -220,8 +225,10 @@ def run(cfg: DictConfig) -> float:
         "fidelity": {"classifier_path": fidelity.path,
                      "unavailable": {o.target.class_name: o.unavailable for o in outcomes
                                      if o.unavailable}},
-        "split": {"train": list(data.split.train), "val": list(data.split.val),
-                  "test": list(data.split.test)},
+        # which classes (and, split by group, which groups) went where
+        "split": {"by": data.split.by, "train": list(data.split.train),
+                  "val": list(data.split.val), "test": list(data.split.test),
+                  **({"groups": data.split.groups()} if data.split.by == "group" else {})},
         "metric": {"name": cfg.metric.name, "classifier_accuracy": metric_info["accuracy"],
                    "classifier_path": str(metric_info["path"])},
         "finetune_steps": int(cfg.finetune.steps),

@@ -116,8 +116,10 @@ def imagefolder(
 ) -> dict[str, torch.Tensor]:
     """The user's own data, `<root>/<class>/*.png|jpg|jpeg|bmp`; images squashed to a square.
 
-    No inversion: unlike the pen-stroke datasets there is no known foreground polarity.
-    Class folders without images are skipped (a stray empty folder should not stop a run).
+    A folder of `root` that holds no images but class folders that do is a group (an alphabet,
+    a product line): its classes are named `<group>/<class>`, which `dataset.split_by=group`
+    splits by. No inversion: unlike the pen-stroke datasets there is no known foreground
+    polarity. Folders without images are skipped (a stray empty folder should not stop a run).
     Transparent pixels show `alpha_background` (white, black or a gray level 0-255).
     """
     check_shape_args(image_size, channels)
@@ -128,17 +130,24 @@ def imagefolder(
             f"{{root}} '{root}' does not exist; "
             "set {root} to a folder holding <class>/*.png|jpg|jpeg|bmp"
         )
+
+    def read(files: list[Path]) -> torch.Tensor:
+        return stack_uint8(decode(f, image_size, channels, str(f), background=background)
+                           for f in files)  # fmt: skip
+
     classes = {}
     for folder in subfolders(base):
         files = image_files(folder)
         if files:
-            classes[folder.name] = stack_uint8(
-                decode(f, image_size, channels, str(f), background=background) for f in files
-            )
+            classes[folder.name] = read(files)
+            continue
+        for member in subfolders(folder):  # a group of class folders
+            if files := image_files(member):
+                classes[f"{folder.name}/{member.name}"] = read(files)
     if not classes:
         raise BadValue(
-            f"{{root}} '{root}' holds no class folders with images; "
-            "put images in <root>/<class>/ with extension png, jpg, jpeg or bmp"
+            f"{{root}} '{root}' holds no class folders with images; put images in "
+            "<root>/<class>/ (or <root>/<group>/<class>/) as png, jpg, jpeg or bmp"
         )
     return sorted_classes(classes)
 

@@ -3,6 +3,12 @@
 Few-shot generation is only honest when the target class was never seen in meta-training, so
 the split is by class, never by image, and must come out the same for the same seed on any
 machine and whatever order the loader listed the classes in.
+
+Classes named `<group>/<class>` (an Omniglot alphabet and its characters; an image folder laid
+out `<root>/<group>/<class>/`) can be split by group instead (`dataset.split_by=group`): whole
+groups go to one part, so a meta-test character comes from an alphabet meta-training never saw
+(the protocol of Lake et al. 2015 and Vinyals et al. 2016). A split of characters mixes
+alphabets across the parts and is an easier, different task.
 """
 
 from __future__ import annotations
@@ -23,6 +29,20 @@ class ClassSplit:
     train: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
+    by: str = "class"  # what was drawn: "class" or "group" (whole groups per part)
+
+    def groups(self) -> dict[str, list[str]]:
+        """part -> the sorted groups its classes belong to (what a run records)."""
+        parts = {"train": self.train, "val": self.val, "test": self.test}
+        return {part: sorted({group_of(n) for n in names}) for part, names in parts.items()}
+
+
+SPLIT_BY = ("class", "group")
+
+
+def group_of(name: str) -> str:
+    """The group of a class named `<group>/<class>` (an Omniglot alphabet); "" for none."""
+    return name.split("/", 1)[0] if "/" in name else ""
 
 
 def _count(n: int, fraction: float, at_most: int) -> int:
@@ -39,8 +59,12 @@ def split_classes(
     test_fraction: float,
     seed: int,
     held_out: Sequence[str] = (),
+    by: str = "class",
 ) -> ClassSplit:
     """Split class names into disjoint train/val/test with a seeded permutation.
+
+    `by="group"` draws the groups (see `group_of`) instead, with the fractions applied to the
+    number of groups, and gives each part the classes of its groups; see `split_groups`.
 
     The names are sorted (and de-duplicated) first, so the result does not depend on the input
     order; test is taken first, then val, the rest is train. The classes in `held_out` (the
@@ -56,6 +80,10 @@ def split_classes(
             f"split val_fraction + test_fraction = {val_fraction + test_fraction} leaves no "
             "meta-train classes; lower them so that they sum to less than 1"
         )
+    if by not in SPLIT_BY:
+        raise UserError(f"dataset.split_by={by!r} is not known; use class or group")
+    if by == "group":
+        return split_groups(names, val_fraction, test_fraction, seed, held_out)
     ordered = sorted(set(names))
     n = len(ordered)
     if n < 3:
@@ -99,3 +127,50 @@ def _draw(
         val=tuple(sorted(shuffled[n_test : n_test + n_val])),
         test=tuple(sorted(shuffled[:n_test])),
     )
+
+
+def split_groups(
+    names: Sequence[str],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    held_out: Sequence[str] = (),
+) -> ClassSplit:
+    """The class split of `split_classes` drawn over groups: every class of a group lands in
+    the part its group was drawn into. A named target's group goes to meta-test whole."""
+    ordered = sorted(set(names))
+    loose = [name for name in ordered if not group_of(name)]
+    if loose:
+        raise UserError(
+            f"dataset.split_by=group needs classes in groups (<root>/<group>/<class>/), but "
+            f"{len(loose)} class(es) have none (e.g. '{loose[0]}'); lay the folders out by "
+            "group or set dataset.split_by=class"
+        )
+    groups = sorted({group_of(name) for name in ordered})
+    if len(groups) < 3:
+        raise UserError(
+            f"the dataset has {len(groups)} group(s) but a split by group needs at least 3 "
+            "(one per meta-train/val/test part); add groups or set dataset.split_by=class"
+        )
+    unknown = sorted(set(held_out) - set(ordered))
+    if unknown:
+        raise UserError(
+            f"held-out classes {unknown} are not classes of the dataset; name existing classes"
+        )
+    held_groups = sorted({group_of(name) for name in held_out})
+    try:
+        drawn = split_classes(groups, val_fraction, test_fraction, seed, held_groups)
+    except UserError as err:
+        if "named target classes" not in str(err):
+            raise
+        raise UserError(
+            f"the named target classes lie in {len(held_groups)} of the dataset's "
+            f"{len(groups)} groups, leaving fewer than 2 groups for meta-train and meta-val; "
+            "name targets from fewer groups or set dataset.split_by=class"
+        ) from None
+
+    def members(part: tuple[str, ...]) -> tuple[str, ...]:
+        chosen = set(part)
+        return tuple(name for name in ordered if group_of(name) in chosen)
+
+    return ClassSplit(members(drawn.train), members(drawn.val), members(drawn.test), by="group")

@@ -111,11 +111,25 @@ def path_targets(
     return [_folder_target(name, images, shots, seed, f"{{path}} '{path}'")]
 
 
+def sample_names(names: Sequence[str], n: int, seed: int) -> list[str]:
+    """`n` of `names` drawn with `seed`, in their given order: a count of targets is a sample
+    of the meta-test classes (the first N in sorted order would be the same few characters of
+    one alphabet for every seed), and the same sample for every arm of a run."""
+    perm = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed))
+    chosen = set(perm[:n].tolist())
+    return [name for i, name in enumerate(names) if i in chosen]
+
+
 def target_names(
-    split: ClassSplit, *, class_name: str | int | None, many: int | str | Sequence[Any] | None
+    split: ClassSplit,
+    *,
+    class_name: str | int | None,
+    many: int | str | Sequence[Any] | None,
+    seed: int = 0,
 ) -> list[str]:
-    """The meta-test classes to adapt to: `many` (`target.classes`: a count N, "all", or a list
-    of names) or else the one `class_name` (default: the first meta-test class)."""
+    """The meta-test classes to adapt to: `many` (`target.classes`: a count N drawn with
+    `seed`, "all", or a list of names) or else the one `class_name` (default: the first
+    meta-test class)."""
     if not split.test:
         raise UserError("the class split has no meta-test classes; raise the test fraction")
     if many is None:
@@ -139,7 +153,7 @@ def target_names(
                 f"{{classes}}={n} but the split has {len(split.test)} meta-test classes; "
                 f"use 1..{len(split.test)} (or all), or raise {{test_fraction}}"
             )
-        return list(split.test[:n])
+        return sample_names(split.test, n, seed)
     names = [str(name) for name in many]
     if not names or len(set(names)) != len(names):
         raise BadValue(f"{{classes}}={names} must name each class once; fix the list")
@@ -177,7 +191,7 @@ def select_targets(
             channels=channels, invert=invert, alpha_background=alpha_background,
         )  # fmt: skip
     out = []
-    for name in target_names(split, class_name=class_name, many=many):
+    for name in target_names(split, class_name=class_name, many=many, seed=seed):
         if name in split.train or name in split.val:
             part = "meta-train" if name in split.train else "meta-val"
             raise UserError(

@@ -56,7 +56,8 @@ def gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> G
             f"the GAN in '{path}' was meta-trained on {len(leaked)} of the episode classes "
             f"(e.g. '{leaked[0]}'); meta-train it on the classes fewshot trains on: metaaug "
             f"train dataset.val_fraction={cfg.dataset.val_fraction} "
-            f"dataset.test_fraction={cfg.dataset.test_fraction} seed={cfg.seed}"
+            f"dataset.test_fraction={cfg.dataset.test_fraction} "
+            f"dataset.split_by={build.split_by(cfg.dataset)} seed={cfg.seed}"
         )
     gan = saved.gan.train()  # adapted as `train` fine-tunes: in training mode
     steps = int(node.steps if node.steps is not None else run.finetune.steps)
@@ -119,7 +120,7 @@ def synthetic_folders(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[s
                 f"the GAN behind '{path.parent}' was meta-trained on {len(leaked)} of the "
                 f"episode classes (e.g. '{leaked[0]}'); generate with `metaaug train "
                 f"dataset.val_fraction={ds.val_fraction} dataset.test_fraction="
-                f"{ds.test_fraction} seed={cfg.seed}`"
+                f"{ds.test_fraction} dataset.split_by={build.split_by(ds)} seed={cfg.seed}`"
             )
         for entry in info["classes"]:
             if any(k not in entry for k in CLASS_KEYS):

@@ -41,19 +41,21 @@ def measure(
     kid_subset_size: int = 100,
     kid_subsets: int = 50,
     seed: int = 0,
+    of_class: Tensor | None = None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """FID, KID, IS, precision and recall (`k` nearest neighbours), memorization (with the
     `shots` the generator adapted to) and diversity of `fake` against `real`, all [N, C, H, W]
     in [-1, 1]; and metric -> why it is nan.
 
     `real` must not hold the shots: it is the held-out reference, and memorization compares
-    the fakes' distance to the shots with the real images' distance to them.
+    the fakes' distance to the shots with the real images' distance to them. `of_class` (which
+    fakes the fidelity classifier assigns to the class) gives `novel_fidelity`.
     """
     cached = CachedFeatures(extract)
     empty = fake.new_zeros((0, *fake.shape[1:]))
     metrics = image_metrics(
         cached, fake, real, shots if shots is not None else empty,
-        kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, seed=seed,
+        kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, seed=seed, of_class=of_class,
     )  # fmt: skip
     unavailable: dict[str, str] = {}
     n_fake, n_real = len(fake), len(real)
@@ -69,12 +71,12 @@ def measure(
         reason = f"needs more than k={k} real and fake images ({n_real} and {n_fake})"
         unavailable["precision"] = unavailable["recall"] = reason
     if shots is None or len(shots) == 0:
-        unavailable["memorization"] = (
-            "no shots given: memorization compares the fakes with the images the generator "
-            "adapted to (shots=DIR)"
-        )
+        reason = ("no shots given: memorization and copies compare the fakes with the images "
+                  "the generator adapted to (shots=DIR)")  # fmt: skip
     elif math.isnan(metrics["memorization"]):
-        unavailable["memorization"] = (
-            f"needs a fake image and at least 2 real images ({n_fake} and {n_real})"
-        )
+        reason = f"needs a fake image and at least 2 real images ({n_fake} and {n_real})"
+    else:
+        reason = None
+    if reason:
+        unavailable |= dict.fromkeys(("memorization", "copies", "novel_fidelity"), reason)
     return metrics, unavailable

@@ -63,14 +63,19 @@ class ClassFidelity:
     class_names: tuple[str, ...]
     path: str = ""  # where the classifier is cached
 
+    def hits(self, images: Tensor, class_name: str) -> Tensor | None:
+        """[N] bool: which `images` are classified as `class_name` (None for an unknown class
+        or no images)."""
+        if class_name not in self.class_names or len(images) == 0:
+            return None
+        _, probs = self.classify(images)
+        return probs.argmax(dim=1).cpu() == self.class_names.index(class_name)
+
     def share(self, images: Tensor, class_name: str) -> float:
         """The share of `images` classified as `class_name` (nan for an unknown class or no
         images)."""
-        if class_name not in self.class_names or len(images) == 0:
-            return NAN
-        _, probs = self.classify(images)
-        label = self.class_names.index(class_name)
-        return float((probs.argmax(dim=1) == label).float().mean())
+        hits = self.hits(images, class_name)
+        return NAN if hits is None else float(hits.float().mean())
 
     def unavailable(self, target: Target) -> str | None:
         """Why fidelity (or its ceiling) cannot be measured for `target`; None when both can."""
@@ -87,10 +92,13 @@ class ClassFidelity:
             )
         return None
 
-    def measure(self, fake: Tensor, target: Target) -> dict[str, float]:
-        """`fidelity` of `fake` and the `ceiling` (accuracy on the target's unseen real images)."""
+    def measure(self, fake: Tensor, target: Target, hits: Tensor | None = None) -> dict[str, float]:
+        """`fidelity` of `fake` and the `ceiling` (accuracy on the target's unseen real images);
+        `hits`, when given, is `self.hits(fake, target.class_name)` already computed."""
         _, unseen = reference_rows(target.heldout)
+        if hits is None:
+            hits = self.hits(fake, target.class_name)
         return {
-            "fidelity": self.share(fake, target.class_name),
+            "fidelity": NAN if hits is None else float(hits.float().mean()),
             "ceiling": self.share(unseen, target.class_name),
         }

@@ -10,9 +10,13 @@ DIRECTIONS = {
     "is": "maximize",
     "memorization": "maximize",
     "fidelity": "maximize",
+    "copies": "minimize",
+    # of the class and not a copy: what a search should maximize (copying the shots scores 0)
+    "novel_fidelity": "maximize",
 }
 OBJECTIVES = tuple(DIRECTIONS)
 # per arm in `train`'s reports, fidelity first: the quantity the tool exists for
-REPORTED = ("fidelity", "ceiling", "memorization", "fid", "kid", "is")
+REPORTED = ("fidelity", "novel_fidelity", "copies", "ceiling", "memorization", "fid", "kid", "is")
 # `evaluate`'s table and evaluation.json, in this order
-EVALUATED = ("fid", "kid", "is", "precision", "recall", "memorization", "fidelity", "ceiling")
+EVALUATED = ("fid", "kid", "is", "precision", "recall", "memorization", "copies", "fidelity",
+             "novel_fidelity", "ceiling")  # fmt: skip

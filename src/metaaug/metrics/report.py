@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from metaaug.metrics.copies import copy_mask, copy_shares, shifted
 from metaaug.metrics.fid import (
     diversity,
     frechet_distance,
@@ -42,8 +43,9 @@ def image_metrics(
     kid_subset_size: int = 100,
     kid_subsets: int = 50,
     seed: int = 0,
+    of_class: Tensor | None = None,
 ) -> dict[str, float]:
-    """FID, KID, IS, memorization and diversity of `fake` against held-out real images.
+    """FID, KID, IS, memorization, copies and diversity of `fake` against held-out real images.
 
     Arguments:
         extract: images -> (features [N, D], class probabilities [N, K]), e.g. `DomainFeatures`.
@@ -52,19 +54,24 @@ def image_metrics(
         shots: the few real images the generator was adapted to.
         kid_subset_size, kid_subsets, seed: KID's random subsets (see
             `kernel_inception_distance`).
+        of_class: [N] bool, which fakes the fidelity classifier assigns to the class (for
+            `novel_fidelity`; nan without it).
 
     Memorization is measured twice, on the domain features (`memorization_features`) and on
     denoised pixels (`memorization_pixels`, see `denoised_pixels`); `memorization` is the
     smaller: features alone read a speckled copy of a shot as a new drawing, and pixels alone
-    miss a copy that moved by a few pixels.
+    miss a copy that moved by a few pixels. `copies` counts per image, in the same two spaces
+    (a copy under either counts; `metaaug.metrics.copies`), and `novel_fidelity` is the share
+    of images that are of the class and not copies.
 
     Returns:
         `fid`, `kid`, `kid_std`, `is`, `memorization`, `memorization_features`,
-        `memorization_pixels`, `diversity_fake`, `diversity_real`, `num_fake`, `num_real`. A
-        metric whose inputs are too few is nan rather than an error, so that a run with a tiny
-        class still reports what it can: fid, kid and kid_std need at least 2 fake and 2
-        held-out images; memorization needs a fake, 2 held-out images and a shot; diversity
-        needs 2 images of its set. IS only needs one fake.
+        `memorization_pixels`, `copies`, `novel_fidelity`, `diversity_fake`, `diversity_real`,
+        `num_fake`, `num_real`. A metric whose inputs are too few is nan rather than an error,
+        so that a run with a tiny class still reports what it can: fid, kid and kid_std need
+        at least 2 fake and 2 held-out images; memorization, copies and novel_fidelity need a
+        fake, 2 held-out images and a shot; diversity needs 2 images of its set. IS only needs
+        one fake.
     """
     fake_feats, fake_probs = extract(fake)
     num_fake, num_real = len(fake), len(heldout)
@@ -76,6 +83,8 @@ def image_metrics(
         "memorization": NAN,
         "memorization_features": NAN,
         "memorization_pixels": NAN,
+        "copies": NAN,
+        "novel_fidelity": NAN,
         "diversity_fake": diversity(fake_feats) if num_fake >= 2 else NAN,
         "diversity_real": NAN,
         "num_fake": num_fake,
@@ -93,11 +102,13 @@ def image_metrics(
         )
     if len(shots) >= 1 and num_fake >= 1:
         shot_feats, _ = extract(shots)
+        fake_px, real_px, shot_px = (denoised_pixels(x) for x in (fake, heldout, shots))
         by_features = memorization_score(fake_feats, real_feats, shot_feats)
-        by_pixels = memorization_score(
-            denoised_pixels(fake), denoised_pixels(heldout), denoised_pixels(shots)
-        )
+        by_pixels = memorization_score(fake_px, real_px, shot_px)
         metrics["memorization_features"] = by_features
         metrics["memorization_pixels"] = by_pixels
         metrics["memorization"] = min(by_features, by_pixels)
+        moved = shifted(denoised_pixels(shots).view_as(shots))
+        copies = copy_mask([(fake_feats, real_feats, shot_feats), (fake_px, real_px, moved)])
+        metrics |= copy_shares(copies, of_class)
     return metrics
