@@ -9,10 +9,12 @@ ARGS ?=
 OMNIGLOT ?= ../shared/data/omniglot
 MNIST ?= $(HOME)/.cache/metaaug/data
 FIGR_SOURCE ?=
+SEEDS ?= 0,1,2
+THREADS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install train fewshot test test-full lint format bench bench-meta bench-quality \
-	bench-fewshot bench-fewshot-recipe bench-recipe faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
+	bench-fewshot bench-fewshot-recipe bench-recipe results faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -64,8 +66,11 @@ bench-quality: $(STAMP) ## quality vs fine-tune steps of every initialization, 3
 faults: $(STAMP) ## fault trials: SIGKILL/SIGTERM + resume, forced divergences, full disk, two runs in one dir (~10 min)
 	$(BIN)/python scripts/faults.py $(ARGS)
 
-bench-recipe: $(STAMP) ## the Omniglot recipe (experiment=omniglot_cpu): every arm at 10/50/200 steps, 10 targets x 3 seeds, its goals (~2 h)
-	$(BIN)/python scripts/bench_recipe.py --root $(OMNIGLOT) $(ARGS)
+bench-recipe: $(STAMP) ## the Omniglot recipe (experiment=omniglot_cpu): every arm at 10/50/200 steps, 10 targets x SEEDS, 95% intervals, docs/results/recipe.json (~2 h)
+	$(BIN)/python scripts/bench_recipe.py --root $(OMNIGLOT) --seeds $(SEEDS) --threads $(THREADS) $(ARGS)
+
+results: $(STAMP) ## render the tables of docs/results.md from the JSON under docs/results/
+	$(BIN)/python scripts/render_results.py $(ARGS)
 
 bench-fewshot: $(STAMP) ## few-shot accuracy of every learner x arm, Omniglot 5-way 1/5-shot (hours)
 	$(BIN)/python scripts/bench_fewshot.py $(ARGS)

@@ -38,6 +38,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from fewshot_summary import summarize
+from render_results import fewshot as render_fewshot
 
 REPO = Path(__file__).resolve().parents[1]
 OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
@@ -77,6 +79,13 @@ def main() -> None:
     parser.add_argument("--gan-steps", type=int, default=0, help="GAN adaptation per class")
     parser.add_argument("--train-dir", type=Path, help="a finished train run to reuse")
     parser.add_argument("--shots", default="1,5")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds: each sets the "
+                        "split, the GAN, the backbone and the episodes")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, help="hardware.threads of each run")
+    parser.add_argument(
+        "--json", type=Path,
+        help="the figures (default: docs/results/fewshot.json; fewshot_recipe.json with --recipe)",
+    )  # fmt: skip
     parser.add_argument("extra", nargs="*", help="overrides passed to every fewshot run")
     args = parser.parse_args()
 
@@ -108,32 +117,49 @@ def main() -> None:
         learners_arms = RECIPE_FEWSHOT
 
     out = Path(tempfile.mkdtemp(prefix="metaaug-fewshot-"))
-    train_dir = args.train_dir or out / "gan"
-    if args.train_dir is None and args.recipe:
-        metaaug("train", "experiment=omniglot_cpu", *data, "target.classes=1",
-                "compare_baselines=false", f"hydra.run.dir={train_dir}")  # fmt: skip
-        print(f"trained the recipe's initialization: {train_dir}", flush=True)
-    elif args.train_dir is None:
-        recipe = DAGAN_RECIPE if (args.gan, args.meta_algo) == ("dagan", "pretrain") else []
-        metaaug(
-            "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}", *recipe,
-            *train_budget, f"finetune.steps={gan_steps}", "compare_baselines=false",
-            "validation.every=0", f"hydra.run.dir={train_dir}",
-        )  # fmt: skip
-        print(f"trained the GAN ({args.gan}, {args.meta_algo}): {train_dir}", flush=True)
-    for shots in args.shots.split(","):
-        run_dir = out / f"{shots}shot"
-        # an image-conditioned recipe GAN adapts on pairs of shots: at 1 shot it transforms it
-        steps = 0 if args.recipe and int(shots) < 2 else gan_steps
-        metaaug(
-            "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
-            f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
-            f"arms.gan.steps={steps}", *args.extra, f"hydra.run.dir={run_dir}",
-        )  # fmt: skip
-        print("\n" + (run_dir / "fewshot.md").read_text(), flush=True)
-        if args.recipe:
-            print(recipe_goals(run_dir, int(shots)), flush=True)
-    print(f"run directories: {out}")
+    seeds = [int(x) for x in args.seeds.split(",")]
+    if args.train_dir is not None and len(seeds) > 1:
+        sys.exit("--train-dir reuses one seed's GAN; give --seeds with that one seed")
+    threads = f"hardware.threads={args.threads}"
+    runs: dict[int, dict[int, dict]] = {}
+    for seed in seeds:
+        train_dir = args.train_dir or out / f"gan_seed{seed}"
+        if args.train_dir is None and args.recipe:
+            metaaug("train", "experiment=omniglot_cpu", *data, "target.classes=1",
+                    "compare_baselines=false", f"seed={seed}", threads,
+                    f"hydra.run.dir={train_dir}")  # fmt: skip
+            print(f"trained the recipe's initialization: {train_dir}", flush=True)
+        elif args.train_dir is None:
+            recipe = DAGAN_RECIPE if (args.gan, args.meta_algo) == ("dagan", "pretrain") else []
+            metaaug(
+                "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}",
+                *recipe, *train_budget, f"finetune.steps={gan_steps}",
+                "compare_baselines=false", "validation.every=0", f"seed={seed}", threads,
+                f"hydra.run.dir={train_dir}",
+            )  # fmt: skip
+            print(f"trained the GAN ({args.gan}, {args.meta_algo}): {train_dir}", flush=True)
+        for shots in args.shots.split(","):
+            run_dir = out / f"seed{seed}_{shots}shot"
+            # an image-conditioned recipe GAN adapts on pairs of shots: at 1 shot it transforms
+            steps = 0 if args.recipe and int(shots) < 2 else gan_steps
+            metaaug(
+                "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
+                f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
+                f"arms.gan.steps={steps}", *args.extra, f"seed={seed}", threads,
+                f"hydra.run.dir={run_dir}",
+            )  # fmt: skip
+            print(f"\nseed {seed}\n" + (run_dir / "fewshot.md").read_text(), flush=True)
+            if args.recipe:
+                print(recipe_goals(run_dir, int(shots)), flush=True)
+            runs.setdefault(int(shots), {})[seed] = json.loads(
+                (run_dir / "fewshot.json").read_text()
+            )
+    data_out = summarize(runs, args.threads, sys.argv[1:])
+    name = "fewshot_recipe.json" if args.recipe else "fewshot.json"
+    path = args.json or REPO / "docs" / "results" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data_out, indent=1, allow_nan=False) + "\n")
+    print(f"\n{render_fewshot(data_out)}\n\nwrote {path}\nrun directories: {out}")
 
 
 def recipe_goals(run_dir: Path, shots: int) -> str:

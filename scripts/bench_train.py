@@ -2,8 +2,8 @@
 meta-learned GAN against the scratch and pretrain baselines after 10, 50 and 200 fine-tune
 steps.
 
-Runs the real command (subprocesses, as a user would) and prints markdown tables for the
-README. Not a test: figures depend on the machine.
+Runs the real command (subprocesses, as a user would) and prints markdown tables for
+docs/results.md. Not a test: figures depend on the machine.
 
     python scripts/bench_train.py                  # digits default + shared Omniglot subset
     python scripts/bench_train.py --skip-omniglot  # digits only

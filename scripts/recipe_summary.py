@@ -1,0 +1,143 @@
+"""The figures of a recipe benchmark from its runs' metrics.json: what `bench_recipe.py`
+writes as JSON and `render_results.py` turns into the tables of docs/results.md.
+
+Statistics over seeds, since a seed sets the split, the initialization and the noise: each
+seed's mean over its targets is one observation, and intervals are Student-t 95% intervals over
+those (n = seeds). Comparisons between arms are paired: the same targets, shots and noise for
+every arm of a seed, so the per-target difference is taken first, then its mean per seed, then
+the interval over seeds. A per-target interval (seeds x targets as independent) would be
+narrower and wrong: the targets of a seed share one meta-learned initialization.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from metaaug.fewshot.stats import mean_ci
+
+METRICS = ("fidelity", "novel_fidelity", "copies", "ceiling", "memorization", "fid", "kid")
+COPY_SHOTS = "copy_shots"
+# the goals of issue 21, at the goal step, for the main (meta-learned) arm
+NOVEL_RATIO_GOAL = 0.5  # novel_fidelity >= 0.5 x ceiling
+COPIES_GOAL = 0.10  # copies <= 0.10
+
+
+def cpu_name() -> str:
+    """The CPU's model name (a speed or thread figure names it)."""
+    info = Path("/proc/cpuinfo")
+    if info.is_file():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _value(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def arm_point(target: dict, arm: str, step: str) -> dict:
+    """An arm's metrics on one target after `step` fine-tune steps; copy_shots (no fine-tune)
+    is the same at every step."""
+    if arm == COPY_SHOTS:
+        return target["results"][COPY_SHOTS]
+    return target["curves"][arm][step]
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def _or_none(value: float) -> float | None:
+    """JSON has no nan: an unmeasured figure is null."""
+    return None if math.isnan(value) else value
+
+
+def interval(per_seed: Sequence[float]) -> dict[str, Any]:
+    """Mean over seeds, its 95% interval [low, high] and the per-seed values (null where a
+    seed could not measure it)."""
+    finite = [v for v in per_seed if not math.isnan(v)]
+    seeds = [_or_none(v) for v in per_seed]
+    if not finite:
+        return {"mean": None, "ci95": [None, None], "per_seed": seeds}
+    ci = mean_ci(finite)
+    return {"mean": ci.mean, "ci95": [ci.low, ci.high], "per_seed": seeds}
+
+
+def summarize(
+    reports: Sequence[dict], seeds: Sequence[int], steps: Sequence[int], threads: int,
+    experiment: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Every arm's metrics per step (mean and interval over seeds), the paired differences
+    of the main arm against each other arm, and the goals at the step that decides them."""
+    first = reports[0]
+    main = first["objective"]["arm"]
+    arms = [a for a in first["curves"] if first["curves"][a]] + [COPY_SHOTS]
+    goal_step = "50" if 50 in steps else str(steps[-1])
+
+    def seed_mean(report: dict, arm: str, step: str, key: str) -> float:
+        return _finite_mean([_value(arm_point(t, arm, step).get(key)) for t in report["targets"]])
+
+    table = {
+        arm: {str(s): {k: interval([seed_mean(r, arm, str(s), k) for r in reports])
+                       for k in METRICS} for s in steps}
+        for arm in arms
+    }  # fmt: skip
+
+    def paired(other: str, key: str) -> dict[str, Any]:
+        per_seed = []
+        for r in reports:
+            diffs = [
+                _value(arm_point(t, main, goal_step).get(key))
+                - _value(arm_point(t, other, goal_step).get(key))
+                for t in r["targets"]
+            ]
+            per_seed.append(_finite_mean(diffs))
+        return interval(per_seed)
+
+    comparisons = {other: {k: paired(other, k) for k in ("novel_fidelity", "fidelity", "fid")}
+                   for other in arms if other != main}  # fmt: skip
+    at_goal = table[main][goal_step]
+    novel, ceiling = at_goal["novel_fidelity"]["mean"], at_goal["ceiling"]["mean"]
+    ratio = novel / ceiling if novel is not None and ceiling else math.nan
+    copies = at_goal["copies"]["mean"]
+    goals = [
+        {"goal": f"novel_fidelity >= {NOVEL_RATIO_GOAL} x ceiling", "value": _or_none(ratio),
+         "met": bool(ratio >= NOVEL_RATIO_GOAL)},
+        {"goal": f"copies <= {COPIES_GOAL}", "value": copies,
+         "met": bool(copies is not None and copies <= COPIES_GOAL)},
+    ]  # fmt: skip
+    for other, diff in comparisons.items():
+        low = diff["novel_fidelity"]["ci95"][0]
+        goals.append({"goal": f"novel_fidelity above {other} (paired 95% interval above 0)",
+                      "value": low, "met": bool(low is not None and low > 0)})  # fmt: skip
+    return {
+        "bench": "recipe",
+        "experiment": experiment,
+        "seeds": list(seeds),
+        "threads": threads,
+        # what each run recorded (metrics.json: hardware.threads); a mix moves a seed's mean
+        "threads_per_seed": [r["hardware"]["threads"] for r in reports],
+        "cpu": cpu_name(),
+        "steps": list(steps),
+        "goal_step": int(goal_step),
+        "main_arm": main,
+        "arms": arms,
+        "shots": first["target"]["shots"],
+        "image_size": first["image_size"],
+        "meta_iterations": first["meta_iterations"],
+        "split_by": first["split"].get("by", "class"),
+        "splits": {
+            str(s): {"groups": r["split"].get("groups"), "targets": r["target"]["classes"]}
+            for s, r in zip(seeds, reports, strict=True)
+        },
+        "meta_train_minutes": [r["timing"].get("meta_train_s", 0.0) / 60 for r in reports],
+        "table": table,
+        "paired": comparisons,
+        "goals": goals,
+    }
