@@ -66,6 +66,8 @@ def interval(per_seed: Sequence[float]) -> dict[str, Any]:
     if not finite:
         return {"mean": None, "ci95": [None, None], "per_seed": seeds}
     ci = mean_ci(finite)
+    if len(finite) < 2:  # one seed has no interval over seeds
+        return {"mean": ci.mean, "ci95": [None, None], "per_seed": seeds}
     return {"mean": ci.mean, "ci95": [ci.low, ci.high], "per_seed": seeds}
 
 

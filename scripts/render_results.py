@@ -27,10 +27,12 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def _cell(entry: dict[str, Any], fmt: str) -> str:
-    """mean [low, high] over seeds."""
+    """mean [low, high] over seeds ("(1 seed)" where there is no interval)."""
     low, high = entry["ci95"]
     if entry["mean"] is None:
         return "n/a"
+    if low is None:
+        return f"{_num(entry['mean'], fmt)} (1 seed)"
     return f"{_num(entry['mean'], fmt)} [{_num(low, fmt)}, {_num(high, fmt)}]"
 
 

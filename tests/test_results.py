@@ -129,3 +129,13 @@ def test_few_shot_accuracy_has_intervals_over_seeds_and_paired_differences() -> 
     table = fewshot(data)
     assert f"| plain | gan | 56.7 [{100 * gan['ci95'][0]:.1f}, {100 * gan['ci95'][1]:.1f}]" in table
     assert f"+3.3 [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}]" in table
+
+
+def test_one_seed_has_no_interval_over_seeds() -> None:
+    data = summarize(REPORTS[:1], [0], [50], threads=1, experiment="omniglot_cpu")
+    cell = data["table"]["reptile"]["50"]["novel_fidelity"]
+    assert cell["mean"] == pytest.approx(0.6) and cell["ci95"] == [None, None]
+    assert "| reptile | 0.60 (1 seed) |" in recipe(data)
+    # the goal needs a paired interval, which one seed cannot give
+    goals = {g["goal"]: g for g in data["goals"]}
+    assert goals["novel_fidelity above scratch (paired 95% interval above 0)"]["met"] is False
