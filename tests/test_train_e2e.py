@@ -287,6 +287,27 @@ def test_conditional_gans_train_end_to_end(
     _check_run(run_dir, 24, {algo, "scratch", "pretrain"})
 
 
+def test_no_target_meta_trains_and_validates_without_touching_meta_test(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    """What a search runs: target.classes=0, judged on meta-val classes only."""
+    refused = metaaug("train", *TINY, "target.classes=0")
+    assert refused.returncode == 2 and "set objective_on=validation" in refused.stderr
+    run_dir = tmp_path / "run"
+    proc = metaaug("train", *TINY, "target.classes=0", "objective_on=validation",
+                   "objective=novel_fidelity", f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "metrics.json").read_text())
+    assert report["targets"] == [] and report["results"] == {}
+    history = report["validation"]["history"]
+    assert report["objective"]["value"] == history[max(history, key=int)]["novel_fidelity"]
+    assert report["synthetic"] == {"path": None, "count": 0}
+    assert not (run_dir / "synthetic").exists()
+    assert not (run_dir / "checkpoints" / "finetuned").exists()
+    assert not (run_dir / "checkpoints" / "baseline_pretrain").exists()  # nothing to compare on
+    assert (run_dir / "checkpoints" / "meta_init.pt").is_file()
+
+
 def test_dagan_generates_for_a_new_class_without_fine_tuning(
     metaaug: Runner, tmp_path: Path
 ) -> None:

@@ -70,6 +70,11 @@ def check(cfg: DictConfig) -> None:
             "validation.every > 0, validation.classes > 0 and meta_algo.iterations > 0, or "
             "objective_on=targets"
         )
+    if str(cfg.target.get("classes")) == "0" and cfg.objective_on != "validation":
+        raise UserError(
+            "target.classes=0 leaves no target to measure the objective on; set "
+            "objective_on=validation (meta-val classes) or name targets"
+        )
     if cfg.resume and not Path(cfg.resume).is_file():
         raise UserError(
             f"resume='{cfg.resume}' is not a file; point resume at a run's checkpoints/last.pt"
@@ -140,7 +145,8 @@ def run(cfg: DictConfig) -> float:
         )
     # 2. models, and what measures them
     init = build.gan(cfg, device)
-    check_pairs(cfg, init, min(t.shots.shape[0] for t in data.targets))
+    check_pairs(cfg, init, min((t.shots.shape[0] for t in data.targets),
+                               default=int(cfg.target.shots)))  # fmt: skip
     prec = build.precision(cfg, device, init)
     log.info(
         "device %s, precision %s%s (hardware.precision=%s, %.2fM weights)%s", device, prec.name,
@@ -173,9 +179,9 @@ def run(cfg: DictConfig) -> float:
         ))  # fmt: skip
     timing["adapt_and_measure_s"] = time.perf_counter() - t0
 
-    # 7. write the synthetic images and the report
+    # 7. write the synthetic images and the report (none without targets)
     chash = build.config_hash(cfg)
-    manifest = write_synthetic(
+    manifest = {"count": 0} if not outcomes else write_synthetic(
         {o.target.class_name: o.images for o in outcomes},
         paths.synthetic,
         {"seed": cfg.seed, "noise_seed": noise_seed(cfg), "meta_algo": inits.main,
@@ -188,9 +194,10 @@ def run(cfg: DictConfig) -> float:
                                "source_checkpoint": str(paths.finetuned(o.target))}
          for o in outcomes},
     )  # fmt: skip
-    outputs.overview(
-        [(o.target, o.shown) for o in outcomes], paths.run / "samples" / "overview.png"
-    )
+    if outcomes:
+        outputs.overview(
+            [(o.target, o.shown) for o in outcomes], paths.run / "samples" / "overview.png"
+        )
     mean, sd = across([o.results for o in outcomes])
     curve_mean = {arm: across([o.curves[arm] for o in outcomes]) for arm in inits.arms}
     if many:
@@ -252,9 +259,11 @@ def run(cfg: DictConfig) -> float:
             for o in outcomes
         ],
         "timing": timing,
-        "synthetic": {"path": str(paths.synthetic), "count": manifest["count"]},
+        "synthetic": {"path": str(paths.synthetic) if outcomes else None,
+                      "count": manifest["count"]},
     })  # fmt: skip
-    report.hparams(writer, OmegaConf.to_container(cfg, resolve=True), mean[inits.main])
+    final = mean[inits.main] if outcomes else inits.validation[max(inits.validation)]
+    report.hparams(writer, OmegaConf.to_container(cfg, resolve=True), final)
     writer.close()
     log.info(
         "wrote %d synthetic images of %d class(es) to %s; %s=%.4g",

@@ -129,7 +129,8 @@ def target_names(
 ) -> list[str]:
     """The meta-test classes to adapt to: `many` (`target.classes`: a count N drawn with
     `seed`, "all", or a list of names) or else the one `class_name` (default: the first
-    meta-test class)."""
+    meta-test class). A count of 0 gives none: a run that meta-trains and validates on
+    meta-val classes and never touches a meta-test class (what a search runs)."""
     if not split.test:
         raise UserError("the class split has no meta-test classes; raise the test fraction")
     if many is None:
@@ -148,12 +149,12 @@ def target_names(
         return list(split.test)
     if isinstance(many, int | str):
         n = int(many)
-        if not 1 <= n <= len(split.test):
+        if not 0 <= n <= len(split.test):
             raise BadValue(
                 f"{{classes}}={n} but the split has {len(split.test)} meta-test classes; "
-                f"use 1..{len(split.test)} (or all), or raise {{test_fraction}}"
+                f"use 0..{len(split.test)} (or all), or raise {{test_fraction}}"
             )
-        return sample_names(split.test, n, seed)
+        return sample_names(split.test, n, seed)  # 0: no target (a search on meta-val)
     names = [str(name) for name in many]
     if not names or len(set(names)) != len(names):
         raise BadValue(f"{{classes}}={names} must name each class once; fix the list")

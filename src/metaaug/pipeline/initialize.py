@@ -236,7 +236,7 @@ def initializations(
          "classes": {"train": list(data.split.train)}},
         ckpt_dir / "meta_init.pt",
     )  # fmt: skip
-    if not cfg.compare_baselines:
+    if not cfg.compare_baselines or not data.targets:  # no target: nothing to compare on
         return out
     for name, meta in cfg.baselines.items():
         if str(meta.name) == main:
