@@ -161,3 +161,26 @@ def test_trials_share_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     assert sweeper._cores() == 2
+
+
+def test_a_sweep_over_seeds_is_summarized_per_setting_with_an_interval() -> None:
+    from scipy import stats
+
+    from metaaug.summary import Sweep, Trial
+    from metaaug.summary_seeds import by_setting, markdown
+
+    def trial(job: int, lr: str, seed: int, value: float, status: str = "completed") -> Trial:
+        return Trial(job, status, value, {"lr": lr, "seed": seed})
+
+    trials = [trial(0, "1e-3", 0, 0.8), trial(1, "1e-3", 1, 0.9), trial(2, "1e-3", 2, 1.0),
+              trial(3, "2e-3", 0, 0.95), trial(4, "2e-3", 1, 0.5),
+              trial(5, "2e-3", 2, math.nan, "failed"),  # left out
+              trial(6, "5e-4", 0, 0.99)]  # one seed: no row  # fmt: skip
+    sweep = Sweep(Path("."), "novel_fidelity", "maximize", trials, {})
+    rows = by_setting(sweep)
+    assert [(r[0], r[1]) for r in rows] == [({"lr": "1e-3"}, [0.8, 0.9, 1.0]),
+                                            ({"lr": "2e-3"}, [0.95, 0.5])]  # fmt: skip
+    assert rows[0][2] == pytest.approx(0.9)
+    assert rows[0][3] == pytest.approx(stats.t.ppf(0.975, 2) * 0.1 / 3**0.5)
+    text = "\n".join(markdown(sweep))
+    assert "| 1e-3 | 3 | 0.8, 0.9, 1 | 0.9 [" in text and "5e-4" not in text

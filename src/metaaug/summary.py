@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from metaaug import summary_seeds
 from metaaug.errors import UserError
 from metaaug.io.atomic import write_bytes, write_text
 from metaaug.metrics.names import DIRECTIONS, REPORTED
@@ -228,6 +229,7 @@ def write_markdown(sweep: Sweep, path: Path) -> Path:
                  *(_cell(t.metrics.get(m, math.nan)) for m in metrics),
                  _cell(t.wall_s), t.error.replace("|", "/")]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
+    lines += summary_seeds.markdown(sweep)
     return write_text(path, "\n".join(lines) + "\n")
 
 
