@@ -136,7 +136,8 @@ def run(cfg: DictConfig) -> float:
         "%d shots each",
         cfg.dataset.name, len(data.split.train), len(data.split.val), len(data.split.test),
         len(data.targets), ", ".join(t.class_name for t in data.targets[:5])
-        + (", ..." if len(data.targets) > 5 else ""), int(cfg.target.shots),
+        + (", ..." if len(data.targets) > 5 else "") or "none (meta-val only)",
+        int(cfg.target.shots),
     )  # fmt: skip
     if cfg.objective_on == "validation" and not data.split.val:
         raise UserError(

@@ -25,11 +25,18 @@ COPY_QUANTILE = 0.05  # 1 in 20 new real drawings is itself as near a shot as a 
 MAX_SHIFT = 2  # pixels; a copy moved further than this is left to the feature space
 
 
-def nearest_shot_distance(queries: Tensor, shots: Tensor) -> Tensor:
-    """[N] Euclidean distance of each row of `queries` [N, D] to its nearest row of `shots`."""
-    q = queries.detach().to("cpu", torch.float64)
+def nearest_shot_distance(queries: Tensor, shots: Tensor, chunk: int = 4096) -> Tensor:
+    """[N] Euclidean distance of each row of `queries` [N, D] to its nearest row of `shots`,
+    `chunk` queries at a time (the shifted shots are 25 rows per shot: a million generated
+    images at once would need a 1M x 125 matrix)."""
     s = shots.detach().to("cpu", torch.float64)
-    return torch.cdist(q, s, compute_mode="donot_use_mm_for_euclid_dist").min(dim=1).values
+    parts = [
+        torch.cdist(q.to("cpu", torch.float64), s, compute_mode="donot_use_mm_for_euclid_dist")
+        .min(dim=1)
+        .values
+        for q in queries.detach().split(chunk)
+    ]
+    return torch.cat(parts) if parts else s.new_zeros(0)
 
 
 def _background(images: Tensor) -> Tensor:
