@@ -82,7 +82,7 @@ def main() -> None:
     path.write_text(json.dumps(data, indent=1, allow_nan=False, default=str) + "\n")
     print(f"\n{render_recipe(data)}\n\nwrote {path}")
     first = reports[0]
-    arms = data["arms"]
+    arms = [a for a in data["arms"] if a != "copy_shots"]  # the grid shows adapted arms
 
     grid = Path(args.grid)
     grid.parent.mkdir(parents=True, exist_ok=True)

@@ -109,15 +109,15 @@ def summarize(
     ratio = novel / ceiling if novel is not None and ceiling else math.nan
     copies = at_goal["copies"]["mean"]
     goals = [
-        {"goal": f"novel_fidelity >= {NOVEL_RATIO_GOAL} x ceiling", "value": _or_none(ratio),
-         "met": bool(ratio >= NOVEL_RATIO_GOAL)},
-        {"goal": f"copies <= {COPIES_GOAL}", "value": copies,
+        {"goal": f"novel_fidelity >= {NOVEL_RATIO_GOAL} x ceiling (the ratio)",
+         "value": _or_none(ratio), "met": bool(ratio >= NOVEL_RATIO_GOAL)},
+        {"goal": f"copies <= {COPIES_GOAL} (the share)", "value": copies,
          "met": bool(copies is not None and copies <= COPIES_GOAL)},
     ]  # fmt: skip
     for other, diff in comparisons.items():
         low = diff["novel_fidelity"]["ci95"][0]
-        goals.append({"goal": f"novel_fidelity above {other} (paired 95% interval above 0)",
-                      "value": low, "met": bool(low is not None and low > 0)})  # fmt: skip
+        goal = f"novel_fidelity above {other} (the paired 95% interval's low end > 0)"
+        goals.append({"goal": goal, "value": low, "met": bool(low is not None and low > 0)})
     return {
         "bench": "recipe",
         "experiment": experiment,

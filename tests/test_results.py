@@ -63,10 +63,15 @@ def test_intervals_are_over_seeds_and_comparisons_paired() -> None:
     assert diff["per_seed"] == pytest.approx([0.2, 0.2, -0.1])
     assert data["paired"]["copy_shots"]["novel_fidelity"]["per_seed"] == pytest.approx(per_seed)
     goals = {g["goal"]: g for g in data["goals"]}
-    assert goals["novel_fidelity >= 0.5 x ceiling"]["value"] == pytest.approx((1.6 / 3) / 0.8)
-    assert goals["copies <= 0.1"]["met"] is True
+    assert goals["novel_fidelity >= 0.5 x ceiling (the ratio)"]["value"] == pytest.approx(
+        (1.6 / 3) / 0.8
+    )
+    assert goals["copies <= 0.1 (the share)"]["met"] is True
     # pretrain's seed 2 is ahead: the paired interval reaches below 0, the goal is not met
-    assert goals["novel_fidelity above pretrain (paired 95% interval above 0)"]["met"] is False
+    assert (
+        goals["novel_fidelity above pretrain (the paired 95% interval's low end > 0)"]["met"]
+        is False
+    )
     assert data["seeds"] == [0, 1, 2] and data["threads_per_seed"] == [1, 1, 1]
     assert data["splits"]["0"]["groups"]["test"] == ["A"]
 
@@ -138,4 +143,7 @@ def test_one_seed_has_no_interval_over_seeds() -> None:
     assert "| reptile | 0.60 (1 seed) |" in recipe(data)
     # the goal needs a paired interval, which one seed cannot give
     goals = {g["goal"]: g for g in data["goals"]}
-    assert goals["novel_fidelity above scratch (paired 95% interval above 0)"]["met"] is False
+    assert (
+        goals["novel_fidelity above scratch (the paired 95% interval's low end > 0)"]["met"]
+        is False
+    )
