@@ -51,7 +51,6 @@ from bench_meta_common import (
     Plan,
     Warnings,
     configure_torch,
-    cpu_name,
     digits_gan,
     figr_gan,
     load,
@@ -60,6 +59,7 @@ from bench_meta_common import (
     reptile,
 )
 from bench_meta_memory import memory_verdict, table_memory
+from machine import cpu_name
 
 from metaaug.data.tasks import Task
 from metaaug.meta.base import MetaAlgorithm

@@ -5,13 +5,11 @@ meta-algorithms they time and measure."""
 from __future__ import annotations
 
 import os
-import platform
 import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
@@ -94,16 +92,6 @@ def configure_torch() -> None:
     hardware.reuse_host_memory()  # as `metaaug` runs (hardware.reuse_memory=true)
     # off by default: makes vmap warn for each op it runs through the per-sample fallback
     torch._C._functorch._set_vmap_fallback_warning_enabled(True)
-
-
-def cpu_name() -> str:
-    name = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if not name and cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return name or platform.machine()
 
 
 def load() -> str:

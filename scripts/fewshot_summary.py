@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from recipe_summary import cpu_name, interval
+from machine import cpu_name
+from recipe_summary import interval
 
 from metaaug.fewshot.stats import mean_ci
 

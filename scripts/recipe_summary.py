@@ -12,10 +12,10 @@ narrower and wrong: the targets of a seed share one meta-learned initialization.
 from __future__ import annotations
 
 import math
-import platform
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
+
+from machine import cpu_name
 
 from metaaug.fewshot.stats import mean_ci
 
@@ -24,16 +24,6 @@ COPY_SHOTS = "copy_shots"
 # the goals of issue 21, at the goal step, for the main (meta-learned) arm
 NOVEL_RATIO_GOAL = 0.5  # novel_fidelity >= 0.5 x ceiling
 COPIES_GOAL = 0.10  # copies <= 0.10
-
-
-def cpu_name() -> str:
-    """The CPU's model name (a speed or thread figure names it)."""
-    info = Path("/proc/cpuinfo")
-    if info.is_file():
-        for line in info.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def _value(x: Any) -> float:
