@@ -108,7 +108,7 @@ def image_metrics(
         metrics["memorization_features"] = by_features
         metrics["memorization_pixels"] = by_pixels
         metrics["memorization"] = min(by_features, by_pixels)
-        moved = shifted(denoised_pixels(shots).view_as(shots))
+        moved = shifted(shot_px.view(shots.shape))  # each denoised shot at every small shift
         copies = copy_mask([(fake_feats, real_feats, shot_feats), (fake_px, real_px, moved)])
         metrics |= copy_shares(copies, of_class)
     return metrics
