@@ -63,6 +63,7 @@ def test_a_finetuned_gan_samples_the_runs_images(run_dir: Path) -> None:
     assert torch.allclose(fake, written, atol=1 / 127.5 + 1e-6)
     assert torch.equal(metaaug.sample(gan, 24), fake)
     assert not torch.equal(metaaug.sample(gan, 24, seed=1), fake)
+    assert metaaug.sample(gan, 0).shape == (0, 1, 16, 16)  # stacks with other image batches
 
 
 def test_adapt_returns_a_new_gan_and_leaves_the_loaded_one(run_dir: Path) -> None:

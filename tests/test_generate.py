@@ -93,6 +93,23 @@ def test_meta_init_adapted_to_shots_is_seeded(
     assert sorted(_pngs(tmp_path / "d")) == [f"stroke/{i:06d}.png" for i in range(3)]
 
 
+def test_a_path_with_a_space_and_a_non_ascii_letter_works_quoted_as_the_error_says(
+    metaaug: Runner, run_dir: Path, tmp_path: Path
+) -> None:
+    shots = _shots(tmp_path / "weird name ü" / "stroke ü", 3).parent
+    out = tmp_path / "out ü"
+    checkpoint = f"checkpoint={run_dir / 'checkpoints' / 'meta_init.pt'}"
+    refused = metaaug("generate", checkpoint, f"shots={shots}", "steps=1", "num_images=2",
+                      f"out={out}")  # fmt: skip
+    assert_one_line_error(refused, f"cannot read shots={shots}", "quoted for Hydra")
+    quoted = refused.stderr.strip().split("shell's quotes: ", 1)[1].strip("'")
+    assert quoted == f'shots="{shots}"'
+    proc = metaaug("generate", checkpoint, quoted, "steps=1", "num_images=2", f'out="{out}"')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the class folder keeps its letter; its space becomes _ as in every class folder name
+    assert sorted(_pngs(out)) == ["stroke_ü/000000.png", "stroke_ü/000001.png"]
+
+
 def test_bad_requests_are_refused_in_one_line(
     metaaug: Runner, run_dir: Path, tmp_path: Path
 ) -> None:

@@ -154,6 +154,26 @@ def test_summarize_a_basic_multirun_and_refuse_a_wrong_folder(
     assert "Traceback" not in proc.stderr
 
 
+def test_summarize_a_damaged_study_or_trial_is_one_line(metaaug: Runner, tmp_path: Path) -> None:
+    """A disk that filled up mid-write leaves a damaged optuna.db or metrics.json: summarize
+    names the file and what to do, exit 2, instead of SQLAlchemy's or json's traceback."""
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "metrics.json").write_text('{"objective": {"val')  # cut short
+    (sweep / "optuna.db").write_bytes(b"SQLite format 3\x00" + bytes(2000))
+    proc = metaaug("summarize", str(sweep))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"'{sweep / 'optuna.db'}' is not a readable Optuna study" in line
+    assert "move it aside to summarize the job folders alone" in line
+    (sweep / "optuna.db").unlink()  # what the message says: the job folders alone
+    proc = metaaug("summarize", str(sweep))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with (sweep / "summary.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["status"], row["error"]) == ("failed", "metrics.json is damaged (not JSON)")
+
+
 def test_trials_share_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
     """A SLURM allocation or taskset of 2 cores on a 64-core machine: the trials' threads
     are counted from the 2 (from 64, every trial would ask for more threads than

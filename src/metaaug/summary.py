@@ -71,12 +71,22 @@ def _study(root: Path, name: str | None) -> Any:
     if not db.is_file():
         return None
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
     storage = f"sqlite:///{db.resolve()}"
-    names = optuna.study.get_all_study_names(storage)
-    if not names:
-        return None
-    return optuna.load_study(study_name=name if name in names else names[0], storage=storage)
+    try:
+        names = optuna.study.get_all_study_names(storage)
+        if not names:
+            return None
+        study = optuna.load_study(study_name=name if name in names else names[0], storage=storage)
+        study.trials  # noqa: B018 (read now: a damaged table fails here, not halfway through)
+    except SQLAlchemyError as error:
+        reason = str(error.orig) if getattr(error, "orig", None) else type(error).__name__
+        raise UserError(
+            f"'{db}' is not a readable Optuna study ({reason}); move it aside to summarize the "
+            "job folders alone, or restore it from a copy"
+        ) from None
+    return study
 
 
 def _importance(study: Any) -> dict[str, float]:
@@ -133,7 +143,11 @@ def collect(root: Path) -> Sweep:
         if not metrics_path.is_file():
             trial.error = trial.error or "no metrics.json (the job failed or is running)"
             continue
-        report = json.loads(metrics_path.read_text())
+        try:
+            report = json.loads(metrics_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            trial.status, trial.error = "failed", "metrics.json is damaged (not JSON)"
+            continue
         trial.metrics = _figures(report)
         places.add("meta-val classes" if _validated(report) else "meta-test targets")
         if study is None:

@@ -86,7 +86,21 @@ def _one_line(err: Exception, config_name: str, overrides: list[str]) -> str:
     if m := re.match(r"Could not delete from config\. '([^']+)' does not exist\.", text):
         return f"~{m[1]} deletes a key the {config_name} config does not have; drop it"
     first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f"cannot read {_unparsable(overrides) or 'the overrides'} ({first}); see {HYDRA_SYNTAX}"
+    unparsable = _unparsable(overrides)
+    if unparsable and (quoted := _quoted(unparsable)):
+        return (f"cannot read {unparsable}: a value with spaces or non-ASCII letters is "
+                f"quoted for Hydra inside the shell's quotes: '{quoted}'")  # fmt: skip
+    return f"cannot read {unparsable or 'the overrides'} ({first}); see {HYDRA_SYNTAX}"
+
+
+def _quoted(override: str) -> str | None:
+    """`key=value` with `value` in Hydra's quotes, when quoting is what it lacks: a path with a
+    space or a non-ASCII letter, which the grammar reads only as a quoted string."""
+    key, sep, value = override.partition("=")
+    plain = value.isascii() and not any(c.isspace() for c in value)
+    if not sep or plain or any(c in value for c in "\"'[]{}"):  # quotes: the shell's too
+        return None
+    return f'{key}="{value}"'
 
 
 def _unparsable(overrides: list[str]) -> str | None:
