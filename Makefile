@@ -48,20 +48,22 @@ format: $(STAMP) ## apply ruff's formatter and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP) ## print the training benchmark figures (wall time, it/s, FID and memorization)
-	$(BIN)/python scripts/bench_train.py $(ARGS)
+# the default runs' own thread count (the 2 cores) unless THREADS=... is given
+bench bench-precision: THREADS = 2
+bench: $(STAMP) ## `metaaug train` defaults per seed: timings and quality, SEEDS, THREADS (2), docs/results/train.json (~2 min)
+	$(BIN)/python scripts/bench_train.py --seeds $(SEEDS) --threads $(THREADS) $(ARGS)
 
-bench-meta: $(STAMP) ## print meta-step speed (vmap vs sequential) and MAML memory figures
+bench-meta: $(STAMP) ## meta-step speed (vmap vs sequential), MAML memory, FIGR's architecture; docs/results/meta.json (~3 min)
 	$(BIN)/python scripts/bench_meta.py $(ARGS)
 
-bench-speed: $(STAMP) ## episode speed per precision/format/compile; FIGR_SOURCE=<FIGR checkout> adds FIGR's loop
+bench-speed: $(STAMP) ## episode speed per precision/format/compile, FIGR_SOURCE=<FIGR checkout> adds FIGR's loop; docs/results/speed.json (~15 min)
 	$(BIN)/python scripts/bench_speed.py $(if $(FIGR_SOURCE),--figr-source $(FIGR_SOURCE)) $(ARGS)
 
-bench-precision: $(STAMP) ## fp32 vs bf16 quality, digits and Omniglot defaults, 3 seeds (~20 min)
-	$(BIN)/python scripts/bench_precision.py --omniglot $(OMNIGLOT) $(ARGS)
+bench-precision: $(STAMP) ## fp32 vs bf16 quality, digits and Omniglot defaults, SEEDS, THREADS (2), docs/results/precision.json (~20 min)
+	$(BIN)/python scripts/bench_precision.py --omniglot $(OMNIGLOT) --seeds $(SEEDS) --threads $(THREADS) $(ARGS)
 
-bench-quality: $(STAMP) ## quality vs fine-tune steps of every initialization, 3 seeds (hours)
-	$(BIN)/python scripts/bench_quality.py $(ARGS)
+bench-quality: $(STAMP) ## quality vs fine-tune steps of every initialization, SEEDS, THREADS, docs/results/quality.json (hours)
+	$(BIN)/python scripts/bench_quality.py --seeds $(SEEDS) --threads $(THREADS) $(ARGS)
 
 faults: $(STAMP) ## fault trials: SIGKILL/SIGTERM + resume, forced divergences, full disk, two runs in one dir (~10 min)
 	$(BIN)/python scripts/faults.py $(ARGS)

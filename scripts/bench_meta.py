@@ -1,7 +1,9 @@
 """Benchmark of the meta-algorithms' meta-steps: vectorized (vmap) vs sequential tasks per second,
 and the memory of second- vs first-order MAML as the inner loop grows.
 
-Prints markdown tables (not a test: the figures depend on the machine and its load):
+Writes the figures as JSON (`--json`, default docs/results/meta.json, which `make results`
+renders into docs/results.md, naming the CPU, the threads and torch) and prints the same
+tables (not a test: the figures depend on the machine and its load):
 
 1. Tasks per second of Reptile (10 inner steps, 4 support images) and second-order MAML
    (5 inner steps, 4 support + 4 query images) on the default digits-sized DCGAN pair
@@ -27,17 +29,20 @@ second-order memory growing no worse than linearly in the inner steps. Ops that 
 through its slow per-sample fallback (no batching rule) are listed after each table.
 
     .venv/bin/python scripts/bench_meta.py           # full run, several minutes on 2 cores
-    .venv/bin/python scripts/bench_meta.py --quick   # smoke run, about a minute
+    .venv/bin/python scripts/bench_meta.py --quick --json /tmp/meta.json   # smoke run, ~1 min
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import torch
 from bench_meta_common import (
@@ -48,6 +53,7 @@ from bench_meta_common import (
     SEED,
     SUPPORT,
     TARGET_SPEEDUP,
+    THREADS,
     Plan,
     Warnings,
     configure_torch,
@@ -58,13 +64,16 @@ from bench_meta_common import (
     random_tasks,
     reptile,
 )
-from bench_meta_memory import memory_verdict, table_memory
+from bench_meta_memory import measure_memory, memory_verdict
 from machine import cpu_name
+from render_results import meta as render_meta
 
 from metaaug.data.tasks import Task
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.reptile import Reptile
 from metaaug.models.gan import GAN
+
+REPO = Path(__file__).resolve().parents[1]
 
 # ---------------------------------------------------------------------------------- timing
 
@@ -78,6 +87,9 @@ class Timing:
     @property
     def tasks_per_s(self) -> float:
         return self.batch * self.steps / self.seconds
+
+    def as_dict(self) -> dict[str, float]:
+        return {"tasks_per_s": self.tasks_per_s, "steps": self.steps, "seconds": self.seconds}
 
 
 def time_meta_steps(
@@ -149,132 +161,136 @@ def measure_pair(
     return {bool(v): Timing(batch, steps[v], spent[v]) for v in runs}
 
 
-def speed_row(label: str, batch: int, vec: Timing | None, seq: Timing) -> str:
-    vec_cell = "(same path)" if vec is None else f"{vec.tasks_per_s:.2f}"
-    ratio = "—" if vec is None else f"{vec.tasks_per_s / seq.tasks_per_s:.2f}x"
-    steps = f"— / {seq.steps}" if vec is None else f"{vec.steps} / {seq.steps}"
-    per_step = f"{seq.seconds / seq.steps:.2f}" if vec is None else (
-        f"{vec.seconds / vec.steps:.2f} / {seq.seconds / seq.steps:.2f}"
-    )  # fmt: skip
-    return (
-        f"| {label} | {batch} | {vec_cell} | {seq.tasks_per_s:.2f} | {ratio} | {steps} "
-        f"| {per_step} |"
-    )
+def speed_row(label: str, batch: int, vec: Timing | None, seq: Timing) -> dict[str, Any]:
+    """One row of a speed table; `vec` None where only the sequential path ran."""
+    row = {"algorithm": label, "meta_batch": batch, "sequential": seq.as_dict(),
+           "vectorized": None if vec is None else vec.as_dict(),
+           "speedup": None if vec is None else vec.tasks_per_s / seq.tasks_per_s}  # fmt: skip
+    vec_text = "(same path)" if vec is None else f"{vec.tasks_per_s:.2f}"
+    print(f"  {label}, meta-batch {batch}: {vec_text} vectorized, {seq.tasks_per_s:.2f} "
+          "sequential tasks/s", flush=True)  # fmt: skip
+    return row
 
 
-SPEED_HEADER = (
-    "| algorithm | meta-batch | vectorized tasks/s | sequential tasks/s | speed-up "
-    "| meta-steps timed (vec / seq) | s per meta-step (vec / seq) |\n"
-    "|---|---|---|---|---|---|---|"
-)
-
-
-def table_speed(plan: Plan, log: Warnings) -> dict[str, float]:
-    """Table 1; returns the speed-up at meta-batch 8 per algorithm (if measured)."""
-    print(
-        "## 1. Tasks/s on the digits DCGAN (16 x 16, width 32, WGAN-GP), vectorized vs sequential\n"
-    )
-    print(
-        f"Reptile: {plan.reptile_steps} inner steps, {SUPPORT} support, 0 query. "
-        f"MAML (second order): {plan.maml_steps} inner steps, {SUPPORT} support, {SUPPORT} "
-        f"query. Inner SGD lr 1e-3, outer Adam lr 1e-4. One warm-up meta-step per setting, "
-        f"then vectorized and sequential take timed meta-steps in turn until each has at "
-        f"least {plan.min_seconds:g} s and {plan.min_steps} meta-step(s). Load average before: "
-        f"{load()}.\n"
-    )
-    print(SPEED_HEADER)
+def table_speed(plan: Plan, log: Warnings) -> dict[str, Any]:
+    """Table 1: tasks/s on the digits DCGAN, vectorized vs sequential."""
+    print("tasks/s on the digits DCGAN, vectorized vs sequential", flush=True)
+    before = load()
     configs: list[tuple[str, Callable[[bool], MetaAlgorithm], int]] = [
         ("reptile", lambda v: reptile(plan.reptile_steps, v), 0),
         ("maml", lambda v: maml(plan.maml_steps, v), SUPPORT),
     ]
-    speedups = {}
+    rows = []
     for name, build, query in configs:
         for batch in plan.meta_batches:
             tasks = random_tasks(batch, SUPPORT, query, DIGITS_SIZE)
             timings = measure_pair(build, digits_gan, tasks, plan, log, f"{name} mb{batch}")
-            print(speed_row(name, batch, timings[True], timings[False]), flush=True)
-            if batch == 8:
-                speedups[name] = timings[True].tasks_per_s / timings[False].tasks_per_s
-    print(f"\nLoad average after: {load()}.\n")
-    print(log.report() + "\n")
-    return speedups
+            rows.append(speed_row(name, batch, timings[True], timings[False]))
+    return {
+        "support": SUPPORT,
+        "reptile_inner_steps": plan.reptile_steps,
+        "maml_inner_steps": plan.maml_steps,
+        "min_seconds": plan.min_seconds,
+        "min_steps": plan.min_steps,
+        "load_before": before,
+        "load_after": load(),
+        "rows": rows,
+        "warnings": log.as_dict(),
+    }
 
 
-def table_figr(plan: Plan, log: Warnings) -> None:
+def table_figr(plan: Plan, log: Warnings) -> dict[str, Any]:
     """Table 3: Reptile on FIGR's architecture."""
-    print(f"## 3. Reptile tasks/s on FIGR's architecture ({FIGR_SIZE} x {FIGR_SIZE})\n")
+    print(f"Reptile tasks/s on FIGR's architecture ({FIGR_SIZE} x {FIGR_SIZE})", flush=True)
+    before = load()
     gan = figr_gan()
     params = sum(p.numel() for p in gan.parameters())
-    print(
-        f"`FIGRGenerator(100, 1, {FIGR_SIZE})` + `FIGRDiscriminator(1, {FIGR_SIZE})` "
-        f"({params / 1e6:.1f} M parameters), WGAN-GP, {SUPPORT} images per task, "
-        f"{plan.figr_steps} inner steps, inner SGD lr 1e-3, outer Adam lr 1e-4. One shared "
-        f"warm-up meta-step (1 task, 1 inner step), then one timed meta-step per cell. Load "
-        f"average before: {load()}.\n"
-    )
     with log.recording("figr warm-up"):
         warm_up(reptile(1, False), gan, random_tasks(1, SUPPORT, 0, FIGR_SIZE))
     one_step = replace(plan, min_seconds=0.0, min_steps=1)
-    print(SPEED_HEADER)
 
     def build(vectorize: bool) -> Reptile:
         return reptile(plan.figr_steps, vectorize)
 
     tasks = random_tasks(1, SUPPORT, 0, FIGR_SIZE)
     figr = measure(build, figr_gan, tasks, False, one_step, log, "figr mb1", warm=False)
-    print(speed_row("reptile (FIGR: 1 task/step)", 1, None, figr), flush=True)
+    rows = [speed_row("reptile (FIGR: 1 task/step)", 1, None, figr)]
     for batch in plan.figr_batches:
         tasks = random_tasks(batch, SUPPORT, 0, FIGR_SIZE)
         pair = measure_pair(build, figr_gan, tasks, one_step, log, f"figr mb{batch}", warm=False)
-        print(speed_row("reptile", batch, pair[True], pair[False]), flush=True)
-    print(f"\nLoad average after: {load()}.\n")
-    print(log.report() + "\n")
+        rows.append(speed_row("reptile", batch, pair[True], pair[False]))
+    return {
+        "size": FIGR_SIZE,
+        "params_m": params / 1e6,
+        "support": SUPPORT,
+        "inner_steps": plan.figr_steps,
+        "load_before": before,
+        "load_after": load(),
+        "rows": rows,
+        "warnings": log.as_dict(),
+    }
 
 
-# ---------------------------------------------------------------------------------- memory
-
-
-def speed_verdict(name: str, speedup: float | None) -> str:
-    if speedup is None:
-        return f"- {name} at meta-batch 8: not measured in this mode"
-    met = "met" if speedup >= TARGET_SPEEDUP else "NOT MET"
-    return (
-        f"- {name} vectorized / sequential tasks/s at meta-batch 8: {speedup:.2f}x "
-        f"(target >= {TARGET_SPEEDUP:g}x): {met}"
-    )
+def speed_verdict(name: str, speed: dict[str, Any], algorithm: str) -> dict[str, Any]:
+    """Vectorized against sequential tasks/s at meta-batch 8 (if measured) and the target."""
+    at8 = [r["speedup"] for r in speed["rows"] if r["algorithm"] == algorithm
+           and r["meta_batch"] == 8]  # fmt: skip
+    speedup = at8[0] if at8 else None
+    met = None if speedup is None else bool(speedup >= TARGET_SPEEDUP)
+    return {"name": name, "meta_batch": 8, "speedup": speedup, "target": TARGET_SPEEDUP,
+            "met": met}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- main
 
 
-def header(plan: Plan, quick: bool) -> None:
-    print("# Meta-step benchmark\n")
-    print(f"- mode: {'--quick (smoke run, figures not for reporting)' if quick else 'full'}")
-    print(f"- torch {torch.__version__}, intra-op threads {torch.get_num_threads()}, "
-          f"inter-op threads {torch.get_num_interop_threads()}")  # fmt: skip
-    print(f"- machine: {cpu_name()} ({platform.machine()}), os.cpu_count() = {os.cpu_count()}, "
-          f"CUDA available: {torch.cuda.is_available()}")  # fmt: skip
-    print(f"- python {platform.python_version()}, load average (1/5/15 min) {load()}\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--quick", action="store_true", help="fast smoke run (about a minute)")
+    parser.add_argument("--json", default=str(REPO / "docs" / "results" / "meta.json"))
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch intra-op threads")
     args = parser.parse_args()
-    configure_torch()
+    configure_torch(args.threads)
     plan = QUICK if args.quick else FULL
     start = time.perf_counter()
-    header(plan, args.quick)
-    speedups = table_speed(plan, Warnings())
-    memory = table_memory(plan, Warnings())
-    table_figr(plan, Warnings())
-    print("## Verdicts\n")
-    print(speed_verdict("reptile", speedups.get("reptile")))
-    print(speed_verdict("maml (second order)", speedups.get("maml")))
-    print(memory_verdict("second-order MAML", memory.own["second"], memory.fixed, True))
-    first = memory.own["first"]
-    print(memory_verdict("(no target) first-order MAML", first, memory.fixed, False))
-    print(f"\nTotal wall time {time.perf_counter() - start:.0f} s.")
+    speed = table_speed(plan, Warnings())
+    log = Warnings()
+    memory = measure_memory(plan, log)
+    figr = table_figr(plan, Warnings())
+    data = {
+        "bench": "meta",
+        "quick": args.quick,
+        "cpu": cpu_name(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cuda": torch.cuda.is_available(),
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "seed": SEED,
+        "plan": asdict(plan),
+        "speed": speed,
+        "memory": memory.as_dict(plan, log),
+        "figr": figr,
+        "verdicts": {
+            "speed": [
+                speed_verdict("reptile", speed, "reptile"),
+                speed_verdict("maml (second order)", speed, "maml"),
+            ],
+            "memory": [
+                memory_verdict("second-order MAML", memory.own["second"], memory.fixed, True),
+                memory_verdict(
+                    "(no target) first-order MAML", memory.own["first"], memory.fixed, False
+                ),
+            ],
+        },
+        "wall_s": time.perf_counter() - start,
+    }
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+    print(f"\n{render_meta(data)}\n\nwrote {path}")
 
 
 if __name__ == "__main__":

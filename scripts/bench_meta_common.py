@@ -71,33 +71,26 @@ class Warnings:
         for w in caught:
             self.add(str(w.message), where)
 
-    def report(self) -> str:
-        lines = []
-        if self.fallbacks:
-            for op, where in sorted(self.fallbacks.items()):
-                lines.append(f"- vmap fallback (no batching rule) for `{op}`: {_join(where)}")
-        else:
-            lines.append("- vmap fallbacks (ops without a batching rule): none")
-        for message, where in sorted(self.other.items()):
-            lines.append(f"- warning `{message}`: {_join(where)}")
-        return "\n".join(lines)
+    def as_dict(self) -> dict[str, dict[str, list[str]]]:
+        """The JSON form: op (or warning) -> the configurations it came up in."""
+        return {
+            "fallbacks": {op: sorted(where) for op, where in sorted(self.fallbacks.items())},
+            "other": {msg: sorted(where) for msg, where in sorted(self.other.items())},
+        }
 
 
-def _join(items: set[str]) -> str:
-    return ", ".join(sorted(items))
-
-
-def configure_torch() -> None:
-    torch.set_num_threads(THREADS)
+def configure_torch(threads: int = THREADS) -> None:
+    torch.set_num_threads(threads)
     hardware.reuse_host_memory()  # as `metaaug` runs (hardware.reuse_memory=true)
     # off by default: makes vmap warn for each op it runs through the per-sample fallback
     torch._C._functorch._set_vmap_fallback_warning_enabled(True)
 
 
-def load() -> str:
+def load() -> list[float] | None:
+    """The load average (1 / 5 / 15 min): a timing taken beside other work reads slower."""
     if not hasattr(os, "getloadavg"):
-        return "n/a"
-    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+        return None
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 # ---------------------------------------------------------------------------------- building

@@ -15,12 +15,14 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from bench_meta_common import (
     DIGITS_SIZE,
     SEED,
     SUPPORT,
+    THREADS,
     Plan,
     Warnings,
     configure_torch,
@@ -45,10 +47,10 @@ def peak_rss() -> int:
     return rss if sys.platform == "darwin" else rss * 1024  # bytes on macOS, KiB elsewhere
 
 
-def child(kind: str, inner_steps: int, batch: int) -> None:
+def child(kind: str, inner_steps: int, batch: int, threads: int) -> None:
     """One fresh process: build the GAN, the tasks and MAML; take one meta-step unless
     `kind` is "baseline"; print the peak memory as one JSON line."""
-    configure_torch()
+    configure_torch(threads)
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     gan = digits_gan().to(device)
@@ -75,8 +77,9 @@ def child(kind: str, inner_steps: int, batch: int) -> None:
 
 def run_child(kind: str, inner_steps: int, batch: int, log: Warnings) -> dict | None:
     """Run one `--child` process; None (with the reason printed) if it failed."""
+    # the child computes with the parent's threads (bench_meta.py --threads)
     cmd = [sys.executable, __file__, "--child", kind, "--inner-steps", str(inner_steps),
-           "--meta-batch", str(batch)]  # fmt: skip
+           "--meta-batch", str(batch), "--threads", str(torch.get_num_threads())]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -88,44 +91,39 @@ def run_child(kind: str, inner_steps: int, batch: int, log: Warnings) -> dict | 
     return out
 
 
-def mib(n: float) -> str:
-    return f"{n / 2**20:.1f}"
+def mib(n: float) -> float:
+    return n / 2**20
 
 
 @dataclass(frozen=True)
 class Memory:
     """A meta-step's own peak memory in bytes, by order ("second", "first") and inner steps;
-    `fixed` is that of a meta-step with 0 inner steps (meta-losses only), if it ran."""
+    `fixed` is that of a meta-step with 0 inner steps (meta-losses only), if it ran;
+    `baseline` the peak RSS of a process that takes no meta-step (CPU only)."""
 
     own: dict[str, dict[int, float]]
     fixed: float | None
+    baseline: float | None
+    device: str
+
+    def as_dict(self, plan: Plan, log: Warnings) -> dict[str, Any]:
+        """The JSON form, in MiB: one row per inner-step count."""
+        rows = [{"inner_steps": k, "second_mib": mib(self.own["second"][k]),
+                 "first_mib": mib(self.own["first"][k])} for k in plan.memory_steps]  # fmt: skip
+        return {
+            "device": self.device,
+            "meta_batch": plan.memory_batch,
+            "support": SUPPORT,
+            "baseline_mib": None if self.baseline is None else mib(self.baseline),
+            "fixed_mib": None if self.fixed is None else mib(self.fixed),
+            "rows": rows,
+            "warnings": log.as_dict(),
+        }
 
 
-def memory_cell(total: float, fixed: float | None, one: float) -> str:
-    """'MiB above the 0-step meta-step (x vs 1 step)', or '—' without the 0-step figure."""
-    if fixed is None:
-        return "—"
-    return f"{mib(total - fixed)} ({(total - fixed) / (one - fixed):.2f}x)"
-
-
-def table_memory(plan: Plan, log: Warnings) -> Memory:
+def measure_memory(plan: Plan, log: Warnings) -> Memory:
     """Table 2: one fresh process per cell."""
     gpu = torch.cuda.is_available()
-    print("## 2. Peak memory of one MAML meta-step: second order vs first order\n")
-    how = (
-        "`torch.cuda.max_memory_allocated` during the meta-step minus the memory allocated "
-        "before it"
-        if gpu
-        else "peak RSS (VmHWM) of a fresh process that takes one meta-step (no warm-up) minus "
-        "the peak RSS of one that builds the same objects and takes none"
-    )
-    print(
-        f"Digits DCGAN, meta-batch {plan.memory_batch} (vectorized), {SUPPORT} support + "
-        f"{SUPPORT} query, inner SGD. Figure: {how}. Row 0 is a meta-step with no inner "
-        f"steps (the meta-losses and their vjp only, the same for both orders): the fixed "
-        f"part, which the 'above 0 steps' columns subtract to show the inner loop's own "
-        f"growth.\n"
-    )
 
     def own(kind: str, steps: int) -> float | None:
         out = run_child(kind, steps, plan.memory_batch, log)
@@ -137,7 +135,6 @@ def table_memory(plan: Plan, log: Warnings) -> Memory:
         if base_out is None:
             sys.exit("the baseline child failed; no memory figures")
         baseline = base_out["peak"]
-        print(f"Baseline process (imports, GAN, tasks, no meta-step): {mib(baseline)} MiB.\n")
     fixed = own("second", 0)
     table: dict[str, dict[int, float]] = {"second": {}, "first": {}}
     for order, figures in table.items():
@@ -146,27 +143,12 @@ def table_memory(plan: Plan, log: Warnings) -> Memory:
             if value is None:
                 sys.exit(f"the {order}-order child at {steps} inner steps failed")
             figures[steps] = value
-    print(
-        "| inner steps | second order MiB | x vs 1 step | first order MiB | x vs 1 step "
-        "| second order above 0 steps MiB (x vs 1 step) | first order above 0 steps MiB "
-        "(x vs 1 step) | second / first |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    if fixed is not None:
-        print(f"| 0 | {mib(fixed)} | — | {mib(fixed)} | — | 0 | 0 | 1.00 |")
-    so1, fo1 = (table[o][plan.memory_steps[0]] for o in ("second", "first"))
-    for steps in plan.memory_steps:
-        so, fo = table["second"][steps], table["first"][steps]
-        print(
-            f"| {steps} | {mib(so)} | {so / so1:.2f} | {mib(fo)} | {fo / fo1:.2f} "
-            f"| {memory_cell(so, fixed, so1)} | {memory_cell(fo, fixed, fo1)} | {so / fo:.2f} |"
-        )
-    print("\n" + log.report() + "\n")
-    return Memory(table, fixed)
+            print(f"  memory, {order} order, {steps} inner steps: {mib(value):.1f} MiB", flush=True)
+    return Memory(table, fixed, None if gpu else baseline, "cuda" if gpu else "cpu")
 
 
-def memory_verdict(name: str, own: dict[int, float], fixed: float | None, target: bool) -> str:
-    """Growth from the fewest to the most inner steps against linear growth.
+def memory_verdict(name: str, own: dict[int, float], fixed: float | None, target: bool) -> dict:
+    """Growth from the fewest to the most inner steps against linear growth (in MiB).
 
     Judged on the memory above the 0-step meta-step where that ran (else on the totals):
     superlinear if it grows by more than the ratio of the steps, or if the memory added per
@@ -179,21 +161,21 @@ def memory_verdict(name: str, own: dict[int, float], fixed: float | None, target
     grown = {k: v - (fixed or 0.0) for k, v in own.items()}
     ratio = grown[hi] / grown[lo]
     increments = [(a, b, (own[b] - own[a]) / (b - a)) for a, b in itertools.pairwise(steps)]
-    inc_text = ", ".join(f"{a}->{b}: {mib(d)} MiB/step" for a, b, d in increments)
     a, b, last = increments[-1]
     floor = max(4 * 2**20, 0.05 * own[hi]) / (b - a)
     superlinear = ratio > hi / lo or (
         len(increments) > 1 and last > 1.25 * max(increments[0][2], 0.0) + floor
     )
-    verdict = "superlinear" if superlinear else "no worse than linear"
-    if target:
-        verdict = f"NOT MET ({verdict})" if superlinear else f"met ({verdict})"
-    part = "above the 0-step meta-step" if fixed is not None else "total"
-    return (
-        f"- {name} memory {lo} -> {hi} inner steps: total {mib(own[lo])} -> {mib(own[hi])} MiB "
-        f"({own[hi] / own[lo]:.2f}x); {part} {mib(grown[lo])} -> {mib(grown[hi])} MiB "
-        f"({ratio:.2f}x for {hi / lo:g}x the steps); added per step {inc_text}: {verdict}"
-    )
+    return {
+        "name": name,
+        "steps": [lo, hi],
+        "total_mib": [mib(own[lo]), mib(own[hi])],
+        "above_fixed": fixed is not None,
+        "grown_mib": [mib(grown[lo]), mib(grown[hi])],
+        "per_step_mib": [[a, b, mib(d)] for a, b, d in increments],
+        "superlinear": bool(superlinear),
+        "target": target,
+    }
 
 
 def main() -> None:
@@ -201,8 +183,9 @@ def main() -> None:
     parser.add_argument("--child", choices=("baseline", "second", "first"), required=True)
     parser.add_argument("--inner-steps", type=int, default=1)
     parser.add_argument("--meta-batch", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=THREADS)
     args = parser.parse_args()
-    child(args.child, args.inner_steps, args.meta_batch)
+    child(args.child, args.inner_steps, args.meta_batch, args.threads)
 
 
 if __name__ == "__main__":

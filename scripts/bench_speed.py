@@ -3,7 +3,9 @@ FIGR's own training loop side by side.
 
 An episode is what one Reptile meta-iteration does with FIGR's recipe: one task of 4 images,
 10 inner rounds of (D step with WGAN-GP, G step), inner SGD at 1e-3, the outer Adam step.
-Prints markdown tables (figures depend on the machine and its load; not a test):
+Writes the figures as JSON (`--json`, default docs/results/speed.json, which `make results`
+renders into docs/results.md, naming the CPU, the threads and torch) and prints the same
+tables (figures depend on the machine and its load; not a test):
 
 1. The CPU's measured peak: GFLOP/s of a 2048^3 matmul and of a 5x5, 256->512-channel
    convolution (16 x 16, batch 12), in fp32 and bf16 (NCHW and channels-last).
@@ -22,13 +24,14 @@ Runs with glibc's freed memory kept for reuse, as `metaaug` does (`hardware.reus
 `--system-malloc` measures with the C library's defaults instead, for all loops alike.
 
     .venv/bin/python scripts/bench_speed.py --figr-source ~/src/FIGR    # ~15 min on 2 cores
-    .venv/bin/python scripts/bench_speed.py --quick                      # smoke run
+    .venv/bin/python scripts/bench_speed.py --quick --json /tmp/speed.json   # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import statistics
 import sys
@@ -36,6 +39,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +58,10 @@ from metaaug.precision import Precision
 
 sys.path.insert(0, str(Path(__file__).parent))
 from figr_loop import figr_episode
+from machine import cpu_name
+from render_results import speed as render_speed
 
+REPO = Path(__file__).resolve().parents[1]
 THREADS = 2
 
 
@@ -153,12 +160,13 @@ def episode_flops(setup: Setup) -> float:
     return counter.total
 
 
-def table_variants(setups: tuple[Setup, ...], rounds: int, peak: dict[str, float]) -> None:
+def table_variants(
+    setups: tuple[Setup, ...], rounds: int, peak: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Per setup its weights, the FLOPs of an episode and one row per variant."""
     fp32_peak = max(v for k, v in peak.items() if "fp32" in k)
     bf16_peak = max(v for k, v in peak.items() if "bf16" in k)
-    print("| setup | variant | first episode | episode | meta-it/s | vs 32 | GFLOP/s | "
-          "% fp32 peak | % bf16 peak |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+    out = []
     for setup in setups:
         flops = episode_flops(setup)
         runs, first = {}, {}
@@ -172,16 +180,24 @@ def table_variants(setups: tuple[Setup, ...], rounds: int, peak: dict[str, float
             for label, run in runs.items():
                 times[label].append(median_seconds(run, 1))
         base = statistics.median(times["32"])
-        for label in runs:
+        rows = []
+        for label, precision, cl, comp in VARIANTS:
             s = statistics.median(times[label])
             rate = flops / s / 1e9
-            print(f"| {setup.name} | {label} | {first[label]:.2f} s | {s * 1e3:.0f} ms | "
-                  f"{1 / s:.1f} | {base / s:.2f}x | {rate:.0f} | {100 * rate / fp32_peak:.0f}% | "
-                  f"{100 * rate / bf16_peak:.0f}% |", flush=True)  # fmt: skip
-        print(f"| {setup.name} | FLOPs per episode | {flops / 1e9:.1f} GFLOP | | | | | | |")
+            rows.append({"variant": label, "precision": precision, "channels_last": cl,
+                         "compile": comp, "first_s": first[label], "median_s": s,
+                         "times_s": times[label], "it_per_s": 1 / s, "vs_32": base / s,
+                         "gflops": rate, "fp32_peak_pct": 100 * rate / fp32_peak,
+                         "bf16_peak_pct": 100 * rate / bf16_peak})  # fmt: skip
+            print(f"  {setup.name}, {label}: {s * 1e3:.0f} ms", flush=True)
+        weights = sum(p.numel() for p in setup.build().parameters())
+        out.append({"name": setup.name, "weights": weights, "gflop_per_episode": flops / 1e9,
+                    "rows": rows})  # fmt: skip
+    return out
 
 
-def table_figr_own(source: Path, rounds: int) -> None:
+def table_figr_own(source: Path, rounds: int) -> list[dict[str, Any]]:
+    """FIGR's own loop beside metaaug fp32 and bf16, rounds in turn."""
     setup = SETUPS[2]
     images = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     runs = {
@@ -196,11 +212,9 @@ def table_figr_own(source: Path, rounds: int) -> None:
         for label, run in runs.items():
             times[label].append(median_seconds(run, 1))
     own = statistics.median(times["FIGR's own loop (fp32)"])
-    print("| loop | episode (median) | min | max | speed-up over FIGR's loop |")
-    print("|---|---|---|---|---|")
-    for label, ts in times.items():
-        s = statistics.median(ts)
-        print(f"| {label} | {s:.2f} s | {min(ts):.2f} s | {max(ts):.2f} s | {own / s:.2f}x |")
+    return [{"loop": label, "median_s": statistics.median(ts), "min_s": min(ts), "max_s": max(ts),
+             "times_s": ts, "speedup": own / statistics.median(ts)}
+            for label, ts in times.items()]  # fmt: skip
 
 
 KINDS = (
@@ -221,8 +235,8 @@ def kind_of(op: str) -> str:
     return "elementwise and other"
 
 
-def table_profile(precision: str) -> None:
-    """Profiler self time of one FIGR episode, by op kind."""
+def table_profile(precision: str) -> list[dict[str, Any]]:
+    """Profiler self time of one FIGR episode, by op kind, largest first."""
     run = episode(SETUPS[2], precision, False, False)
     run()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -232,10 +246,8 @@ def table_profile(precision: str) -> None:
     by_kind: dict[str, float] = {}
     for e in events:
         by_kind[kind_of(e.key)] = by_kind.get(kind_of(e.key), 0.0) + e.self_cpu_time_total
-    print(f"| op kind ({precision}) | self time | share |")
-    print("|---|---|---|")
-    for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1]):
-        print(f"| {kind} | {us / 1e3:.0f} ms | {100 * us / total:.0f}% |")
+    return [{"kind": kind, "ms": us / 1e3, "share_pct": 100 * us / total}
+            for kind, us in sorted(by_kind.items(), key=lambda kv: -kv[1])]  # fmt: skip
 
 
 def figr_convs() -> list[tuple[str, nn.Conv2d, torch.Size]]:
@@ -265,15 +277,14 @@ def layer_flops(conv: nn.Conv2d, shape: torch.Size) -> float:
     return 2 * n * conv.out_channels * h * w * conv.in_channels * kh * kw
 
 
-def table_layers(peak: dict[str, float]) -> None:
+def table_layers(peak: dict[str, float]) -> list[dict[str, Any]]:
     """Each FIGR convolution alone, forward and forward + backward (input and weight
     gradients: twice a forward's FLOPs), in fp32 and bf16, against the peak of its precision;
     in bf16 the layers `models/conv.py` lowers run as im2col + matmul, as in training."""
-    print("| layer | input | GFLOP | fp32 fwd | fp32 fwd+bwd | bf16 fwd | bf16 fwd+bwd |")
-    print("|---|---|---|---|---|---|---|")
+    rows = []
     for tag, conv, shape in figr_convs():
         flops = layer_flops(conv, shape)
-        cells = []
+        rates = []
         for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
             top = max(v for k, v in peak.items() if k.startswith(f"conv {name}"))
             layer = copy.deepcopy(conv).to(dtype)
@@ -286,11 +297,14 @@ def table_layers(peak: dict[str, float]) -> None:
 
             both()
             full = median_seconds(both, 5)
-            for f, s in ((flops, fwd), (3 * flops, full)):
-                cells.append(f"{f / s / 1e9:.0f} ({100 * f / s / 1e9 / top:.0f}%)")
-        name = f"{tag} {conv.in_channels}->{conv.out_channels}"
-        size = f"{shape[0]}x{shape[2]}x{shape[3]}"
-        print(f"| {name} | {size} | {flops / 1e9:.2f} | {' | '.join(cells)} |")
+            for what, f, s in (("fwd", flops, fwd), ("fwd+bwd", 3 * flops, full)):
+                rate = f / s / 1e9
+                rates.append({"precision": name, "pass": what, "gflops": rate,
+                              "peak_pct": 100 * rate / top})  # fmt: skip
+        rows.append({"layer": f"{tag} {conv.in_channels}->{conv.out_channels}",
+                     "input": f"{shape[0]}x{shape[2]}x{shape[3]}", "gflop": flops / 1e9,
+                     "rates": rates})  # fmt: skip
+    return rows
 
 
 def main() -> None:
@@ -301,27 +315,40 @@ def main() -> None:
     parser.add_argument(
         "--system-malloc", action="store_true", help="glibc's allocator as it is (no reuse)"
     )
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch intra-op threads")
+    parser.add_argument("--json", default=str(REPO / "docs" / "results" / "speed.json"))
     args = parser.parse_args()
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     reuse = not args.system_malloc and hardware.reuse_host_memory()
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"torch {torch.__version__}, {THREADS} threads, load average {load}, freed memory "
-          f"{'reused' if reuse else 'returned (glibc defaults)'}\n")  # fmt: skip
+    rounds = 1 if args.quick else args.rounds
+    data: dict[str, Any] = {
+        "bench": "speed",
+        "quick": args.quick,
+        "cpu": cpu_name(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "reuse_memory": bool(reuse),
+        "load": [round(x, 2) for x in os.getloadavg()],
+        "rounds": rounds,
+    }
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, load average {data['load']}, "
+        f"freed memory {'reused' if reuse else 'returned (glibc defaults)'}",
+        flush=True,
+    )
     peak = peaks()
-    print("| peak | GFLOP/s |\n|---|---|")
-    for key, value in peak.items():
-        print(f"| {key} | {value:.0f} |")
-    print()
-    table_variants(SETUPS[:1] if args.quick else SETUPS, 1 if args.quick else args.rounds, peak)
+    data["peaks"] = peak
+    data["setups"] = table_variants(SETUPS[:1] if args.quick else SETUPS, rounds, peak)
+    # FIGR's loop is imported from a checkout of FIGR: without one the part is skipped
+    data["figr_own"] = None
     if args.figr_source is not None:
-        print()
-        table_figr_own(args.figr_source, 1 if args.quick else args.rounds)
-    if not args.quick:
-        for precision in ("32", "bf16"):
-            print()
-            table_profile(precision)
-        print()
-        table_layers(peak)
+        data["figr_own"] = table_figr_own(args.figr_source, rounds)
+    data["profile"] = {} if args.quick else {p: table_profile(p) for p in ("32", "bf16")}
+    data["layers"] = [] if args.quick else table_layers(peak)
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n")
+    print(f"\n{render_speed(data)}\n\nwrote {path}")
 
 
 if __name__ == "__main__":

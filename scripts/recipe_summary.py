@@ -30,12 +30,24 @@ def _value(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
-def arm_point(target: dict, arm: str, step: str) -> dict:
+def arm_point(target: dict, arm: str, step: str, finetune_steps: int | None = None) -> dict:
     """An arm's metrics on one target after `step` fine-tune steps; copy_shots (no fine-tune)
-    is the same at every step."""
+    is the same at every step. A run without `finetune.eval_steps` curves (the defaults) has
+    its arms measured once, after its own `finetune_steps`: that step reads its results."""
     if arm == COPY_SHOTS:
         return target["results"][COPY_SHOTS]
-    return target["curves"][arm][step]
+    curve = target["curves"].get(arm) or {}
+    if step not in curve and finetune_steps is not None and step == str(finetune_steps):
+        return target["results"][arm]
+    return curve[step]
+
+
+def report_arms(report: dict) -> list[str]:
+    """The adapted arms of a run, main arm first: those with a curve, or, in a run without
+    curves, those of its results; copy_shots last."""
+    with_curves = [a for a in report["curves"] if report["curves"][a]]
+    arms = with_curves or [a for a in report["results"] if a != COPY_SHOTS]
+    return [*arms, COPY_SHOTS]
 
 
 def _finite_mean(values: Sequence[float]) -> float:
@@ -69,11 +81,15 @@ def summarize(
     of the main arm against each other arm, and the goals at the step that decides them."""
     first = reports[0]
     main = first["objective"]["arm"]
-    arms = [a for a in first["curves"] if first["curves"][a]] + [COPY_SHOTS]
+    arms = report_arms(first)
     goal_step = "50" if 50 in steps else str(steps[-1])
 
+    def point(report: dict, target: dict, arm: str, step: str) -> dict:
+        return arm_point(target, arm, step, report.get("finetune_steps"))
+
     def seed_mean(report: dict, arm: str, step: str, key: str) -> float:
-        return _finite_mean([_value(arm_point(t, arm, step).get(key)) for t in report["targets"]])
+        points = [point(report, t, arm, step) for t in report["targets"]]
+        return _finite_mean([_value(p.get(key)) for p in points])
 
     table = {
         arm: {str(s): {k: interval([seed_mean(r, arm, str(s), k) for r in reports])
@@ -85,8 +101,8 @@ def summarize(
         per_seed = []
         for r in reports:
             diffs = [
-                _value(arm_point(t, main, goal_step).get(key))
-                - _value(arm_point(t, other, goal_step).get(key))
+                _value(point(r, t, main, goal_step).get(key))
+                - _value(point(r, t, other, goal_step).get(key))
                 for t in r["targets"]
             ]
             per_seed.append(_finite_mean(diffs))

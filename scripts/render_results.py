@@ -44,13 +44,46 @@ FORMATS = {
     "memorization": "{:.2f}",
     "fid": "{:.3g}",
     "kid": "{:.3g}",
+    "is": "{:.3g}",
 }
+
+
+def _arm_table(data: dict[str, Any], step: str, cols: tuple[str, ...]) -> list[str]:
+    """One row per arm of a recipe-shaped summary at `step`: mean [95% interval over seeds]."""
+    lines = ["| arm | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for arm in data["arms"]:
+        row = data["table"][arm][step]
+        lines.append(f"| {arm} | " + " | ".join(_cell(row[k], FORMATS[k]) for k in cols) + " |")
+    return lines
+
+
+def _paired_table(data: dict[str, Any]) -> list[str]:
+    """The main arm minus each other arm of a recipe-shaped summary, paired per target."""
+    main = data["main_arm"]
+    lines = [f"Paired differences, {main} minus each arm (same targets, shots and noise; "
+             "per-seed mean of the per-target differences, [95% interval over seeds]):", "",
+             "| arm | novel_fidelity | fidelity | fid |", "|---|---|---|---|"]  # fmt: skip
+    for other, diff in data["paired"].items():
+        lines.append(f"| {other} | " + " | ".join(
+            _cell(diff[k], "{:+.2f}" if k != "fid" else "{:+.3g}")
+            for k in ("novel_fidelity", "fidelity", "fid")) + " |")  # fmt: skip
+    return lines
+
+
+def _goal_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for goal in data["goals"]:
+        value = "n/a" if goal["value"] is None else f"{goal['value']:.3f}"
+        lines.append(f"- [{'x' if goal['met'] else ' '}] {goal['goal']}: {value}")
+    return lines
+
+
+RECIPE_COLUMNS = ("novel_fidelity", "fidelity", "copies", "ceiling", "memorization", "fid")
 
 
 def recipe(data: dict[str, Any]) -> str:
     """The recipe's table at its goal step, the paired differences and the goals."""
     step = str(data["goal_step"])
-    cols = ("novel_fidelity", "fidelity", "copies", "ceiling", "memorization", "fid")
     seeds = ", ".join(map(str, data["seeds"]))
     per_seed = len(next(iter(data["splits"].values()))["targets"])
     lines = [
@@ -60,24 +93,14 @@ def recipe(data: dict[str, Any]) -> str:
         f"{step} fine-tune steps; threads per seed {data['threads_per_seed']}, {data['cpu']}. "
         "Mean over seeds of each seed's mean over its targets, [95% interval over seeds].",
         "",
-        "| arm | " + " | ".join(cols) + " |",
-        "|---" * (len(cols) + 1) + "|",
+        *_arm_table(data, step, RECIPE_COLUMNS),
+        "",
+        *_paired_table(data),
+        "",
+        "Goals:",
+        "",
+        *_goal_lines(data),
     ]
-    for arm in data["arms"]:
-        row = data["table"][arm][step]
-        lines.append(f"| {arm} | " + " | ".join(_cell(row[k], FORMATS[k]) for k in cols) + " |")
-    main = data["main_arm"]
-    lines += ["", f"Paired differences, {main} minus each arm (same targets, shots and noise; "
-              "per-seed mean of the per-target differences, [95% interval over seeds]):", "",
-              "| arm | novel_fidelity | fidelity | fid |", "|---|---|---|---|"]  # fmt: skip
-    for other, diff in data["paired"].items():
-        lines.append(f"| {other} | " + " | ".join(
-            _cell(diff[k], "{:+.2f}" if k != "fid" else "{:+.3g}")
-            for k in ("novel_fidelity", "fidelity", "fid")) + " |")  # fmt: skip
-    lines += ["", "Goals:", ""]
-    for goal in data["goals"]:
-        value = "n/a" if goal["value"] is None else f"{goal['value']:.3f}"
-        lines.append(f"- [{'x' if goal['met'] else ' '}] {goal['goal']}: {value}")
     return "\n".join(lines)
 
 
@@ -109,7 +132,392 @@ def fewshot(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {"recipe": recipe, "fewshot": fewshot}
+def _seeds(data: dict[str, Any]) -> str:
+    return ", ".join(map(str, data["seeds"]))
+
+
+def _where(data: dict[str, Any]) -> str:
+    """The machine a figure was measured on: CPU, threads and torch (a speed figure names all
+    three)."""
+    return f"{data['cpu']}, {data['threads']} thread(s), torch {data['torch']}"
+
+
+TRAIN_TIMING = (
+    ("wall_s", "wall time, around the subprocess (s)", "{:.1f}"),
+    ("meta_train_s", "meta-train, validation included (s)", "{:.1f}"),
+    ("meta_it_per_s", "meta-iterations/s", "{:.1f}"),
+    ("pretrain_s", "pretrain baseline (s)", "{:.1f}"),
+    ("adapt_and_measure_s", "fine-tune, generate and measure, all arms (s)", "{:.1f}"),
+)
+
+
+def train(data: dict[str, Any]) -> str:
+    """`metaaug train` with the defaults over seeds: its timings, then its arms' quality at the
+    run's own fine-tune step, paired against the main arm."""
+    quality = data["quality"]
+    step = str(quality["goal_step"])
+    targets = len(next(iter(quality["splits"].values()))["targets"])
+    lines = [
+        f"`{data['command']}` ({data['dataset']}, {quality['meta_iterations']} meta-iterations, "
+        f"{step} fine-tune steps) after one warm-up run that caches the classifiers; seeds "
+        f"{_seeds(data)} (each: split, initialization and noise); threads per seed "
+        f"{data['threads_per_seed']}, {data['cpu']}, torch {data['torch']}. Mean over seeds "
+        "[95% interval over seeds], and each seed's figure.",
+        "",
+        "| timing | mean [95% interval] | per seed |",
+        "|---|---|---|",
+    ]
+    for key, label, fmt in TRAIN_TIMING:
+        if key in data["timing"]:
+            entry = data["timing"][key]
+            per_seed = ", ".join(_num(v, fmt) for v in entry["per_seed"])
+            lines.append(f"| {label} | {_cell(entry, fmt)} | {per_seed} |")
+    lines += [
+        "",
+        f"Quality after {step} fine-tune steps, {targets} target(s) per seed, "
+        f"{quality['shots']} shots, split by {quality['split_by']}. Mean over seeds of each "
+        "seed's mean over its targets, [95% interval over seeds].",
+        "",
+        *_arm_table(quality, step, RECIPE_COLUMNS),
+        "",
+        *_paired_table(quality),
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- bench-meta
+
+
+def _load(values: list[float] | None) -> str:
+    return "n/a" if values is None else " / ".join(f"{x:.2f}" for x in values)
+
+
+def _warnings(log: dict[str, dict[str, list[str]]]) -> list[str]:
+    """The vmap fallbacks (ops without a batching rule) and other warnings of a table."""
+    lines = [f"- vmap fallback (no batching rule) for `{op}`: {', '.join(where)}"
+             for op, where in sorted(log["fallbacks"].items())]  # fmt: skip
+    if not lines:
+        lines.append("- vmap fallbacks (ops without a batching rule): none")
+    lines += [f"- warning `{message}`: {', '.join(where)}"
+              for message, where in sorted(log["other"].items())]  # fmt: skip
+    return lines
+
+
+SPEED_HEADER = [
+    "| algorithm | meta-batch | vectorized tasks/s | sequential tasks/s | speed-up "
+    "| meta-steps timed (vec / seq) | s per meta-step (vec / seq) |",
+    "|---|---|---|---|---|---|---|",
+]
+
+
+def _speed_row(row: dict[str, Any]) -> str:
+    """A meta-step timing row; `vectorized` is null where only the sequential path ran."""
+    vec, seq = row["vectorized"], row["sequential"]
+    per_step = lambda t: f"{t['seconds'] / t['steps']:.2f}"  # noqa: E731
+    if vec is None:
+        cells = ["(same path)", f"{seq['tasks_per_s']:.2f}", "—", f"— / {seq['steps']}",
+                 per_step(seq)]  # fmt: skip
+    else:
+        cells = [f"{vec['tasks_per_s']:.2f}", f"{seq['tasks_per_s']:.2f}",
+                 f"{row['speedup']:.2f}x", f"{vec['steps']} / {seq['steps']}",
+                 f"{per_step(vec)} / {per_step(seq)}"]  # fmt: skip
+    return f"| {row['algorithm']} | {row['meta_batch']} | " + " | ".join(cells) + " |"
+
+
+def _meta_speed(speed: dict[str, Any]) -> list[str]:
+    return [
+        "**Tasks/s on the digits DCGAN (16 x 16, width 32, WGAN-GP), vectorized vs "
+        "sequential.** "
+        f"Reptile: {speed['reptile_inner_steps']} inner steps, {speed['support']} support, 0 "
+        f"query. MAML (second order): {speed['maml_inner_steps']} inner steps, "
+        f"{speed['support']} support, {speed['support']} query. Inner SGD lr 1e-3, outer Adam "
+        "lr 1e-4. One warm-up meta-step per setting, then vectorized and sequential take timed "
+        f"meta-steps in turn until each has at least {speed['min_seconds']:g} s and "
+        f"{speed['min_steps']} meta-step(s). Load average before / after: "
+        f"{_load(speed['load_before'])}; {_load(speed['load_after'])}.",
+        "",
+        *SPEED_HEADER,
+        *(_speed_row(row) for row in speed["rows"]),
+        "",
+        *_warnings(speed["warnings"]),
+    ]
+
+
+def _times(value: float, one: float) -> str:
+    return f"{value / one:.2f}"
+
+
+def _meta_memory(memory: dict[str, Any]) -> list[str]:
+    how = (
+        "`torch.cuda.max_memory_allocated` during the meta-step minus the memory allocated "
+        "before it"
+        if memory["device"] == "cuda"
+        else "peak RSS (VmHWM) of a fresh process that takes one meta-step (no warm-up) minus "
+        "the peak RSS of one that builds the same objects and takes none"
+    )
+    lines = [
+        "**Peak memory of one MAML meta-step, second order vs first order.** Digits DCGAN, "
+        f"meta-batch {memory['meta_batch']} (vectorized), {memory['support']} support + "
+        f"{memory['support']} query, inner SGD. Figure: {how}. Row 0 is a meta-step with no "
+        "inner steps (the meta-losses and their vjp only, the same for both orders): the "
+        "fixed part, which the 'above 0 steps' columns subtract.",
+    ]
+    if memory["baseline_mib"] is not None:
+        lines[0] += (f" Baseline process (imports, GAN, tasks, no meta-step): "
+                     f"{memory['baseline_mib']:.1f} MiB.")  # fmt: skip
+    fixed, rows = memory["fixed_mib"], memory["rows"]
+    lines += [
+        "",
+        "| inner steps | second order MiB | x vs 1 step | first order MiB | x vs 1 step "
+        "| second order above 0 steps MiB (x vs 1 step) | first order above 0 steps MiB "
+        "(x vs 1 step) | second / first |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    if fixed is not None:
+        lines.append(f"| 0 | {fixed:.1f} | — | {fixed:.1f} | — | 0 | 0 | 1.00 |")
+
+    def above(value: float, one: float) -> str:
+        if fixed is None:
+            return "—"
+        return f"{value - fixed:.1f} ({(value - fixed) / (one - fixed):.2f}x)"
+
+    so1, fo1 = rows[0]["second_mib"], rows[0]["first_mib"]
+    for row in rows:
+        so, fo = row["second_mib"], row["first_mib"]
+        lines.append(
+            f"| {row['inner_steps']} | {so:.1f} | {_times(so, so1)} | {fo:.1f} | "
+            f"{_times(fo, fo1)} | {above(so, so1)} | {above(fo, fo1)} | {so / fo:.2f} |"
+        )
+    return [*lines, "", *_warnings(memory["warnings"])]
+
+
+def _meta_figr(figr: dict[str, Any]) -> list[str]:
+    return [
+        f"**Reptile tasks/s on FIGR's architecture ({figr['size']} x {figr['size']}).** "
+        f"`FIGRGenerator(100, 1, {figr['size']})` + `FIGRDiscriminator(1, {figr['size']})` "
+        f"({figr['params_m']:.1f} M parameters), WGAN-GP, {figr['support']} images per task, "
+        f"{figr['inner_steps']} inner steps, inner SGD lr 1e-3, outer Adam lr 1e-4. One shared "
+        "warm-up meta-step (1 task, 1 inner step), then one timed meta-step per cell. Load "
+        f"average before / after: {_load(figr['load_before'])}; {_load(figr['load_after'])}.",
+        "",
+        *SPEED_HEADER,
+        *(_speed_row(row) for row in figr["rows"]),
+        "",
+        *_warnings(figr["warnings"]),
+    ]
+
+
+def _speed_verdict(v: dict[str, Any]) -> str:
+    if v["speedup"] is None:
+        return f"- {v['name']} at meta-batch {v['meta_batch']}: not measured in this mode"
+    met = "met" if v["met"] else "NOT MET"
+    return (f"- {v['name']} vectorized / sequential tasks/s at meta-batch {v['meta_batch']}: "
+            f"{v['speedup']:.2f}x (target >= {v['target']:g}x): {met}")  # fmt: skip
+
+
+def _memory_verdict(v: dict[str, Any]) -> str:
+    lo, hi = v["steps"]
+    verdict = "superlinear" if v["superlinear"] else "no worse than linear"
+    if v["target"]:
+        verdict = f"NOT MET ({verdict})" if v["superlinear"] else f"met ({verdict})"
+    part = "above the 0-step meta-step" if v["above_fixed"] else "total"
+    per_step = ", ".join(f"{a}->{b}: {d:.1f} MiB/step" for a, b, d in v["per_step_mib"])
+    (t_lo, t_hi), (g_lo, g_hi) = v["total_mib"], v["grown_mib"]
+    return (
+        f"- {v['name']} memory {lo} -> {hi} inner steps: total {t_lo:.1f} -> {t_hi:.1f} MiB "
+        f"({t_hi / t_lo:.2f}x); {part} {g_lo:.1f} -> {g_hi:.1f} MiB ({g_hi / g_lo:.2f}x for "
+        f"{hi / lo:g}x the steps); added per step {per_step}: {verdict}"
+    )
+
+
+def meta(data: dict[str, Any]) -> str:
+    """bench_meta.py: meta-step speed (vmap vs sequential), MAML memory, FIGR's architecture."""
+    mode = "--quick (a smoke run, figures not for reporting)" if data["quick"] else "full"
+    lines = [
+        f"{data['cpu']}, {data['threads']} thread(s) (inter-op {data['interop_threads']}), "
+        f"torch {data['torch']}, freed memory reused, "
+        f"{'CUDA' if data['cuda'] else 'no CUDA'}; mode {mode}; {data['wall_s']:.0f} s in all.",
+        "",
+        *_meta_speed(data["speed"]),
+        "",
+        *_meta_memory(data["memory"]),
+        "",
+        *_meta_figr(data["figr"]),
+        "",
+        "Verdicts:",
+        "",
+        *(_speed_verdict(v) for v in data["verdicts"]["speed"]),
+        *(_memory_verdict(v) for v in data["verdicts"]["memory"]),
+    ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- bench-speed
+
+
+def _variants(data: dict[str, Any]) -> list[str]:
+    lines = ["| setup | variant | first episode | episode | meta-it/s | vs 32 | GFLOP/s | "
+             "% fp32 peak | % bf16 peak |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for setup in data["setups"]:
+        name = f"{setup['name']} ({setup['weights'] / 1e6:.2f}M weights)"
+        for row in setup["rows"]:
+            lines.append(
+                f"| {name} | {row['variant']} | {row['first_s']:.2f} s | "
+                f"{row['median_s'] * 1e3:.0f} ms | {row['it_per_s']:.1f} | {row['vs_32']:.2f}x | "
+                f"{row['gflops']:.0f} | {row['fp32_peak_pct']:.0f}% | {row['bf16_peak_pct']:.0f}% |"
+            )
+            name = ""  # the setup names its first row only
+        lines.append(
+            f"| | FLOPs per episode: {setup['gflop_per_episode']:.1f} GFLOP | | | | | | | |"
+        )
+    return lines
+
+
+def _figr_own(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| loop | episode (median) | min | max | speed-up over FIGR's loop |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        lines.append(f"| {row['loop']} | {row['median_s']:.2f} s | {row['min_s']:.2f} s | "
+                     f"{row['max_s']:.2f} s | {row['speedup']:.2f}x |")  # fmt: skip
+    return lines
+
+
+def _profile(precision: str, rows: list[dict[str, Any]]) -> list[str]:
+    lines = [f"| op kind ({precision}) | self time | share |", "|---|---|---|"]
+    lines += [f"| {r['kind']} | {r['ms']:.0f} ms | {r['share_pct']:.0f}% |" for r in rows]
+    return lines
+
+
+def _layers(rows: list[dict[str, Any]]) -> list[str]:
+    lines = ["| layer | input | GFLOP | fp32 fwd | fp32 fwd+bwd | bf16 fwd | bf16 fwd+bwd |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        cells = [f"{c['gflops']:.0f} ({c['peak_pct']:.0f}%)" for c in row["rates"]]
+        lines.append(f"| {row['layer']} | {row['input']} | {row['gflop']:.2f} | "
+                     + " | ".join(cells) + " |")  # fmt: skip
+    return lines
+
+
+def speed(data: dict[str, Any]) -> str:
+    """bench_speed.py: the CPU's peak, episode time per variant, FIGR's loop, the profile."""
+    memory = "freed memory reused" if data["reuse_memory"] else "glibc's malloc defaults"
+    rounds = f"median of {data['rounds']} timed episode(s) after one warm-up"
+    lines = [
+        f"{_where(data)}, {memory}, load average {_load(data['load'])}; {rounds}"
+        f"{' (--quick: digits only)' if data['quick'] else ''}.",
+        "",
+        "| peak | GFLOP/s |",
+        "|---|---|",
+        *(f"| {key} | {value:.0f} |" for key, value in data["peaks"].items()),
+        "",
+        *_variants(data),
+    ]
+    if data["figr_own"] is not None:
+        lines += ["", "FIGR's own training loop on the same images, episodes in turn:", "",
+                  *_figr_own(data["figr_own"])]  # fmt: skip
+    for precision, rows in data["profile"].items():
+        lines += ["", *_profile(precision, rows)]
+    if data["layers"]:
+        lines += ["", "FIGR's convolutions alone, GFLOP/s (share of the conv peak of the "
+                  "precision):", "", *_layers(data["layers"])]  # fmt: skip
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- bench-precision
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2g}"
+
+
+def _metric_format(metric: str, signed: bool = False) -> str:
+    fmt = FORMATS.get(metric, "{:.3g}")
+    return fmt.replace("{:", "{:+") if signed else fmt
+
+
+def precision(data: dict[str, Any]) -> str:
+    """bench_precision.py: every arm's quality in fp32 and bf16 at the same seeds, paired."""
+    lines = [
+        f"`metaaug train` in fp32 and in bf16 (`hardware.precision`), the same seeds, "
+        f"{_where(data)}{'; --quick budgets (a smoke run)' if data['quick'] else ''}. "
+        "Mean over seeds [95% interval over seeds]; bf16 - fp32 is paired per seed (same split, "
+        "target and noise); p from the paired t-test and the Wilcoxon signed-rank test.",
+    ]
+    for name, ds in data["datasets"].items():
+        lines += [
+            "",
+            f"**{name}**, seeds {_seeds(ds)}:",
+            "",
+            "| arm | metric | fp32 | bf16 | bf16 - fp32 | bf16 higher | p (t) | p (Wilcoxon) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for arm, metrics in ds["table"].items():
+            for metric, c in metrics.items():
+                fmt, signed = _metric_format(metric), _metric_format(metric, signed=True)
+                lines.append(
+                    f"| {arm} | {metric} | {_cell(c['fp32'], fmt)} | {_cell(c['bf16'], fmt)} | "
+                    f"{_cell(c['paired'], signed)} | {c['bf16_higher']}/{c['pairs']} | "
+                    f"{_p(c['p_t'])} | {_p(c['p_wilcoxon'])} |"
+                )
+        walls = ds["wall_s"]
+        lines.append(f"| wall (s) | | {_cell(walls['32'], '{:.0f}')} | "
+                     f"{_cell(walls['bf16'], '{:.0f}')} | | | | |")  # fmt: skip
+        holds = [v["metric"] for v in ds["verdicts"] if v["holds_zero"]]
+        moved = [v["metric"] for v in ds["verdicts"] if v["holds_zero"] is False]
+        verdict = (
+            f"{ds['main_arm']}, bf16 - fp32: the paired 95% interval holds 0 for "
+            f"{', '.join(holds) or 'none'}; not for {', '.join(moved) or 'none'}."
+        )
+        lines += ["", verdict]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- bench-quality
+
+
+def quality(data: dict[str, Any]) -> str:
+    """bench_quality.py: every initialization's quality per fine-tune step over seeds, then
+    each against the reference (scratch), paired per seed."""
+    steps = [str(s) for s in data["steps"]]
+    targets = "; ".join(f"seed {s}: {', '.join(t)}" for s, t in data["targets"].items())
+    ref = data["reference"]
+    lines = [
+        f"`metaaug train` once per initialization and seed ({data['dataset']}, "
+        f"{data['iterations']} meta-iterations / pretraining updates, baselines off), seeds "
+        f"{_seeds(data)} (targets: {targets}); {_where(data)}. Mean over seeds [95% interval "
+        f"over seeds]; copy_shots (the shots themselves) is the same at every step.",
+    ]
+    for metric in data["metrics"]:
+        fmt = _metric_format(metric)
+        lines += ["", f"| {metric} | " + " | ".join(f"@{s}" for s in steps) + " |",
+                  "|---" * (1 + len(steps)) + "|"]  # fmt: skip
+        for arm in data["arms"]:
+            cells = [_cell(data["table"][arm][s][metric], fmt) for s in steps]
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+        if data["copy_shots"] is not None:
+            cell = _cell(data["copy_shots"][metric], fmt)
+            lines.append("| copy_shots | " + " | ".join([cell] * len(steps)) + " |")
+    lines += ["", f"Paired differences, each arm minus {ref} at the same seed (same split, "
+              "target and shots), [95% interval over seeds]:"]  # fmt: skip
+    for metric in data["paired_metrics"]:
+        signed = _metric_format(metric, signed=True)
+        lines += ["", f"| {metric} - {ref} | " + " | ".join(f"@{s}" for s in steps) + " |",
+                  "|---" * (1 + len(steps)) + "|"]  # fmt: skip
+        for arm, by_step in data["paired"].items():
+            cells = [_cell(by_step[s][metric], signed) for s in steps]
+            lines.append(f"| {arm} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "recipe": recipe,
+    "fewshot": fewshot,
+    "train": train,
+    "meta": meta,
+    "speed": speed,
+    "precision": precision,
+    "quality": quality,
+}
 
 
 def render(data: dict[str, Any]) -> str:
@@ -121,13 +529,14 @@ def render(data: dict[str, Any]) -> str:
 
 def fill(doc: str, name: str, table: str) -> str:
     """`doc` with the block of `name` replaced by `table` (the markers stay)."""
+    # an empty block (nothing between the markers, as a bench not run yet leaves it) too
     pattern = re.compile(
-        rf"(<!-- results:{re.escape(name)} -->\n).*?(\n<!-- /results:{re.escape(name)} -->)",
+        rf"(<!-- results:{re.escape(name)} -->\n)(?:.*?\n)?(<!-- /results:{re.escape(name)} -->)",
         re.S,
     )
     if not pattern.search(doc):
         raise SystemExit(f"docs/results.md has no <!-- results:{name} --> block; add one")
-    return pattern.sub(lambda m: m.group(1) + table + m.group(2), doc)
+    return pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), doc)
 
 
 def main() -> None:

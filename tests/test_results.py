@@ -147,3 +147,229 @@ def test_one_seed_has_no_interval_over_seeds() -> None:
         goals["novel_fidelity above scratch (the paired 95% interval's low end > 0)"]["met"]
         is False
     )
+
+
+# ------------------------------------------------------------------------- the other benches
+
+
+def _interval_text(values: list[float], fmt: str) -> str:
+    """The cell `render_results` writes for `values` over seeds: mean [low, high]."""
+    t = stats.t.ppf(0.975, df=len(values) - 1)
+    mean = sum(values) / len(values)
+    half = t * stats.tstd(values) / len(values) ** 0.5
+    return f"{fmt.format(mean)} [{fmt.format(mean - half)}, {fmt.format(mean + half)}]"
+
+
+def _default_run(seed: int, fidelity: dict[str, float]) -> dict:
+    """A metrics.json of `metaaug train` with the defaults: one target, no eval_steps curves,
+    every arm measured once after its finetune_steps."""
+    point = {arm: {"novel_fidelity": f - 0.1, "fidelity": f, "copies": 0.1, "ceiling": 0.99,
+                   "memorization": 0.8, "fid": 20.0 - 10 * f, "kid": 1.0}
+             for arm, f in fidelity.items()}  # fmt: skip
+    point["copy_shots"] = {"novel_fidelity": 0.0, "fidelity": 1.0, "copies": 1.0,
+                           "ceiling": 0.99, "memorization": 0.0, "fid": 9.0}  # fmt: skip
+    return {
+        "objective": {"arm": "reptile"}, "dataset": "digits", "finetune_steps": 100,
+        "curves": {a: {} for a in ARMS}, "results": point,
+        "targets": [{"class_name": str(seed), "curves": {a: {} for a in ARMS}, "results": point}],
+        "target": {"shots": 5, "classes": [str(seed)]}, "image_size": 16,
+        "meta_iterations": 500, "hardware": {"threads": 2},
+        "split": {"train": [], "val": [], "test": []},
+        "timing": {"meta_train_s": 17.0 + seed},
+    }  # fmt: skip
+
+
+def test_train_renders_timings_and_the_default_runs_quality_at_its_own_step() -> None:
+    from recipe_summary import interval
+    from render_results import train
+
+    fidelity = [0.8, 0.9, 0.85]
+    reports = [_default_run(s, {"reptile": f, "scratch": f - 0.2, "pretrain": f - 0.1})
+               for s, f in enumerate(fidelity)]  # fmt: skip
+    # no curve: the run's own finetune_steps read its results; the arms come from them
+    quality = summarize(reports, [0, 1, 2], [100], threads=2, experiment="none")
+    assert quality["arms"] == ["reptile", "scratch", "pretrain", "copy_shots"]
+    assert quality["table"]["reptile"]["100"]["fidelity"]["per_seed"] == pytest.approx(fidelity)
+    assert quality["paired"]["scratch"]["fidelity"]["per_seed"] == pytest.approx([0.2] * 3)
+    data = {
+        "bench": "train", "command": "metaaug train seed=S hardware.threads=T",
+        "dataset": "digits", "seeds": [0, 1, 2], "threads": 2, "threads_per_seed": [2, 2, 2],
+        "cpu": "Test CPU", "torch": "2.0",
+        "timing": {"wall_s": interval([24.0, 25.0, 26.0]),
+                   "meta_train_s": interval([17.0, 18.0, 19.0])},
+        "quality": quality,
+    }  # fmt: skip
+    table = train(data)
+    assert (
+        "| wall time, around the subprocess (s) | 25.0 [22.5, 27.5] | 24.0, 25.0, 26.0 |" in table
+    )
+    assert "| meta-train, validation included (s) | 18.0 [15.5, 20.5] |" in table
+    assert "Test CPU, torch 2.0" in table and "(digits, 500 meta-iterations, 100 fine-tune" in table
+    assert f"| reptile | {_interval_text([0.7, 0.8, 0.75], '{:.2f}')} | " in table
+    assert "| scratch | +0.20 [+0.20, +0.20] | +0.20 [+0.20, +0.20] | -2 [-2, -2] |" in table
+
+
+def _timing(tasks_per_s: float, steps: int, batch: int) -> dict:
+    return {"tasks_per_s": tasks_per_s, "steps": steps, "seconds": batch * steps / tasks_per_s}
+
+
+def test_meta_renders_speed_memory_figr_and_verdicts() -> None:
+    from render_results import meta
+
+    no_warnings = {"fallbacks": {}, "other": {}}
+    data = {
+        "bench": "meta", "quick": False, "cpu": "Test CPU", "threads": 2, "interop_threads": 2,
+        "torch": "2.0", "cuda": False, "wall_s": 186.0,
+        "speed": {
+            "support": 4, "reptile_inner_steps": 10, "maml_inner_steps": 5, "min_seconds": 2.0,
+            "min_steps": 2, "load_before": [1.2, 1.0, 0.9], "load_after": [1.9, 1.2, 1.0],
+            "rows": [{"algorithm": "reptile", "meta_batch": 8, "vectorized": _timing(53.0, 4, 8),
+                      "sequential": _timing(25.0, 2, 8), "speedup": 53.0 / 25.0}],
+            "warnings": {"fallbacks": {"aten::foo": ["reptile mb8"]}, "other": {}},
+        },
+        "memory": {
+            "device": "cpu", "meta_batch": 4, "support": 4, "baseline_mib": 500.0,
+            "fixed_mib": 10.0,
+            "rows": [{"inner_steps": 1, "second_mib": 31.6, "first_mib": 25.1},
+                     {"inner_steps": 10, "second_mib": 117.3, "first_mib": 31.6}],
+            "warnings": no_warnings,
+        },
+        "figr": {
+            "size": 32, "params_m": 35.9, "support": 4, "inner_steps": 10, "load_before": None,
+            "load_after": None, "warnings": no_warnings,
+            "rows": [{"algorithm": "reptile (FIGR: 1 task/step)", "meta_batch": 1,
+                      "vectorized": None, "sequential": _timing(0.25, 1, 1), "speedup": None}],
+        },
+        "verdicts": {
+            "speed": [{"name": "reptile", "meta_batch": 8, "speedup": 2.12, "target": 3.0,
+                       "met": False},
+                      {"name": "maml", "meta_batch": 8, "speedup": None, "target": 3.0,
+                       "met": None}],
+            "memory": [{"name": "second-order MAML", "steps": [1, 10], "total_mib": [31.6, 117.3],
+                        "above_fixed": True, "grown_mib": [21.6, 107.3],
+                        "per_step_mib": [[1, 10, 9.5]], "superlinear": False, "target": True}],
+        },
+    }  # fmt: skip
+    table = meta(data)
+    assert "Test CPU, 2 thread(s) (inter-op 2), torch 2.0" in table
+    assert "| reptile | 8 | 53.00 | 25.00 | 2.12x | 4 / 2 | 0.15 / 0.32 |" in table
+    assert "- vmap fallback (no batching rule) for `aten::foo`: reptile mb8" in table
+    assert "| 0 | 10.0 | — | 10.0 | — | 0 | 0 | 1.00 |" in table
+    assert "| 10 | 117.3 | 3.71 | 31.6 | 1.26 | 107.3 (4.97x) | 21.6 (1.43x) | 3.71 |" in table
+    assert "| reptile (FIGR: 1 task/step) | 1 | (same path) | 0.25 | — | — / 1 | 4.00 |" in table
+    assert "at meta-batch 8: 2.12x (target >= 3x): NOT MET" in table
+    assert "- maml at meta-batch 8: not measured in this mode" in table
+    assert "21.6 -> 107.3 MiB (4.97x for 10x the steps); added per step 1->10: 9.5" in table
+    assert table.endswith(": met (no worse than linear)")
+
+
+def test_speed_renders_peaks_variants_and_figrs_loop() -> None:
+    from render_results import speed
+
+    row = {"variant": "bf16", "first_s": 3.4, "median_s": 2.39, "it_per_s": 1 / 2.39,
+           "vs_32": 1.59, "gflops": 422.0, "fp32_peak_pct": 82.0,
+           "bf16_peak_pct": 37.8}  # fmt: skip
+    data = {
+        "bench": "speed", "quick": False, "cpu": "Test CPU", "threads": 2, "torch": "2.0",
+        "reuse_memory": True, "load": [0.5, 0.4, 0.3], "rounds": 5,
+        "peaks": {"conv fp32": 515.0, "conv bf16": 1116.0},
+        "setups": [{"name": "FIGR (32x32, w64)", "weights": 35_940_000,
+                    "gflop_per_episode": 1009.0, "rows": [row]}],
+        "figr_own": [{"loop": "FIGR's own loop (fp32)", "median_s": 5.48, "min_s": 5.4,
+                      "max_s": 5.6, "speedup": 1.0},
+                     {"loop": "metaaug bf16", "median_s": 2.43, "min_s": 2.4, "max_s": 2.5,
+                      "speedup": 5.48 / 2.43}],
+        "profile": {"bf16": [{"kind": "convolution", "ms": 1050.0, "share_pct": 44.0}]},
+        "layers": [{"layer": "D 128->256", "input": "12x16x16", "gflop": 5.03,
+                    "rates": [{"gflops": g, "peak_pct": p} for g, p in
+                              ((450, 87), (480, 93), (900, 81), (970, 87))]}],
+    }  # fmt: skip
+    table = speed(data)
+    assert "Test CPU, 2 thread(s), torch 2.0, freed memory reused" in table
+    assert "| conv bf16 | 1116 |" in table
+    assert ("| FIGR (32x32, w64) (35.94M weights) | bf16 | 3.40 s | 2390 ms | 0.4 | 1.59x | 422 "
+            "| 82% | 38% |") in table  # fmt: skip
+    assert "| | FLOPs per episode: 1009.0 GFLOP |" in table
+    assert "| metaaug bf16 | 2.43 s | 2.40 s | 2.50 s | 2.26x |" in table
+    assert "| convolution | 1050 ms | 44% |" in table
+    assert (
+        "| D 128->256 | 12x16x16 | 5.03 | 450 (87%) | 480 (93%) | 900 (81%) | 970 (87%) |" in table
+    )
+    # without a FIGR checkout, and in a --quick run, those tables are left out
+    quick = speed({**data, "quick": True, "figr_own": None, "profile": {}, "layers": []})
+    assert "FIGR's own" not in quick and "op kind" not in quick and "D 128->256" not in quick
+
+
+def test_precision_compares_the_two_precisions_paired_over_seeds() -> None:
+    from bench_precision import compare
+    from render_results import precision
+
+    fp32, bf16 = [10.0, 12.0, 14.0], [10.5, 12.5, 14.4]
+    cell = compare(fp32, bf16)
+    assert cell["paired"]["per_seed"] == pytest.approx([0.5, 0.5, 0.4])
+    assert cell["bf16_higher"] == 3 and cell["pairs"] == 3
+    assert cell["p_t"] == pytest.approx(stats.ttest_rel(bf16, fp32).pvalue)
+    one = compare([1.0], [1.1])  # one seed: no interval, no test
+    assert one["paired"]["ci95"] == [None, None] and one["p_t"] is None
+    data = {
+        "bench": "precision", "quick": False, "seeds": [0, 1, 2], "threads": 2,
+        "cpu": "Test CPU", "torch": "2.0",
+        "datasets": {"digits": {
+            "seeds": [0, 1, 2], "main_arm": "reptile", "table": {"reptile": {"fid": cell}},
+            "wall_s": {"32": compare([20.0, 21.0, 22.0], fp32)["fp32"],
+                       "bf16": compare([20.0, 21.0, 22.0], fp32)["fp32"]},
+            "verdicts": [{"metric": "fid", "holds_zero": False}],
+        }},
+    }  # fmt: skip
+    table = precision(data)
+    diff = _interval_text([0.5, 0.5, 0.4], "{:+.3g}")
+    row = (f"| reptile | fid | {_interval_text(fp32, '{:.3g}')} | "
+           f"{_interval_text(bf16, '{:.3g}')} | {diff} | 3/3 | {cell['p_t']:.2g} |")  # fmt: skip
+    assert row in table
+    assert "| wall (s) | | 21 [19, 23] | 21 [19, 23] |" in table
+    assert "the paired 95% interval holds 0 for none; not for fid." in table
+
+
+def test_quality_has_intervals_over_seeds_and_pairs_each_arm_with_scratch() -> None:
+    from bench_quality import ALGOS
+    from bench_quality import summarize as summarize_quality
+    from render_results import quality
+
+    def run(algo: str, seed: int) -> dict:
+        fid = {10: 100.0 + seed, 50: 50.0 + 2 * seed + (algo == "scratch")}
+        curve = {str(s): {"fid": v, "fidelity": 0.1 * seed, "novel_fidelity": None}
+                 for s, v in fid.items()}  # fmt: skip
+        return {"curves": {algo: curve},
+                "results": {"copy_shots": {"fid": 9.0 + seed, "fidelity": 1.0}}}  # fmt: skip
+
+    reports = {algo: [run(algo, s) for s in (0, 1, 2)] for algo in ALGOS}
+    summary = summarize_quality(reports, [10, 50])
+    # novel_fidelity was not measured: left out, not a column of nulls
+    assert summary["metrics"] == ["fidelity", "fid"]
+    assert summary["paired_metrics"] == ["fidelity", "fid"]
+    assert summary["table"]["reptile"]["50"]["fid"]["per_seed"] == pytest.approx([50, 52, 54])
+    assert summary["paired"]["reptile"]["50"]["fid"]["per_seed"] == pytest.approx([-1, -1, -1])
+    assert "scratch" not in summary["paired"]
+    data = {"bench": "quality", "dataset": "omniglot", "iterations": 200, "seeds": [0, 1, 2],
+            "targets": {"0": ["A/c1"], "1": ["A/c2"], "2": ["B/c1"]}, "cpu": "Test CPU",
+            "threads": 1, "torch": "2.0", "steps": [10, 50], "arms": list(ALGOS),
+            "reference": "scratch", **summary}  # fmt: skip
+    table = quality(data)
+    assert "| fid | @10 | @50 |" in table
+    assert f"| reptile | {_interval_text([100, 101, 102], '{:.3g}')} | " in table
+    assert f"| copy_shots | {_interval_text([9, 10, 11], '{:.3g}')} | " in table
+    assert "| fid - scratch | @10 | @50 |" in table
+    assert "| maml | +0 [+0, +0] | -1 [-1, -1] |" in table
+    assert "seed 0: A/c1; seed 1: A/c2" in table
+
+
+def test_an_empty_block_is_filled_and_the_repository_matches_its_json(tmp_path: Path) -> None:
+    # a bench not run yet leaves its block empty; its first JSON fills it, and again the same
+    doc = "a\n<!-- results:train -->\n<!-- /results:train -->\nb\n"
+    once = fill(doc, "train", "| t |")
+    assert once == "a\n<!-- results:train -->\n| t |\n<!-- /results:train -->\nb\n"
+    assert fill(once, "train", "| t |") == once
+    script = REPO / "scripts" / "render_results.py"
+    check = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
+                           text=True, cwd=REPO)  # fmt: skip
+    assert check.returncode == 0, check.stderr
