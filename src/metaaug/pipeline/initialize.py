@@ -18,15 +18,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import distributed, hardware
-from metaaug.commands import build
+from metaaug.config import build
+from metaaug.data.target import Data
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import Diverged, UserError
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
 from metaaug.pipeline.resume import checkpoint_of, stamp, verified_state
+from metaaug.pipeline.settings import RunContext
 from metaaug.precision import Precision
-from metaaug.training.guard import META_LRS, Guard, lowered
 from metaaug.training.meta_loop import Evaluate, MetaTraining, Validation, meta_train
 
 log = logging.getLogger("metaaug.train")
@@ -61,7 +62,7 @@ def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
 def run_algorithm(
     cfg: DictConfig,
     prefix: str,
-    data: build.Data,
+    data: Data,
     init: GAN,
     evaluate: Evaluate,
     writer: SummaryWriter,
@@ -80,7 +81,7 @@ def run_algorithm(
     rates times `guard.lr_factor` and fresh optimizer state, at most `guard.max_rollbacks`
     times; otherwise, and after the last retry, the `Diverged` error stands.
     """
-    guard = Guard.from_config(cfg.guard)
+    guard = build.guard(cfg)
     restore = None
     path = checkpoint_of(cfg, prefix, ckpt_dir)
     if path is not None:
@@ -91,36 +92,36 @@ def run_algorithm(
     start = restore if restore is not None else {"gan": copy.deepcopy(init.state_dict())}
     # checkpoints record the run as asked, so that a resume with its overrides is accepted
     recorded = stamp(cfg, data.split, prefix)
-    for attempt in range(guard.retries() + 1):
-        try:
-            return _run_once(cfg, OmegaConf.select(cfg, prefix), data, init, evaluate, writer,
-                             ckpt_dir, device, prec, tag, restore, recorded)  # fmt: skip
-        except Diverged as err:
-            if attempt == guard.retries():
-                raise guard.final(err, "learning rates") from None
-            cfg = lowered(cfg, prefix, guard.lr_factor, META_LRS)
-            # each retry goes further back: a finite state can already be far off (huge
-            # weights one step before the NaN), so the last checkpoint, the one before it,
-            # then the start
-            saved = [p for p in (ckpt_dir / "last.pt", ckpt_dir / "last.pt.prev") if p.is_file()]
-            state = load(saved[attempt], map_location=device) if attempt < len(saved) else start
-            # fresh optimizer state at the lower rates (a saved one would restore the old rate)
-            restore = {k: v for k, v in state.items() if k != "algorithm"}
-            if "iteration" not in restore:  # the random start: only weights to restore
-                init.load_state_dict(restore["gan"])
-                restore = None
-            at = int(restore["iteration"]) if restore else 0
-            log.warning(
-                "guard: %s; rollback %d of %d to meta-iteration %d, %s learning rates x%g",
-                err, attempt + 1, guard.max_rollbacks, at, prefix, guard.lr_factor,
-            )  # fmt: skip
-    raise AssertionError("unreachable")
+
+    def attempt() -> MetaTraining:
+        return _run_once(cfg, OmegaConf.select(cfg, prefix), data, init, evaluate, writer,
+                         ckpt_dir, device, prec, tag, restore, recorded)  # fmt: skip
+
+    def rollback(err: Diverged, n: int) -> None:
+        nonlocal cfg, restore
+        cfg = build.lowered(cfg, prefix, guard.lr_factor)
+        # each retry goes further back: a finite state can already be far off (huge weights
+        # one step before the NaN), so the last checkpoint, the one before it, then the start
+        saved = [p for p in (ckpt_dir / "last.pt", ckpt_dir / "last.pt.prev") if p.is_file()]
+        state = load(saved[n], map_location=device) if n < len(saved) else start
+        # fresh optimizer state at the lower rates (a saved one would restore the old rate)
+        restore = {k: v for k, v in state.items() if k != "algorithm"}
+        if "iteration" not in restore:  # the random start: only weights to restore
+            init.load_state_dict(restore["gan"])
+            restore = None
+        at = int(restore["iteration"]) if restore else 0
+        log.warning(
+            "guard: %s; rollback %d of %d to meta-iteration %d, %s learning rates x%g",
+            err, n + 1, guard.max_rollbacks, at, prefix, guard.lr_factor,
+        )  # fmt: skip
+
+    return guard.run(attempt, "learning rates", rollback)
 
 
 def _run_once(
     cfg: DictConfig,
     meta: DictConfig,
-    data: build.Data,
+    data: Data,
     init: GAN,
     evaluate: Evaluate,
     writer: SummaryWriter,
@@ -207,31 +208,22 @@ def validates(cfg: DictConfig) -> bool:
     return _trains(cfg.meta_algo) and int(v.every) > 0 and int(v.classes) > 0
 
 
-def initializations(
-    cfg: DictConfig,
-    data: build.Data,
-    init: GAN,
-    evaluate: Evaluate,
-    writer: SummaryWriter,
-    ckpt_dir: Path,
-    device: torch.device,
-    prec: Precision,
-) -> Initializations:
-    """Meta-train `init` in place (saved as `checkpoints/meta_init.pt`) and, with
-    `compare_baselines`, build each baseline from a copy of `init`'s random weights."""
+def initializations(cfg: DictConfig, ctx: RunContext) -> Initializations:
+    """Meta-train `ctx.init` in place (saved as `checkpoints/meta_init.pt`) and, with
+    `compare_baselines`, build each baseline from a copy of its random weights."""
+    data, init, ckpt_dir = ctx.data, ctx.init, ctx.paths.checkpoints
     random_init = copy.deepcopy(init)  # the baselines start where meta-training did
     main = str(cfg.meta_algo.name)
     out = Initializations({main: init}, main)
     if _trains(cfg.meta_algo):
-        trained = run_algorithm(cfg, "meta_algo", data, init, evaluate, writer, ckpt_dir,
-                                device, prec)  # fmt: skip
+        trained = run_algorithm(cfg, "meta_algo", data, init, ctx.evaluate, ctx.writer, ckpt_dir,
+                                ctx.device, ctx.precision)  # fmt: skip
         distributed.leave()  # the ranks > 0 are done
         out.timing |= trained.timing
         out.validation = trained.validation
     save_atomic(
         {"kind": "meta_init", "gan": init.state_dict(), "meta_algo": main,
-         "config_hash": build.config_hash(cfg),
-         "config": OmegaConf.to_container(cfg, resolve=True),
+         "config_hash": ctx.record["config_hash"], "config": ctx.config,
          # the classes this initialization learned from: `fewshot` refuses to test on them
          "classes": {"train": list(data.split.train)}},
         ckpt_dir / "meta_init.pt",
@@ -243,9 +235,9 @@ def initializations(
             continue
         gan = copy.deepcopy(random_init)
         if _trains(meta):
-            trained = run_algorithm(cfg, f"baselines.{name}", data, gan, evaluate, writer,
-                                    ckpt_dir / f"baseline_{name}", device, prec,
-                                    tag=f"baseline/{name}/")  # fmt: skip
+            trained = run_algorithm(cfg, f"baselines.{name}", data, gan, ctx.evaluate,
+                                    ctx.writer, ckpt_dir / f"baseline_{name}", ctx.device,
+                                    ctx.precision, tag=f"baseline/{name}/")  # fmt: skip
             out.timing[f"{name}_s"] = trained.timing["meta_train_s"]
         out.arms[str(name)] = gan
     return out
