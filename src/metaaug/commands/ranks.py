@@ -89,6 +89,7 @@ def follow(cfg: DictConfig) -> None:
     """A rank > 0 of a distributed train run: the main arm's meta-training, in step with rank
     0, writing nothing (train.run's steps up to it, less the metrics)."""
     from metaaug.config import build
+    from metaaug.config.training import MAIN, plan
     from metaaug.pipeline.initialize import run_algorithm
 
     if not _meta_trains(cfg):
@@ -99,8 +100,8 @@ def follow(cfg: DictConfig) -> None:
     init_ = build.gan(cfg, device)
     prec = build.precision(cfg, device, init_)
     try:  # the writer is never reached on a rank > 0 (meta_loop writes on rank 0 only)
-        run_algorithm(cfg, "meta_algo", data, init_, _not_validating, None, NO_CHECKPOINTS,
-                      device, prec)  # type: ignore[arg-type]  # fmt: skip
+        how = plan(cfg, MAIN, data, init_, _not_validating, device, prec, NO_CHECKPOINTS)
+        run_algorithm(how, init_, None)
         leave()
     except (Diverged, Interrupted) as err:  # rank 0's message says what it saved, and the fix
         what = "diverged" if isinstance(err, Diverged) else "interrupted"

@@ -17,11 +17,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from metaaug.config import context, keys, validate
+from metaaug.config.training import arm_plans, validates
 from metaaug.errors import UserError, continue_with, exits_on_user_error
 from metaaug.io.rundir import run_dir_lock
 from metaaug.metrics.names import OBJECTIVES
 from metaaug.pipeline import report
-from metaaug.pipeline.initialize import initializations, validates
+from metaaug.pipeline.initialize import initializations
 from metaaug.pipeline.targets import each_target, write_images
 
 log = logging.getLogger("metaaug.train")
@@ -58,7 +59,7 @@ def run(cfg: DictConfig) -> float:
     check(cfg)
     t_start = time.perf_counter()
     ctx = context.prepare(cfg, Path(HydraConfig.get().runtime.output_dir))  # 1-2
-    inits = initializations(cfg, ctx)  # 3. meta-learned, and the baselines
+    inits = initializations(ctx, arm_plans(cfg, ctx))  # 3. meta-learned, and the baselines
     outcomes, seconds = each_target(ctx, inits)  # 4-6. adapt, generate, measure
     manifest = write_images(ctx, inits, outcomes)  # 7. synthetic images, overview
     timing = {**inits.timing, "adapt_and_measure_s": seconds,

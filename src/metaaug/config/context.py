@@ -14,10 +14,10 @@ from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import distributed
 from metaaug.config import build
+from metaaug.config.training import check_pairs
 from metaaug.data.target import Data
 from metaaug.errors import UserError
 from metaaug.models.gan import GAN
-from metaaug.pipeline.initialize import check_pairs
 from metaaug.pipeline.outputs import RunPaths
 from metaaug.pipeline.settings import Objective, RunContext, Sampling
 from metaaug.precision import Precision
