@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from metaaug.data.target import class_target
-from metaaug.io.images import to_uint8
+from metaaug.io.synthetic import to_uint8
 
 
 def main() -> None:

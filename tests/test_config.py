@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_module
 from hydra.utils import get_method, instantiate
 from omegaconf import OmegaConf
 
-from metaaug.commands import build
+from metaaug.config import build
 from metaaug.data.tasks import Task
 from metaaug.meta.adapt import adapt, sample
 from metaaug.models.gan import GAN

@@ -373,7 +373,7 @@ def test_omniglot_config_splits_by_alphabet_for_every_seed(
     """`dataset=omniglot` as composed: no meta-test alphabet in meta-train or meta-val."""
     from hydra import compose, initialize_config_module
 
-    from metaaug.commands.build import split_by
+    from metaaug.config.build import split_by
 
     with initialize_config_module("metaaug.conf", version_base="1.3"):
         ds = compose("train", overrides=["dataset=omniglot"]).dataset

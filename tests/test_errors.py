@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from metaaug.commands import keys
+from metaaug.config import keys
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import BadValue, exits_on_user_error, message
 from metaaug.fewshot.episodes import EpisodeSampler

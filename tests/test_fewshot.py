@@ -17,10 +17,10 @@ from metaaug.augment.classic import ClassicAugment
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import ClassicArm, GanArm, MixupArm, NoAugment
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
-from metaaug.fewshot.evaluation import evaluate
 from metaaug.fewshot.learned import LearnedAugment, query_loss
 from metaaug.fewshot.learners import Prototypes, SupportCNN, meta_train_maml_classifier, small_cnn
 from metaaug.fewshot.report import summarize
+from metaaug.fewshot.scoring import score
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import Pair, draw_noise, parameters
@@ -107,7 +107,7 @@ def test_every_arm_sees_the_same_episodes_and_learner_randomness() -> None:
     sampler = EpisodeSampler(classes, list(classes), ways=2, shots=2, queries=2, seed=1)
     recorder = Recorder()
     arms = {"none": NoAugment(), "mixup": MixupArm(copies=2)}
-    acc = evaluate(sampler, arms, {"recorder": recorder}, episodes=5, seed=1)
+    acc = score(sampler, arms, {"recorder": recorder}, episodes=5, seed=1)
     calls = recorder.calls
     assert [calls[2 * i] for i in range(5)] == [calls[2 * i + 1] for i in range(5)]
     assert acc["recorder"]["none"].tolist() == [4.0] * 5
@@ -136,7 +136,7 @@ def test_a_combined_arm_adds_what_each_of_its_arms_adds_to_the_same_episode() ->
         keeper = Keeper()
         arms = {"none": NoAugment(), "classic": ClassicArm(ClassicAugment(), copies=2),
                 "mixup": MixupArm(copies=3), "classic+mixup": None}  # fmt: skip
-        acc = evaluate(sampler, {n: arms[n] for n in names}, {"keeper": keeper}, 2, seed=1)
+        acc = score(sampler, {n: arms[n] for n in names}, {"keeper": keeper}, 2, seed=1)
         assert acc["keeper"]["classic+mixup"].tolist() == [4 + 8 + 12] * 2
         seen = dict(zip(names, keeper.seen[: len(names)], strict=True))  # episode 0
         both, classic, mixup = seen["classic+mixup"], seen["classic"], seen["mixup"]
@@ -156,10 +156,10 @@ def test_workers_give_the_numbers_of_a_one_thread_run() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        alone = evaluate(test, arms, learners, episodes=6, seed=3)
+        alone = score(test, arms, learners, episodes=6, seed=3)
     finally:
         torch.set_num_threads(threads)
-    shared = evaluate(test, arms, {**learners, "pid": Pid()}, episodes=6, seed=3, workers=2)
+    shared = score(test, arms, {**learners, "pid": Pid()}, episodes=6, seed=3, workers=2)
     for arm in arms:
         assert shared["plain"][arm].tolist() == alone["plain"][arm].tolist()
     assert len(set(alone["plain"]["none"].tolist())) > 1  # the episodes differ
@@ -510,7 +510,7 @@ def test_fewshot_bad_input_is_one_line(metaaug: Runner, override: str, fragment:
 
 
 def test_an_arm_of_its_own_is_a_config_node(metaaug: Runner, tmp_path: Path) -> None:
-    """An arm that needs no context is its `arms.<name>` node alone (fewshot/registry.py):
+    """An arm that needs no context is its `arms.<name>` node alone (config/fewshot_registry.py):
     here `none` again under another name, which must tie with `none` on every episode."""
     run_dir = tmp_path / "run"
     proc = metaaug("fewshot", *QUICK, "+arms.again={_target_:metaaug.fewshot.arms.NoAugment}",

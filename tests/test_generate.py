@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from PIL import Image
 
-from metaaug.commands import build
+from metaaug.config import build
 from metaaug.io.checkpoint import save_atomic
 from tests.conftest import Runner, assert_one_line_error
 

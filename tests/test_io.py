@@ -15,7 +15,7 @@ from torchvision.utils import make_grid, save_image
 from metaaug.augment.classic import ClassicAugment
 from metaaug.errors import UserError
 from metaaug.io.checkpoint import load, save_atomic
-from metaaug.io.images import folder_name, grid, save_grid, write_synthetic
+from metaaug.io.synthetic import folder_name, grid, save_grid, write_synthetic
 
 
 def test_synthetic_folder_round_trips_pixels(tmp_path: Path) -> None:

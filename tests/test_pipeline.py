@@ -13,7 +13,7 @@ from PIL import Image
 from metaaug.data.split import ClassSplit
 from metaaug.data.target import path_targets, target_names
 from metaaug.errors import UserError
-from metaaug.pipeline.evaluate import across
+from metaaug.pipeline.measure import across
 
 SPLIT = ClassSplit(train=("a", "b"), val=("c",), test=("d", "e", "f"))
 

@@ -157,7 +157,7 @@ def test_a_target_path_of_class_folders_gives_one_synthetic_class_each(
     from PIL import Image
 
     from metaaug.data.sources import digits
-    from metaaug.io.images import to_uint8
+    from metaaug.io.synthetic import to_uint8
 
     classes = digits(image_size=16, channels=1)
     for folder, name in (("one", "1"), ("seven", "7")):

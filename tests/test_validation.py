@@ -9,7 +9,9 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
-from metaaug import config_rules, hardware, validate
+from metaaug import hardware
+from metaaug.config import rules as config_rules
+from metaaug.config import validate
 from metaaug.errors import UserError
 from tests.conftest import Runner, assert_one_line_error
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from metaaug.commands.saved import Saved, adapt_saved, load_saved, sample_saved
+from metaaug.config.saved import Saved, adapt_saved, load_saved, sample_saved
 from metaaug.data.sources import image_folder_flat
 
 log = logging.getLogger("metaaug.api")
@@ -101,7 +101,7 @@ def evaluate(
     from hydra import compose, initialize_config_module
 
     from metaaug import hardware
-    from metaaug.commands.evaluate import ClassImages, check, evaluate_sets
+    from metaaug.config.evaluate import ClassImages, check, evaluate_sets
 
     names = [f"dataset={dataset}", f"metric={metric}", "real=tensor", "fake=tensor",
              f"seed={seed}", *overrides]  # fmt: skip

@@ -6,7 +6,8 @@ import importlib
 import sys
 
 from metaaug import __version__
-from metaaug.commands import COMMANDS, HYDRA_APPS, MULTIRUN_FLAGS, NO_JOB_FLAGS, keys
+from metaaug.commands import COMMANDS, HYDRA_APPS, MULTIRUN_FLAGS, NO_JOB_FLAGS
+from metaaug.config import keys
 from metaaug.errors import EXIT_USAGE, UserError, message, nearest
 from metaaug.io import rundir  # registers ${metaaug.run_id:} before Hydra reads a config
 

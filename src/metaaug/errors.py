@@ -34,7 +34,7 @@ class BadValue(UserError):
     a library caller (a notebook, the Python API) reads the argument's own name,
     `image_size=30 is not supported`, and the command layer, which knows the config key each
     argument came from, names the key instead (`keyed`, with the tables of
-    `metaaug.commands.keys`): `dataset.image_size=30 is not supported`. Braces are only
+    `metaaug.config.keys`): `dataset.image_size=30 is not supported`. Braces are only
     read around a lowercase identifier (a path holding `{name}` itself would lose those two
     braces in the message; any other brace stays).
     In an f-string the braces are doubled: `f"{{shots}}={shots} must be at least 1"`.

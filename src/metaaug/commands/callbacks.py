@@ -1,12 +1,46 @@
-"""Hydra callbacks of `metaaug train` that are not about its run directory."""
+"""Hydra callbacks: every command claims its run (or sweep) directory; a sweep of `metaaug
+train` judged on the meta-test targets says so."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from metaaug.errors import EXIT_USAGE, UserError
+from metaaug.io.rundir import claim_resolved_run_dir, claim_sweep_dir
+
+
+class ClaimRunDir(Callback):
+    """Hydra callback (`hydra.callbacks.claim_run_dir`): claim the run (or sweep) directory
+    as Hydra resolved it, before Hydra writes `.hydra/` or the log there. cli.py can claim
+    only a literal `hydra.run.dir` from the command line; this also covers interpolations and
+    directories set in config files."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            claim_resolved_run_dir(Path(str(config.hydra.run.dir)).resolve())
+        except UserError as err:
+            _refuse(err)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # before the launcher creates the sweep directory and writes there: one it cannot
+        # create, or one holding another sweep's jobs (given by an interpolation or a config
+        # file; cli.py claims a literal one), is refused in one line
+        storage = OmegaConf.select(config, "hydra.sweeper.storage", default=None)
+        try:
+            claim_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(),
+                            study_elsewhere=storage not in (None, "", "null"))  # fmt: skip
+        except UserError as err:
+            _refuse(err)
+
+
+def _refuse(err: UserError) -> None:
+    print(f"metaaug: error: {err}", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
 
 
 class WarnObjectiveOnTargets(Callback):

@@ -18,17 +18,16 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
-from metaaug import hardware, validate
-from metaaug.commands import build, keys
+from metaaug.config import build, keys, validate
+from metaaug.config import fewshot_registry as registry
+from metaaug.config.fewshot_inputs import synthetic_folders
 from metaaug.errors import UserError, exits_on_user_error
-from metaaug.fewshot import registry
 from metaaug.fewshot.arms import Arm
 from metaaug.fewshot.episodes import EpisodeSampler
-from metaaug.fewshot.evaluation import check_workers, evaluate
-from metaaug.fewshot.inputs import synthetic_folders
 from metaaug.fewshot.report import markdown, summarize, to_csv
-from metaaug.io.images import ensure_outputs_free
+from metaaug.fewshot.scoring import check_workers, score
 from metaaug.io.rundir import run_dir_lock
+from metaaug.io.synthetic import ensure_outputs_free
 from metaaug.io.tensorboard import log_hparams
 
 OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard")
@@ -77,13 +76,7 @@ def run(cfg: DictConfig) -> float:
         )
     if int(f.episodes) < 2:
         raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
-    device = hardware.setup(
-        cfg.hardware.device,
-        cfg.hardware.threads,
-        cfg.hardware.deterministic,
-        cfg.seed,
-        reuse_memory=bool(cfg.hardware.reuse_memory),
-    )
+    device = build.device(cfg)
     workers = check_workers(int(f.workers), device)
     classes, split = build.classes_and_split(cfg)
     synthetic, fixed = ({}, {}) if "synthetic" not in arm_names else synthetic_folders(cfg, split)
@@ -102,7 +95,7 @@ def run(cfg: DictConfig) -> float:
 
     t0 = time.perf_counter()
     progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
-    acc = evaluate(sampler, arms, learners, int(f.episodes), int(cfg.seed), progress, workers)
+    acc = score(sampler, arms, learners, int(f.episodes), int(cfg.seed), progress, workers)
     rows = summarize(acc, float(f.confidence))
     elapsed = time.perf_counter() - t0
 
@@ -114,7 +107,10 @@ def run(cfg: DictConfig) -> float:
     value = float(acc[goal[0]][goal[1]].mean())
     log_hparams(writer, OmegaConf.to_container(cfg, resolve=True), {"accuracy": value})
     writer.close()
-    (run_dir / "fewshot.md").write_text(markdown(rows, cfg))
+    f = cfg.fewshot
+    title = f"{f.ways}-way {f.shots}-shot on {cfg.dataset.name}"
+    text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence))
+    (run_dir / "fewshot.md").write_text(text)
     (run_dir / "fewshot.csv").write_text(to_csv(rows))
     report = {
         "objective": {"learner": goal[0], "arm": goal[1], "accuracy": value},

@@ -3,7 +3,7 @@
 
 A finetuned checkpoint (`checkpoints/finetuned/<class>.pt`) is sampled as it is; a
 `meta_init.pt` is first adapted to the images of `shots=DIR` with its run's fine-tune
-settings (`commands/saved.py`). Seeded: the same command gives the same PNGs.
+settings (`config/saved.py`). Seeded: the same command gives the same PNGs.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from torch import Tensor
 
-from metaaug import hardware, validate
-from metaaug.commands import keys
-from metaaug.commands.saved import Saved, adapt_saved, load_saved, min_shots, sample_saved
+from metaaug.config import build, keys, validate
+from metaaug.config.saved import Saved, adapt_saved, load_saved, min_shots, sample_saved
 from metaaug.data.folders import read_classes
 from metaaug.errors import UserError, exits_on_user_error
-from metaaug.io.images import ensure_empty_dir, write_synthetic
 from metaaug.io.rundir import run_dir_lock
+from metaaug.io.synthetic import ensure_empty_dir, write_synthetic
+from metaaug.pipeline.generate import noise_seed
 
 log = logging.getLogger("metaaug.generate")
 
@@ -89,9 +89,7 @@ def run(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     out = Path(str(cfg.out)).expanduser() if cfg.out is not None else run_dir / "synthetic"
     ensure_empty_dir(out, "out")
-    hw = cfg.hardware
-    device = hardware.setup(hw.device, hw.threads, hw.deterministic, int(cfg.seed),
-                            reuse_memory=bool(hw.reuse_memory))  # fmt: skip
+    device = build.device(cfg)
     saved = load_saved(str(cfg.checkpoint), "checkpoint", device)
     run_cfg = saved.config
     steps = saved.steps if saved.kind == "finetuned" else (
@@ -104,7 +102,7 @@ def run(cfg: DictConfig) -> dict:
     manifest = write_synthetic(
         sets, out,
         {"checkpoint": saved.path, "checkpoint_kind": saved.kind, "seed": int(cfg.seed),
-         "noise_seed": int(cfg.seed) + 2, "steps": steps,
+         "noise_seed": noise_seed(cfg.seed), "steps": steps,
          "adapted_here": saved.kind == "meta_init" and steps > 0,
          "config_hash": saved.config_hash, "meta_algo": run_cfg.meta_algo.name,
          "gan": run_cfg.gan.name, "dataset": run_cfg.dataset.name,

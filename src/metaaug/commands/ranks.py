@@ -16,7 +16,8 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from metaaug.commands import NO_JOB_FLAGS, keys
+from metaaug.commands import NO_JOB_FLAGS
+from metaaug.config import keys
 from metaaug.distributed import check_batch, from_environment, init, leave, ready, world
 from metaaug.errors import EXIT_DIVERGED, Diverged, Interrupted, UserError, exits_on_user_error
 
@@ -87,23 +88,20 @@ def _not_validating(fake: Tensor, target: Any) -> dict[str, float]:
 def follow(cfg: DictConfig) -> None:
     """A rank > 0 of a distributed train run: the main arm's meta-training, in step with rank
     0, writing nothing (train.run's steps up to it, less the metrics)."""
-    from metaaug import hardware
-    from metaaug.commands import build
+    from metaaug.config import build
+    from metaaug.config.training import MAIN, plan
     from metaaug.pipeline.initialize import run_algorithm
 
     if not _meta_trains(cfg):
         return  # rank 0 meta-trains nothing either
     ready()
-    hw = cfg.hardware
-    device = hardware.setup(
-        hw.device, hw.threads, hw.deterministic, cfg.seed, reuse_memory=bool(hw.reuse_memory)
-    )
+    device = build.device(cfg)
     data = build.data(cfg)
     init_ = build.gan(cfg, device)
     prec = build.precision(cfg, device, init_)
     try:  # the writer is never reached on a rank > 0 (meta_loop writes on rank 0 only)
-        run_algorithm(cfg, "meta_algo", data, init_, _not_validating, None, NO_CHECKPOINTS,
-                      device, prec)  # type: ignore[arg-type]  # fmt: skip
+        how = plan(cfg, MAIN, data, init_, _not_validating, device, prec, NO_CHECKPOINTS)
+        run_algorithm(how, init_, None)
         leave()
     except (Diverged, Interrupted) as err:  # rank 0's message says what it saved, and the fix
         what = "diverged" if isinstance(err, Diverged) else "interrupted"

@@ -29,6 +29,18 @@ class Target:
     shot_rows: tuple[int, ...] = ()  # rows of the shots in the dataset's class (none for a path)
 
 
+@dataclass(frozen=True)
+class Data:
+    """The dataset's classes and split, the targets, and every meta-val and meta-test class
+    cut into shots and held-out images the same way (`references`: what validation adapts to
+    and what the fidelity classifier holds out)."""
+
+    classes: dict[str, torch.Tensor]
+    split: ClassSplit
+    targets: list[Target]
+    references: dict[str, Target]
+
+
 def _choose(
     images: torch.Tensor, shots: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]:

@@ -7,7 +7,6 @@ import csv
 import io
 
 import numpy as np
-from omegaconf import DictConfig
 
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 
@@ -30,12 +29,11 @@ def summarize(acc: dict[str, dict[str, np.ndarray]], confidence: float) -> list[
     return rows
 
 
-def markdown(rows: list[dict], cfg: DictConfig) -> str:
-    f = cfg.fewshot
-    pct = round(100 * float(f.confidence))
+def markdown(rows: list[dict], title: str, queries: int, seed: int, confidence: float) -> str:
+    """The table of `rows` under `title` (ways, shots and dataset)."""
+    pct = round(100 * confidence)
     lines = [
-        f"# {f.ways}-way {f.shots}-shot on {cfg.dataset.name} ({rows[0]['episodes']} episodes, "
-        f"{f.queries} queries per class, seed {cfg.seed})",
+        f"# {title} ({rows[0]['episodes']} episodes, {queries} queries per class, seed {seed})",
         "",
         f"Accuracy in % +- its {pct}% confidence interval; the difference to `{REFERENCE}` is "
         "paired (the same episodes), with its interval and the two-sided p-value.",

@@ -19,16 +19,13 @@ import logging
 import os
 import secrets
 import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
-from metaaug.errors import EXIT_USAGE, UserError
+from metaaug.errors import UserError
 from metaaug.io.atomic import unwritable
 
 log = logging.getLogger(__name__)
@@ -231,34 +228,10 @@ def claim_sweep_dir(sweep_dir: Path | str, *, study_elsewhere: bool = False) -> 
         raise
 
 
-class ClaimRunDir(Callback):
-    """Hydra callback (`hydra.callbacks.claim_run_dir`): claim the run (or sweep) directory
-    as Hydra resolved it, before Hydra writes `.hydra/` or the log there. cli.py can claim
-    only a literal `hydra.run.dir` from the command line; this also covers interpolations and
-    directories set in config files."""
-
-    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        directory = Path(str(config.hydra.run.dir)).resolve()
-        empty = not directory.is_dir() or all(p.name == LOCK_FILE for p in directory.iterdir())
-        try:
-            claim_run_dir(directory)
-            if empty:
-                _claimed_empty.add(directory)
-        except UserError as err:
-            _refuse(err)
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # before the launcher creates the sweep directory and writes there: one it cannot
-        # create, or one holding another sweep's jobs (given by an interpolation or a config
-        # file; cli.py claims a literal one), is refused in one line
-        storage = OmegaConf.select(config, "hydra.sweeper.storage", default=None)
-        try:
-            claim_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(),
-                            study_elsewhere=storage not in (None, "", "null"))  # fmt: skip
-        except UserError as err:
-            _refuse(err)
-
-
-def _refuse(err: UserError) -> None:
-    print(f"metaaug: error: {err}", file=sys.stderr)
-    sys.exit(EXIT_USAGE)
+def claim_resolved_run_dir(directory: Path) -> None:
+    """`claim_run_dir` for the run directory as Hydra resolved it (its callback, before Hydra
+    writes there); one that was empty is removed again if the run leaves nothing in it."""
+    empty = not directory.is_dir() or all(p.name == LOCK_FILE for p in directory.iterdir())
+    claim_run_dir(directory)
+    if empty:
+        _claimed_empty.add(directory)

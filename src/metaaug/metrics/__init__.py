@@ -15,7 +15,7 @@ from metaaug.metrics.fid import (
     kernel_inception_distance,
     memorization_score,
 )
-from metaaug.metrics.report import image_metrics
+from metaaug.metrics.image_metrics import image_metrics
 
 __all__ = [
     "DomainFeatures",

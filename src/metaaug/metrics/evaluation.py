@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from metaaug.metrics.image_metrics import image_metrics
 from metaaug.metrics.precision_recall import precision_recall
-from metaaug.metrics.report import image_metrics
 
 Extract = Callable[[Tensor], tuple[Tensor, Tensor]]
 NAN = float("nan")

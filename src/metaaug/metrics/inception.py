@@ -1,7 +1,7 @@
 """The Inception metric's feature extractor: torchmetrics' Inception-v3 (torch-fidelity's port
 of the TensorFlow FID network) from a local weights file.
 
-It returns what `metaaug.metrics.report.image_metrics` wants, so FID, KID, IS, memorization
+It returns what `metaaug.metrics.image_metrics.image_metrics` wants, so FID, KID, IS, memorization
 and precision/recall are computed by the same functions as for the domain metric: the 2048
 pooled features, and the softmax of the unbiased logits (the input of torchmetrics'
 InceptionScore). tests/test_evaluate.py checks those functions against torchmetrics'

@@ -7,25 +7,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from omegaconf import DictConfig
 from torch import Tensor, nn
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import hardware
-from metaaug.commands import build
 from metaaug.errors import Diverged
 from metaaug.meta.adapt import adapt
-from metaaug.meta.settings import OptimizerSpec
 from metaaug.metrics.names import REPORTED
 from metaaug.models.gan import GAN
 from metaaug.pipeline.initialize import Initializations
-from metaaug.precision import Precision
-from metaaug.training.guard import Guard, check_step
+from metaaug.pipeline.settings import Finetune
+from metaaug.training.guard import check_step
 
 log = logging.getLogger("metaaug.train")
 _NO_WEIGHTS = nn.Module()  # a step's losses alone are checked against it
 
 Curve = dict[int, dict[str, float]]  # fine-tune step -> metrics after it
+Measure = Callable[[GAN], dict[str, float]]
 
 
 @dataclass
@@ -39,51 +37,43 @@ class Adapted:
 def finetune(
     init: GAN,
     shots: Tensor,
-    cfg: DictConfig,
+    how: Finetune,
     writer: SummaryWriter,
     tag: str,
-    prec: Precision,
-    measure: Callable[[GAN], dict[str, float]] | None = None,
+    measure: Measure | None = None,
 ) -> Adapted:
-    """A copy of `init` adapted to `shots`; logs its losses under `<tag>/`.
+    """A copy of `init` adapted to `shots` as `how` says; logs its losses under `<tag>/`.
 
-    At each step listed in `finetune.eval_steps`, `measure(gan)` measures the GAN so far (a
-    quality-vs-budget curve). Every arm and target draws the same noise (seed + 1).
+    At each of `how.eval_steps`, `measure(gan)` measures the GAN so far (a quality-vs-budget
+    curve).
 
     A non-finite loss or weight raises `Diverged`; with `guard.on_divergence=rollback` the
     fine-tune restarts from `init` at `guard.lr_factor` times the learning rate, at most
     `guard.max_rollbacks` times.
     """
-    guard = Guard.from_config(cfg.guard)
-    spec = build.optimizer(cfg.finetune.optimizer)
-    for attempt in range(guard.retries() + 1):
-        try:
-            return _finetune_once(init, shots, cfg, spec, writer, tag, prec, measure)
-        except Diverged as err:
-            if attempt == guard.retries():
-                raise guard.final(err, "finetune.optimizer.lr") from None
-            spec = replace(spec, lr=spec.lr * guard.lr_factor)
-            log.warning("guard: %s; rollback %d of %d: fine-tune again at lr %.3g",
-                        err, attempt + 1, guard.max_rollbacks, spec.lr)  # fmt: skip
-    raise AssertionError("unreachable")
+    guard = how.guard
+
+    def attempt() -> Adapted:
+        return _finetune_once(init, shots, how, writer, tag, measure)
+
+    def rollback(err: Diverged, n: int) -> None:
+        nonlocal how
+        how = replace(how, optimizer=replace(how.optimizer, lr=how.optimizer.lr * guard.lr_factor))
+        log.warning("guard: %s; rollback %d of %d: fine-tune again at lr %.3g",
+                    err, n + 1, guard.max_rollbacks, how.optimizer.lr)  # fmt: skip
+
+    return guard.run(attempt, "finetune.optimizer.lr", rollback)
 
 
 def _finetune_once(
-    init: GAN,
-    shots: Tensor,
-    cfg: DictConfig,
-    spec: OptimizerSpec,
-    writer: SummaryWriter,
-    tag: str,
-    prec: Precision,
-    measure: Callable[[GAN], dict[str, float]] | None,
-) -> Adapted:
+    init: GAN, shots: Tensor, how: Finetune, writer: SummaryWriter, tag: str,
+    measure: Measure | None,
+) -> Adapted:  # fmt: skip
     gan = copy.deepcopy(init)
     device = next(gan.parameters()).device
-    eval_steps = {int(s) for s in cfg.finetune.eval_steps or ()}
     curve: Curve = {}
     # the weights are checked at the last step and before each measurement; a loss every step
-    checked = eval_steps | {int(cfg.finetune.steps)}
+    checked = how.eval_steps | {how.steps}
     where = f"fine-tune step {{}} of {tag}"
     last_good = "nothing of this fine-tune was written"
 
@@ -95,7 +85,7 @@ def _finetune_once(
             check_step(where.format(step + 1), losses, _NO_WEIGHTS, last_good)
         writer.add_scalar(f"{tag}/loss_D", d, step)
         writer.add_scalar(f"{tag}/loss_G", g, step)
-        if measure is not None and step + 1 in eval_steps:
+        if measure is not None and step + 1 in how.eval_steps:
             curve[step + 1] = measure(gan)
             for key in REPORTED:
                 writer.add_scalar(f"{tag}/curve/{key}", curve[step + 1][key], step + 1)
@@ -103,25 +93,24 @@ def _finetune_once(
     adapt(
         gan,
         shots.to(device),
-        int(cfg.finetune.steps),
-        spec,
-        build.adversarial(cfg),
-        hardware.generator(cfg.seed + 1),
-        batch_size=cfg.finetune.batch_size,
-        augment=build.augment(cfg),
+        how.steps,
+        how.optimizer,
+        how.adversarial,
+        hardware.generator(how.seed + 1),
+        batch_size=how.batch_size,
+        augment=how.augment,
         on_step=on_step,
-        precision=prec,
+        precision=how.precision,
     )
     return Adapted(gan, curve)
 
 
 def adapt_arms(
-    cfg: DictConfig,
     inits: Initializations,
     shots: Tensor,
+    how: Finetune,
     writer: SummaryWriter,
-    prec: Precision,
-    measure: Callable[[GAN], dict[str, float]] | None = None,
+    measure: Measure | None = None,
     label: str = "",
 ) -> dict[str, Adapted]:
     """Every arm of `inits` adapted to `shots`, the main arm first; `label` (a target's folder
@@ -130,5 +119,5 @@ def adapt_arms(
     adapted = {}
     for name, init in inits.arms.items():
         tag = ("finetune" if name == inits.main else f"baseline/{name}") + suffix
-        adapted[name] = finetune(init, shots, cfg, writer, tag, prec, measure)
+        adapted[name] = finetune(init, shots, how, writer, tag, measure)
     return adapted

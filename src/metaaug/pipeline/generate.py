@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from omegaconf import DictConfig
 from torch import Tensor
 
 from metaaug import hardware
@@ -13,21 +12,16 @@ from metaaug.meta.adapt import sample
 from metaaug.models.gan import GAN
 
 
-def noise_seed(cfg: DictConfig) -> int:
-    """The seed of the generation noise: the same for every arm, step and target, so that
-    grids compare image for image."""
-    return int(cfg.seed) + 2
+def noise_seed(seed: int) -> int:
+    """The seed of the generation noise of a run with `seed`: the same for every arm, step and
+    target, so that grids compare image for image."""
+    return int(seed) + 2
 
 
-def generate(gan: GAN, target: Target, cfg: DictConfig) -> Tensor:
-    """`generate.num_images` images of `gan` (adapted to `target`) on the CPU."""
-    return sample(
-        gan,
-        int(cfg.generate.num_images),
-        hardware.generator(noise_seed(cfg)),
-        int(cfg.generate.batch_size),
-        target.shots,
-    )
+def generate(gan: GAN, target: Target, num_images: int, batch_size: int, seed: int) -> Tensor:
+    """`num_images` images of `gan` (adapted to `target`) on the CPU, drawn with the noise of
+    a run with `seed`."""
+    return sample(gan, num_images, hardware.generator(noise_seed(seed)), batch_size, target.shots)
 
 
 def copies(target: Target, n: int) -> Tensor:

@@ -15,7 +15,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from metaaug.data.target import Target
 from metaaug.io.checkpoint import save_atomic
-from metaaug.io.images import ensure_empty_dir, ensure_outputs_free, folder_name, grid, save_grid
+from metaaug.io.synthetic import ensure_empty_dir, ensure_outputs_free, folder_name, grid, save_grid
 from metaaug.models.gan import GAN
 
 # Outputs that mark a run directory as used; Hydra's own .hydra/ and train.log are expected.

@@ -1,5 +1,5 @@
 """Stage: report a run's results: printed lines, TensorBoard scalars and hparams, and
-`metrics.json` (per target, and mean ± sd over targets)."""
+`metrics.json` (per target, and mean ± sd over targets), with the objective a sweep reads."""
 
 from __future__ import annotations
 
@@ -8,14 +8,20 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug.io.atomic import write_text
+from metaaug.io.synthetic import folder_name
 from metaaug.io.tensorboard import log_hparams
 from metaaug.metrics.names import REPORTED
-from metaaug.pipeline.evaluate import Results
+from metaaug.pipeline.initialize import Initializations
+from metaaug.pipeline.measure import Results, across, heldout_unavailable
+from metaaug.pipeline.settings import RunContext
+
+if TYPE_CHECKING:  # (targets shows its lines through this module)
+    from metaaug.pipeline.targets import Outcome
 
 log = logging.getLogger("metaaug.train")
 
@@ -62,3 +68,75 @@ def write(path: Path, report: Mapping[str, Any]) -> None:
 def hparams(writer: SummaryWriter, config: dict[str, Any], metrics: Mapping[str, float]) -> None:
     """The run's config beside the main arm's final metrics (TensorBoard's HParams view)."""
     log_hparams(writer, config, {k: metrics[k] for k in REPORTED})
+
+
+def conclude(
+    ctx: RunContext, inits: Initializations, outcomes: list[Outcome], timing: dict[str, float],
+    manifest: Mapping[str, Any],
+) -> float:  # fmt: skip
+    """The report stage: the mean ± sd over targets (printed when there are several),
+    `metrics.json`, the hparams; returns the objective."""
+    mean, sd = across([o.results for o in outcomes])
+    many = len(outcomes) > 1
+    if many:
+        show(mean, inits.main, ctx.writer, ctx.finetune.steps)
+        show_spread(mean, sd, len(outcomes))
+    for key, value in timing.items():
+        ctx.writer.add_scalar(f"time/{key}", value, 0)
+    value, over = _objective(ctx, inits, mean, many)
+    curve_mean = {arm: across([o.curves[arm] for o in outcomes])[0] for arm in inits.arms}
+    r = ctx.record
+    write(ctx.paths.run / "metrics.json", {
+        "objective": {"name": ctx.objective.name, "value": value, "arm": inits.main,
+                      "over": over},
+        **{k: r[k] for k in ("seed", "config_hash", "dataset", "image_size", "channels",
+                             "hardware")},
+        "target": {"classes": [o.target.class_name for o in outcomes], **r["target"]},
+        # the protocol behind `fidelity` and `ceiling` (docs/metrics.md)
+        "fidelity": {"classifier_path": ctx.fidelity.path,
+                     "unavailable": {o.target.class_name: o.unavailable for o in outcomes
+                                     if o.unavailable}},
+        **{k: r[k] for k in ("split", "metric", "finetune_steps", "meta_iterations")},
+        # the main arm's validations: meta-iteration -> mean over the meta-val classes
+        "validation": {**r["validation"],
+                       "history": {str(k): v for k, v in inits.validation.items()}},
+        # mean and sd over targets (sd 0 for one target); per target below
+        "results": mean,
+        "results_sd": sd,
+        "curves": {arm: {str(k): v for k, v in m.items()} for arm, m in curve_mean.items()},
+        "targets": [_target(ctx, o) for o in outcomes],
+        "timing": timing,
+        "synthetic": {"path": str(ctx.paths.synthetic) if outcomes else None,
+                      "count": manifest["count"]},
+    })  # fmt: skip
+    final = mean[inits.main] if outcomes else inits.validation[max(inits.validation)]
+    hparams(ctx.writer, ctx.config, final)
+    ctx.writer.close()
+    log.info("wrote %d synthetic images of %d class(es) to %s; %s=%.4g", manifest["count"],
+             len(outcomes), ctx.paths.synthetic, ctx.objective.name, value)  # fmt: skip
+    return value
+
+
+def _objective(
+    ctx: RunContext, inits: Initializations, mean: Results, many: bool
+) -> tuple[float, str]:
+    """The objective's value and what it is over."""
+    name = ctx.objective.name
+    if ctx.objective.on == "validation":
+        last = max(inits.validation)
+        over = f"validation at meta-iteration {last} (mean over meta-val classes)"
+        return float(inits.validation[last][name]), over
+    return float(mean[inits.main][name]), "mean over targets" if many else "the target"
+
+
+def _target(ctx: RunContext, o: Outcome) -> dict[str, Any]:
+    """One target's entry of metrics.json."""
+    return {
+        "class_name": o.target.class_name, "shots": int(o.target.shots.shape[0]),
+        "heldout": int(o.target.heldout.shape[0]), "results": o.results,
+        # metric -> why it is null in `results`
+        "unavailable": heldout_unavailable(o.target)
+        | ({"fidelity": o.unavailable, "ceiling": o.unavailable} if o.unavailable else {}),
+        "curves": {arm: {str(k): v for k, v in pts.items()} for arm, pts in o.curves.items()},
+        "synthetic": str(ctx.paths.synthetic / folder_name(o.target.class_name)),
+    }  # fmt: skip

@@ -9,44 +9,46 @@ non-finite gradient shows up in the weights it updates, one step later at most.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from metaaug.errors import Diverged, UserError
+from metaaug.errors import Diverged
 
 log = logging.getLogger(__name__)
-
-ON_DIVERGENCE = ("stop", "rollback")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Guard:
     """`on_divergence`: stop (exit 3) or rollback (restore the last good state, multiply the
-    learning rates by `lr_factor`, at most `max_rollbacks` times)."""
+    learning rates by `lr_factor`, at most `max_rollbacks` times). The config's rule table
+    (`config/rules.py`) checks the values before any work."""
 
     on_divergence: str = "stop"
     lr_factor: float = 0.5
     max_rollbacks: int = 3
 
-    @classmethod
-    def from_config(cls, node: DictConfig) -> Guard:
-        guard = cls(str(node.on_divergence), float(node.lr_factor), int(node.max_rollbacks))
-        if guard.on_divergence not in ON_DIVERGENCE:
-            raise UserError(
-                f"guard.on_divergence={guard.on_divergence!r} is not known; use stop or rollback"
-            )
-        if not 0 < guard.lr_factor < 1:
-            raise UserError(f"guard.lr_factor={guard.lr_factor} must be in (0, 1), e.g. 0.5")
-        if guard.max_rollbacks < 0:
-            raise UserError(f"guard.max_rollbacks={guard.max_rollbacks} must be >= 0")
-        return guard
+    def run(
+        self, attempt: Callable[[], T], rates: str, rollback: Callable[[Diverged, int], None]
+    ) -> T:
+        """`attempt()` until it returns without diverging: after the n-th divergence (n from
+        0), `rollback(err, n)` prepares the next try (lower rates, an earlier state). After the
+        last try, or at once with `on_divergence=stop`, the error stands with `final`'s hint
+        about the learning `rates`. The one retry loop of the fine-tune and meta-training."""
+        for n in range(self.retries() + 1):
+            try:
+                return attempt()
+            except Diverged as err:
+                if n == self.retries():
+                    raise self.final(err, rates) from None
+                rollback(err, n)
+        raise AssertionError("unreachable")
 
     def retries(self) -> int:
         return self.max_rollbacks if self.on_divergence == "rollback" else 0
@@ -82,20 +84,3 @@ def check_step(where: str, losses: Mapping[str, float], module: nn.Module, last_
     bad = non_finite_quantity(losses, module)
     if bad is not None:
         raise Diverged(f"{bad} became non-finite at {where}; {last_good}")
-
-
-def lowered(cfg: DictConfig, prefix: str, factor: float, keys: tuple[str, ...]) -> DictConfig:
-    """A copy of the whole config `cfg` with the learning rates at `prefix`.`keys` (those
-    present) multiplied by `factor`; interpolations of them (the algorithm's) follow.
-    Returns the copy (its node at `prefix` is what a retry builds from)."""
-    out = copy.deepcopy(cfg)
-    for key in keys:
-        path = f"{prefix}.{key}" if prefix else key
-        value = OmegaConf.select(out, path)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            OmegaConf.update(out, path, float(value) * factor)
-    return out
-
-
-# the learning rates of a meta_algo node that a rollback lowers
-META_LRS = ("meta_lr", "inner_optimizer.lr", "optimizer.lr")

@@ -22,7 +22,7 @@ from metaaug.data.target import Target
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import Interrupted
 from metaaug.io.checkpoint import save_atomic
-from metaaug.io.images import grid
+from metaaug.io.synthetic import grid
 from metaaug.meta.adapt import adapt, sample
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec

@@ -85,11 +85,11 @@ def _worker_start() -> None:
 
 
 def _worker_episode(i: int) -> dict[str, dict[str, float]]:
-    assert _WORK is not None, "a fewshot worker started outside evaluate()"
+    assert _WORK is not None, "a fewshot worker started outside score()"
     return episode_accuracies(*_WORK, i)
 
 
-def evaluate(
+def score(
     sampler: EpisodeSampler,
     arms: dict[str, Arm | None],
     learners: dict[str, Learner],

@@ -19,12 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from metaaug import hardware
-from metaaug.commands import build
+from metaaug.config import build
 from metaaug.errors import UserError
 from metaaug.io.checkpoint import load, load_checked
 from metaaug.meta.adapt import sample as sample_gan
 from metaaug.models.conditioning import Conditioning, conditioning
 from metaaug.models.gan import GAN
+from metaaug.pipeline.generate import noise_seed
 
 log = logging.getLogger("metaaug.generate")
 
@@ -193,9 +194,9 @@ def adapt_saved(
     if hardware_cfg is not None:
         run.hardware = hardware_cfg
     device = next(saved.gan.parameters()).device
-    prec = build.precision(run, device, saved.gan)
     writer = _LastLosses()
-    adapted = finetune(saved.gan, shots.to(device), run, writer, "adapt", prec).gan  # type: ignore[arg-type]
+    how = build.finetune(run, build.precision(run, device, saved.gan))
+    adapted = finetune(saved.gan, shots.to(device), how, writer, "adapt").gan  # type: ignore[arg-type]
     if steps:
         last = writer.last
         log.info("adapted %d steps to %d shots: loss_D=%.4g, loss_G=%.4g", steps,
@@ -226,5 +227,5 @@ def sample_saved(
             "it shots (shots=DIR, or adapt it to them first)"
         )
     size = int(batch_size or saved.config.generate.batch_size)
-    return sample_gan(saved.gan, int(n), hardware.generator(int(seed) + 2), size,
+    return sample_gan(saved.gan, int(n), hardware.generator(noise_seed(seed)), size,
                       conditioning_shots)  # fmt: skip

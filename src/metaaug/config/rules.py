@@ -1,6 +1,6 @@
 """What each config value may be: a table of keys (path -> type and range, or choices) for
-each command (train, fewshot, generate, evaluate), built from a few rule makers. `metaaug.validate`
-applies the tables, and checks what a table cannot say.
+each command (train, fewshot, generate, evaluate), built from a few rule makers.
+`metaaug.config.validate` applies the tables, and checks what a table cannot say.
 
 A rule takes the value as YAML read it (the configs are plain YAML, so a command-line value
 arrives as YAML reads it), and a value not of the declared type fails. One conversion: a

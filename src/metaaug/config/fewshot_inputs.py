@@ -12,12 +12,12 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from metaaug.commands import build
-from metaaug.commands.saved import load_saved
+from metaaug.config import build
+from metaaug.config.saved import load_saved
 from metaaug.data.sources import image_folder_flat
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import GanArm
-from metaaug.io.images import check_complete
+from metaaug.io.synthetic import check_complete
 from metaaug.models.conditioning import conditioning
 
 log = logging.getLogger("metaaug.fewshot")

@@ -1,5 +1,5 @@
 """Every config value checked before any work: the command's table of keys
-(`metaaug.config_rules`: path -> type and range or choices), and what a table cannot say (the
+(`metaaug.config.rules`: path -> type and range or choices), and what a table cannot say (the
 image sizes the GAN builds, a memory estimate, the data folders).
 
 A bad value stops the command with one line naming the key, the value and what is accepted
@@ -20,8 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from metaaug.commands import keys
-from metaaug.config_rules import META_ALGO, TABLES, TRAINING_META_ALGO, Rule, optional
+from metaaug.config import keys
+from metaaug.config.rules import META_ALGO, TABLES, TRAINING_META_ALGO, Rule, optional
 from metaaug.errors import BadValue, UserError
 from metaaug.hardware import usable_cpus
 from metaaug.models.figr import figr_side

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +16,22 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 
+from metaaug import hardware
 from metaaug.data.images import alpha_level
 from metaaug.data.split import ClassSplit, split_classes
-from metaaug.data.target import Target, class_target, select_targets
+from metaaug.data.target import Data, Target, class_target, select_targets
 from metaaug.errors import UserError, nearest
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
 from metaaug.metrics.fidelity import ClassFidelity, digest
 from metaaug.metrics.fidelity import training_classes as fidelity_classes
-from metaaug.metrics.report import image_metrics
+from metaaug.metrics.image_metrics import image_metrics
 from metaaug.models.gan import GAN
+from metaaug.pipeline.settings import Finetune
 from metaaug.precision import Precision
 from metaaug.precision import resolve as resolve_precision
+from metaaug.training.guard import Guard
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +47,6 @@ def instantiate(node: Any, **kwargs: Any) -> Any:
         if cause is not None:
             raise cause from None
         raise
-
-
-@dataclass(frozen=True)
-class Data:
-    """The dataset's classes and split, the targets, and every meta-val and meta-test class
-    cut into shots and held-out images the same way (`references`: what validation adapts to
-    and what the fidelity classifier holds out)."""
-
-    classes: dict[str, Tensor]
-    split: ClassSplit
-    targets: list[Target]
-    references: dict[str, Target]
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -135,6 +126,14 @@ def data(cfg: DictConfig) -> Data:
     return Data(classes, split, targets, references)
 
 
+def device(cfg: DictConfig) -> torch.device:
+    """`hardware.*` applied to this process (threads, determinism, seeds, memory reuse): the
+    device every command computes on."""
+    hw = cfg.hardware
+    return hardware.setup(hw.device, hw.threads, hw.deterministic, int(cfg.seed),
+                          reuse_memory=bool(hw.reuse_memory))  # fmt: skip
+
+
 def progress(cfg: DictConfig) -> bool:
     """Whether to draw progress bars (`progress`: auto = only on a terminal)."""
     return sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
@@ -149,6 +148,40 @@ def adversarial(cfg: DictConfig) -> Adversarial:
     return Adversarial(
         g.loss, float(g.gp_weight), int(g.d_steps), int(g.g_steps), float(g.r1_weight)
     )
+
+
+def guard(cfg: DictConfig) -> Guard:
+    g = cfg.guard
+    return Guard(str(g.on_divergence), float(g.lr_factor), int(g.max_rollbacks))
+
+
+# the learning rates of a meta_algo node that a rollback lowers
+META_LRS = ("meta_lr", "inner_optimizer.lr", "optimizer.lr")
+
+
+def lowered(cfg: DictConfig, prefix: str, factor: float) -> DictConfig:
+    """A copy of the whole config `cfg` with the learning rates `META_LRS` of the meta_algo
+    node at `prefix` (those present) multiplied by `factor`; interpolations of them (the
+    algorithm's) follow. A rollback's retry builds its algorithm from the copy."""
+    out = copy.deepcopy(cfg)
+    for key in META_LRS:
+        path = f"{prefix}.{key}" if prefix else key
+        value = OmegaConf.select(out, path)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            OmegaConf.update(out, path, float(value) * factor)
+    return out
+
+
+def finetune(cfg: DictConfig, prec: Precision) -> Finetune:
+    """How each arm adapts to a target's shots: the `finetune` node with the run's loss,
+    augmentation, guard, seed and precision."""
+    f = cfg.finetune
+    return Finetune(
+        steps=int(f.steps), optimizer=optimizer(f.optimizer), adversarial=adversarial(cfg),
+        batch_size=None if f.batch_size is None else int(f.batch_size), augment=augment(cfg),
+        eval_steps=frozenset(int(s) for s in f.eval_steps or ()), seed=int(cfg.seed),
+        guard=guard(cfg), precision=prec,
+    )  # fmt: skip
 
 
 def optimizer(node: DictConfig) -> OptimizerSpec:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import torch
 from omegaconf import DictConfig
 
-from metaaug.commands import build
+from metaaug.config import build
+from metaaug.config.fewshot_inputs import gan_arm
 from metaaug.data.split import ClassSplit
 from metaaug.fewshot.arms import Arm, SyntheticArm
 from metaaug.fewshot.episodes import EpisodeSampler
-from metaaug.fewshot.inputs import gan_arm
 from metaaug.fewshot.learners import Learner
 
 log = logging.getLogger("metaaug.fewshot")
