@@ -14,7 +14,7 @@ LAYERS = (
     ("__init__", "cli", "api"),
     ("commands",),
     ("config",),
-    ("pipeline", "fewshot", "summary", "summary_seeds"),
+    ("pipeline", "fewshot", "summary"),
     ("training", "meta", "metrics", "models", "data", "io", "augment", "gan", "hardware",
      "precision", "distributed", "errors", "conf"),
 )  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from metaaug.commands import overrides
+from metaaug.config import overrides
 from metaaug.errors import UserError
 from tests.conftest import Runner, assert_one_line_error
 

@@ -187,7 +187,7 @@ def test_a_sweep_over_seeds_is_summarized_per_setting_with_an_interval() -> None
     from scipy import stats
 
     from metaaug.summary import Sweep, Trial
-    from metaaug.summary_seeds import by_setting, markdown
+    from metaaug.summary.seeds import by_setting, markdown
 
     def trial(job: int, lr: str, seed: int, value: float, status: str = "completed") -> Trial:
         return Trial(job, status, value, {"lr": lr, "seed": seed})

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
 from metaaug import hardware
-from metaaug.config import rules as config_rules
+from metaaug.config import tables as config_rules
 from metaaug.config import validate
 from metaaug.errors import UserError
 from tests.conftest import Runner, assert_one_line_error

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         # Hydra's other flags (--cfg, --config-dir, ...) are Hydra's to read: no check then
         if command in HYDRA_APPS and not any(a.startswith("-") for a in rest
                                              if a not in MULTIRUN_FLAGS):  # fmt: skip
-            from metaaug.commands import overrides
+            from metaaug.config import overrides
 
             overrides.check(command, [a for a in rest if a not in MULTIRUN_FLAGS])
         if command == "train":  # hardware.distributed: ranks > 0 of the run end there

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from torch.utils.tensorboard import SummaryWriter
 from metaaug.config import build, keys, validate
 from metaaug.config import fewshot_registry as registry
 from metaaug.config.fewshot_inputs import synthetic_folders
-from metaaug.errors import UserError, exits_on_user_error
+from metaaug.errors import exits_on_user_error
 from metaaug.fewshot.arms import Arm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.report import markdown, summarize, to_csv
@@ -34,48 +33,12 @@ OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard")
 log = logging.getLogger("metaaug.fewshot")
 
 
-def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
-    names = [str(n) for n in cfg.fewshot[key]]
-    unknown = [n for n in names if n not in known and not (key == "arms" and "+" in n)]
-    if unknown or not names:
-        raise UserError(
-            f"fewshot.{key}={names}: {', '.join(unknown) or 'empty'}; choose from "
-            f"{', '.join(known)}"
-        )
-    if key == "arms":
-        _check_combinations(names, known)
-    return names
-
-
-def _check_combinations(names: list[str], known: DictConfig) -> None:
-    """An arm `a+b` adds what `a` and `b` add, made by them as listed arms of the run."""
-    for name in (n for n in names if "+" in n):
-        parts = name.split("+")
-        missing = [p for p in parts if p not in names]
-        if missing or len(set(parts)) < len(parts) or not all(p in known for p in parts):
-            raise UserError(
-                f"fewshot.arms has {name}: a combination of distinct arms, each also listed "
-                f"on its own (missing: {', '.join(missing) or 'none'}); e.g. "
-                "fewshot.arms=[none,classic,gan,classic+gan]"
-            )
-
-
 def run(cfg: DictConfig) -> float:
     validate.check(cfg, "fewshot")  # every value's type and range, and the data folders
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     ensure_outputs_free(run_dir, OUTPUTS)
     f = cfg.fewshot
-    arm_names = _names(cfg, "arms", cfg.arms)
-    learner_names = _names(cfg, "learners", cfg.learners)
-    # by default the first learner with the last arm (the candidate, after `none`)
-    goal = (str(f.objective.learner or learner_names[0]), str(f.objective.arm or arm_names[-1]))
-    if goal[0] not in learner_names or goal[1] not in arm_names:
-        raise UserError(
-            f"fewshot.objective={goal[0]}/{goal[1]} is not among the learners {learner_names} "
-            f"and arms {arm_names}; set fewshot.objective.learner and .arm to ones that run"
-        )
-    if int(f.episodes) < 2:
-        raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
+    arm_names, learner_names, goal = registry.check_names(cfg)
     device = build.device(cfg)
     workers = check_workers(int(f.workers), device)
     classes, split = build.classes_and_split(cfg)
@@ -94,8 +57,8 @@ def run(cfg: DictConfig) -> float:
     }
 
     t0 = time.perf_counter()
-    progress = sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
-    acc = score(sampler, arms, learners, int(f.episodes), int(cfg.seed), progress, workers)
+    acc = score(sampler, arms, learners, int(f.episodes), int(cfg.seed), build.progress(cfg),
+                workers)  # fmt: skip
     rows = summarize(acc, float(f.confidence))
     elapsed = time.perf_counter() - t0
 
@@ -107,7 +70,6 @@ def run(cfg: DictConfig) -> float:
     value = float(acc[goal[0]][goal[1]].mean())
     log_hparams(writer, OmegaConf.to_container(cfg, resolve=True), {"accuracy": value})
     writer.close()
-    f = cfg.fewshot
     title = f"{f.ways}-way {f.shots}-shot on {cfg.dataset.name}"
     text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence))
     (run_dir / "fewshot.md").write_text(text)

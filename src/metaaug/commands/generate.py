@@ -18,35 +18,13 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from metaaug.config import build, keys, validate
-from metaaug.config.saved import Saved, adapt_saved, load_saved, min_shots, sample_saved
-from metaaug.data.folders import read_classes
+from metaaug.config.saved import Saved, adapt_saved, load_saved, read_shots, sample_saved
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.rundir import run_dir_lock
 from metaaug.io.synthetic import ensure_empty_dir, write_synthetic
 from metaaug.pipeline.generate import noise_seed
 
 log = logging.getLogger("metaaug.generate")
-
-
-def _shots(cfg: DictConfig, saved: Saved) -> dict[str, Tensor]:
-    """class -> shots of `shots=DIR`, in the image format of the run behind `saved`."""
-    ds = saved.config.dataset
-    classes = read_classes(
-        str(cfg.shots), "shots", image_size=int(ds.image_size), channels=int(ds.channels),
-        invert=bool(ds.source.get("invert", False)),
-        alpha_background=ds.get("alpha_background", "white"),
-        class_name=None if cfg.class_name is None else str(cfg.class_name),
-    )  # fmt: skip
-    steps = int(saved.config.finetune.steps if cfg.steps is None else cfg.steps)
-    need = min_shots(saved, steps)
-    for name, images in classes.items():
-        if images.shape[0] < need:
-            raise UserError(
-                f"shots class '{name}' holds {images.shape[0]} image but gan="
-                f"{saved.config.gan.name} adapts on pairs of shots; give at least {need} "
-                "images, or steps=0 to sample the initialization as it is"
-            )
-    return classes
 
 
 def _generate(cfg: DictConfig, saved: Saved) -> tuple[dict[str, Tensor], dict[str, dict]]:
@@ -72,7 +50,8 @@ def _generate(cfg: DictConfig, saved: Saved) -> tuple[dict[str, Tensor], dict[st
             "checkpoint at a run's checkpoints/finetuned/<class>.pt"
         )
     sets, entries = {}, {}
-    for name, shots in _shots(cfg, saved).items():
+    steps = int(saved.config.finetune.steps if cfg.steps is None else cfg.steps)
+    for name, shots in read_shots(saved, str(cfg.shots), cfg.class_name, steps).items():
         t0 = time.perf_counter()
         adapted = adapt_saved(saved, shots, steps=cfg.steps, seed=seed,
                               hardware_cfg=cfg.hardware, class_name=name)  # fmt: skip

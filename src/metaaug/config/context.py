@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import distributed
-from metaaug.config import build
+from metaaug.config import build, evaluator
 from metaaug.config.training import check_pairs
 from metaaug.data.target import Data
 from metaaug.errors import UserError
@@ -34,7 +34,7 @@ def prepare(cfg: DictConfig, run_dir: Path) -> RunContext:
     check_pairs(cfg, init, min((t.shots.shape[0] for t in data.targets),
                                default=int(cfg.target.shots)))  # fmt: skip
     prec = _precision(cfg, device, init)
-    evaluate, metric_info = build.evaluator(cfg, data, device)
+    evaluate, metric_info = evaluator.evaluator(cfg, data, device)
     writer = SummaryWriter(str(paths.run / "tensorboard"))
     writer.add_text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
     g = cfg.generate

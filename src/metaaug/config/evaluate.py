@@ -21,13 +21,14 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 from torch import Tensor
 
-from metaaug.config import build, validate
+from metaaug.config import build, evaluator, validate
 from metaaug.data.folders import read_classes
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target
 from metaaug.errors import UserError
 from metaaug.io.synthetic import refuse_incomplete
-from metaaug.metrics.domain import DomainFeatures, load_or_train_domain_classifier
+from metaaug.metrics.cache import load_or_train_domain_classifier
+from metaaug.metrics.domain import DomainFeatures
 from metaaug.metrics.evaluation import Extract, measure
 from metaaug.metrics.fidelity import ClassFidelity, digest
 from metaaug.metrics.fidelity import training_classes as fidelity_classes
@@ -131,10 +132,10 @@ def _fidelity(
     if not targets:
         return None
     learn = fidelity_classes(classes, split.train, targets)
-    key = {**build._classifier_key(cfg), "purpose": "fidelity-evaluate",
+    key = {**evaluator.classifier_key(cfg), "purpose": "fidelity-evaluate",
            "real": digest(torch.cat([t.heldout for t in targets]))}  # fmt: skip
     f = cfg.metric.fidelity
-    settings = build._classifier_settings(cfg, device)
+    settings = evaluator.classifier_settings(cfg, device)
     settings["min_steps"] = int(f.steps_per_class) * len(learn)
     model, info = load_or_train_domain_classifier(
         learn, list(learn), cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(), key=key,
@@ -162,7 +163,7 @@ def scorers(
     validate.check_paths(cfg, "evaluate")
     classes = build.instantiate(cfg.dataset.source)
     split = _split(cfg, classes, [s.name for s in sets])
-    extract, info = build.domain_features(cfg, classes, split, device)
+    extract, info = evaluator.domain_features(cfg, classes, split, device)
     described = {"name": "domain", "classifier_path": str(info["path"]),
                  "classifier_accuracy": info["accuracy"],
                  "meta_train_classes": list(split.train)}  # fmt: skip

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import torch
 from omegaconf import DictConfig
 
-from metaaug.config import build
+from metaaug.config import build, evaluator
 from metaaug.config.fewshot_inputs import gan_arm
 from metaaug.data.split import ClassSplit
+from metaaug.errors import UserError
 from metaaug.fewshot.arms import Arm, SyntheticArm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
@@ -64,7 +65,7 @@ def _synthetic(ctx: Context) -> Arm:
 
 
 def _protonet(ctx: Context) -> Learner:
-    features, info = build.domain_features(ctx.cfg, ctx.classes, ctx.split, ctx.device)
+    features, info = evaluator.domain_features(ctx.cfg, ctx.classes, ctx.split, ctx.device)
     log.info("protonet backbone: held-out accuracy %.3f on meta-train classes", info["accuracy"])
     return build.instantiate(ctx.cfg.learners.protonet, features=features)
 
@@ -99,3 +100,47 @@ def learner(name: str, ctx: Context) -> Learner:
     if name in LEARNERS:
         return LEARNERS[name](ctx)
     return build.instantiate(ctx.cfg.learners[name], device=str(ctx.device))
+
+
+def check_names(cfg: DictConfig) -> tuple[list[str], list[str], tuple[str, str]]:
+    """The arms and learners a fewshot run names (refused in one line when unknown, or a
+    combination `a+b` of arms not listed alone), and the (learner, arm) its objective reads."""
+    f = cfg.fewshot
+    arm_names = _names(cfg, "arms", cfg.arms)
+    learner_names = _names(cfg, "learners", cfg.learners)
+    # by default the first learner with the last arm (the candidate, after `none`)
+    goal = (str(f.objective.learner or learner_names[0]), str(f.objective.arm or arm_names[-1]))
+    if goal[0] not in learner_names or goal[1] not in arm_names:
+        raise UserError(
+            f"fewshot.objective={goal[0]}/{goal[1]} is not among the learners {learner_names} "
+            f"and arms {arm_names}; set fewshot.objective.learner and .arm to ones that run"
+        )
+    if int(f.episodes) < 2:
+        raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
+    return arm_names, learner_names, goal
+
+
+def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
+    names = [str(n) for n in cfg.fewshot[key]]
+    unknown = [n for n in names if n not in known and not (key == "arms" and "+" in n)]
+    if unknown or not names:
+        raise UserError(
+            f"fewshot.{key}={names}: {', '.join(unknown) or 'empty'}; choose from "
+            f"{', '.join(known)}"
+        )
+    if key == "arms":
+        _check_combinations(names, known)
+    return names
+
+
+def _check_combinations(names: list[str], known: DictConfig) -> None:
+    """An arm `a+b` adds what `a` and `b` add, made by them as listed arms of the run."""
+    for name in (n for n in names if "+" in n):
+        parts = name.split("+")
+        missing = [p for p in parts if p not in names]
+        if missing or len(set(parts)) < len(parts) or not all(p in known for p in parts):
+            raise UserError(
+                f"fewshot.arms has {name}: a combination of distinct arms, each also listed "
+                f"on its own (missing: {', '.join(missing) or 'none'}); e.g. "
+                "fewshot.arms=[none,classic,gan,classic+gan]"
+            )

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from metaaug import hardware
 from metaaug.config import build
+from metaaug.data.folders import read_classes
 from metaaug.errors import UserError
 from metaaug.io.checkpoint import load, load_checked
 from metaaug.meta.adapt import sample as sample_gan
@@ -229,3 +230,25 @@ def sample_saved(
     size = int(batch_size or saved.config.generate.batch_size)
     return sample_gan(saved.gan, int(n), hardware.generator(noise_seed(seed)), size,
                       conditioning_shots)  # fmt: skip
+
+
+def read_shots(saved: Saved, folder: str, class_name: Any, steps: int) -> dict[str, Tensor]:
+    """class -> shots of `shots=DIR` (`class_name`: one class's name for a folder of images),
+    in the image format of the run behind `saved`; refused when a class has fewer than the
+    GAN adapts on in `steps` fine-tune steps."""
+    ds = saved.config.dataset
+    classes = read_classes(
+        folder, "shots", image_size=int(ds.image_size), channels=int(ds.channels),
+        invert=bool(ds.source.get("invert", False)),
+        alpha_background=ds.get("alpha_background", "white"),
+        class_name=None if class_name is None else str(class_name),
+    )  # fmt: skip
+    need = min_shots(saved, steps)
+    for name, images in classes.items():
+        if images.shape[0] < need:
+            raise UserError(
+                f"shots class '{name}' holds {images.shape[0]} image but gan="
+                f"{saved.config.gan.name} adapts on pairs of shots; give at least {need} "
+                "images, or steps=0 to sample the initialization as it is"
+            )
+    return classes

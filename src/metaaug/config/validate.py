@@ -21,7 +21,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from metaaug.config import keys
-from metaaug.config.rules import META_ALGO, TABLES, TRAINING_META_ALGO, Rule, optional
+from metaaug.config.rules import Rule, optional
+from metaaug.config.tables import META_ALGO, TABLES, TRAINING_META_ALGO
 from metaaug.errors import BadValue, UserError
 from metaaug.hardware import usable_cpus
 from metaaug.models.figr import figr_side

@@ -3,11 +3,8 @@ features (or any other feature extractor)."""
 
 from __future__ import annotations
 
-from metaaug.metrics.domain import (
-    DomainFeatures,
-    load_or_train_domain_classifier,
-    train_domain_classifier,
-)
+from metaaug.metrics.cache import load_or_train_domain_classifier
+from metaaug.metrics.domain import DomainFeatures, train_domain_classifier
 from metaaug.metrics.fid import (
     diversity,
     frechet_distance,

@@ -2,38 +2,28 @@
 
 Features must come from a network that never saw the held-out (target) classes, otherwise the
 metric measures how well the classifier knows the target rather than how good the samples are.
-The trained network is cached on disk under a hash of everything that determines it, so every
-run of a sweep over the same dataset and split scores its samples with the same features.
+`metrics/cache.py` keeps the trained network on disk under a hash of everything that
+determines it, so every run of a sweep over the same dataset and split scores its samples
+with the same features.
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from metaaug.errors import BadValue, UserError, nearest
-from metaaug.io.atomic import unwritable
-from metaaug.io.checkpoint import save_atomic
+from metaaug.errors import UserError, nearest
 from metaaug.models.classifier import DomainClassifier
 
 log = logging.getLogger(__name__)
 
-# Bump when the network, the training recipe, the images it reads or the file layout change:
-# old caches are ignored. 2: 16-bit images scaled by their depth (were clipped at 255), alpha
-# composited on dataset.alpha_background (was dropped).
-CACHE_VERSION = 2
 
-
-def _check_classes(classes: Mapping[str, Tensor], names: Sequence[str]) -> list[str]:
+def check_classes(classes: Mapping[str, Tensor], names: Sequence[str]) -> list[str]:
     """Sorted unique `names`, after checking they exist and share one image shape."""
     unique = sorted(set(names))
     for name in unique:
@@ -117,7 +107,7 @@ def train_domain_classifier(
     Returns:
         (model in eval mode on `device`, held-out accuracy; nan when nothing was held out).
     """
-    unique = _check_classes(classes, names)
+    unique = check_classes(classes, names)
     gen = torch.Generator().manual_seed(seed)
     train_x, train_y, test_x, test_y = [], [], [], []
     for label, name in enumerate(unique):
@@ -165,99 +155,6 @@ def train_domain_classifier(
     # Back to the default layout: the same numbers as a copy loaded from the cache.
     model = model.to(memory_format=torch.contiguous_format).eval()
     return model, _accuracy(model, torch.cat(test_x), torch.cat(test_y), batch_size=512)
-
-
-def _train_defaults() -> dict[str, object]:
-    params = inspect.signature(train_domain_classifier).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
-
-
-def _plain(obj: object) -> object:
-    """JSON-able copy of a config value (Mappings such as OmegaConf nodes, Paths, tuples)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return str(obj)
-
-
-def load_or_train_domain_classifier(
-    classes: Mapping[str, Tensor],
-    names: Sequence[str],
-    *,
-    cache_dir: str | Path,
-    key: Mapping[str, object],
-    **train_kwargs: object,
-) -> tuple[DomainClassifier, dict]:
-    """Load the domain classifier for (key, names, training settings, image shape) from
-    `cache_dir`, or train it and save it there.
-
-    `key` should name what the class tensors do not show: the dataset, its root, the split seed.
-    The file name is a sha256 of a canonical JSON of `key`, the sorted `names`, their image
-    counts, the image shape and the training settings (defaults filled in; `device` left out,
-    so a classifier trained on a GPU serves CPU runs too). The file is written atomically and
-    holds only tensors, strings and numbers, so `torch.load(path, weights_only=True)` reads it.
-
-    Returns:
-        (model in eval mode on `device`, info with `path`, `accuracy`, `cached`, `class_names`).
-    """
-    defaults = _train_defaults()
-    unknown = sorted(set(train_kwargs) - set(defaults))
-    if unknown:
-        raise TypeError(f"unknown training arguments for the domain classifier: {unknown}")
-    unique = _check_classes(classes, names)
-    settings = {**defaults, **train_kwargs}
-    device = str(settings.pop("device"))
-    payload = {
-        "version": CACHE_VERSION,
-        "key": _plain(key),
-        "names": unique,
-        "counts": [len(classes[name]) for name in unique],
-        "shape": list(classes[unique[0]].shape[1:]),
-        "train": _plain(settings),
-    }
-    key_json = json.dumps(payload, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(key_json.encode()).hexdigest()
-    path = Path(cache_dir) / f"domain_classifier-{digest[:16]}.pt"
-
-    if path.is_file():
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-            if ckpt["key_json"] != key_json:
-                raise ValueError("cache key mismatch")
-            model = DomainClassifier(**ckpt["config"])
-            model.load_state_dict(ckpt["state_dict"])
-            model = model.to(device).eval()
-            info = {"path": str(path), "accuracy": ckpt["accuracy"], "cached": True}
-            return model, {**info, "class_names": list(ckpt["class_names"])}
-        except Exception as err:  # a torn or foreign file must not stop a run: retrain
-            log.warning("ignoring unreadable domain classifier cache %s (%s)", path, err)
-
-    # a read-only cache serves the classifiers it holds; one it lacks is refused before the
-    # training, not after it
-    problem = unwritable(Path(cache_dir))
-    if problem:
-        raise BadValue(
-            f"{{cache_dir}}='{cache_dir}' cannot keep the domain classifier this run must train: "
-            f"{problem}; point {{cache_dir}} at a writable folder (by default it follows "
-            "$METAAUG_CACHE)"
-        )
-    model, acc = train_domain_classifier(classes, unique, device=device, **settings)
-    log.info("trained domain classifier on %d classes: held-out accuracy %.3f", len(unique), acc)
-    ckpt = {
-        "format": "metaaug.domain_classifier",
-        "key_json": key_json,
-        "config": model.config(),
-        "class_names": unique,
-        "accuracy": acc,
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-    }
-    # atomic (temporary file, fsync, rename): concurrent jobs of a multirun never see a
-    # half-written file, and the last writer wins with identical content
-    save_atomic(ckpt, path)
-    return model, {"path": str(path), "accuracy": acc, "cached": False, "class_names": unique}
 
 
 class DomainFeatures:

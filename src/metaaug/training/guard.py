@@ -28,7 +28,7 @@ T = TypeVar("T")
 class Guard:
     """`on_divergence`: stop (exit 3) or rollback (restore the last good state, multiply the
     learning rates by `lr_factor`, at most `max_rollbacks` times). The config's rule table
-    (`config/rules.py`) checks the values before any work."""
+    (`config/tables.py`) checks the values before any work."""
 
     on_divergence: str = "stop"
     lr_factor: float = 0.5

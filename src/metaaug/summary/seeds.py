@@ -4,12 +4,9 @@ seeds that ran it. A setting is chosen on that mean, never on its best single se
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from metaaug.fewshot.stats import mean_ci
-
-if TYPE_CHECKING:
-    from metaaug.summary import Sweep
+from metaaug.summary.sweep import Sweep
 
 
 def by_setting(sweep: Sweep) -> list[tuple[dict[str, str], list[float], float, float]]:

@@ -1,0 +1,138 @@
+"""The config -> what measures generated images: the domain classifier of a dataset, split and
+seed (features for FID, KID, copies), the fidelity classifier of every class's reference rows,
+and train's evaluator `(fake, target) -> metrics` over both. Each classifier is trained once,
+then loaded from `metric.cache_dir` by a key of what defines it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from metaaug.data.images import alpha_level
+from metaaug.data.split import ClassSplit
+from metaaug.data.target import Data, Target
+from metaaug.errors import UserError
+from metaaug.metrics.cache import load_or_train_domain_classifier
+from metaaug.metrics.domain import DomainFeatures
+from metaaug.metrics.fidelity import ClassFidelity, digest
+from metaaug.metrics.fidelity import training_classes as fidelity_classes
+from metaaug.metrics.image_metrics import image_metrics
+
+log = logging.getLogger(__name__)
+
+
+def classifier_key(cfg: DictConfig) -> dict[str, Any]:
+    """What the class tensors do not show about a classifier's training data."""
+    key = {
+        "dataset": cfg.dataset.name,
+        "root": str(cfg.dataset.get("root")),
+        "image_size": cfg.dataset.image_size,
+        "channels": cfg.dataset.channels,
+        "seed": cfg.seed,
+    }
+    # only when not white, so the caches of every earlier run keep their names
+    background = alpha_level(cfg.dataset.get("alpha_background", "white"))
+    return key if background == 255 else {**key, "alpha_background": background}
+
+
+def classifier_settings(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
+    m = cfg.metric
+    return {
+        "epochs": int(m.epochs),
+        "min_steps": int(m.min_steps),
+        "batch_size": int(m.batch_size),
+        "seed": int(cfg.seed),
+        "device": str(device),
+    }
+
+
+def domain_features(
+    cfg: DictConfig, classes: dict[str, Tensor], split: ClassSplit, device: torch.device
+) -> tuple[DomainFeatures, dict[str, Any]]:
+    """The domain classifier of this dataset's meta-train classes (trained once, then cached),
+    as a feature extractor, and its info (path, held-out accuracy)."""
+    m = cfg.metric
+    if m.name != "domain":
+        raise UserError(f"metric={m.name} is not available; use metric=domain")
+    model, info = load_or_train_domain_classifier(
+        classes,
+        split.train,
+        cache_dir=Path(str(m.cache_dir)).expanduser(),
+        key=classifier_key(cfg),
+        **classifier_settings(cfg, device),
+    )
+    how = "loaded from cache" if info["cached"] else "trained"
+    log.info(
+        "domain classifier %s (held-out accuracy %.3f): %s", how, info["accuracy"], info["path"]
+    )
+    return DomainFeatures(model), info
+
+
+def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFidelity:
+    """The fidelity classifier of this dataset, split, shots and target (trained once, then
+    cached): meta-train classes whole, the reference rows of every other class and target."""
+    targets = [*data.references.values()]
+    key = {**classifier_key(cfg), "purpose": "fidelity", "shots": int(cfg.target.shots)}
+    if cfg.target.path is not None:
+        for target in data.targets:
+            if target.class_name in data.classes:
+                raise UserError(
+                    f"target.path class '{target.class_name}' has the name of a class of "
+                    f"dataset {cfg.dataset.name}, so two classes would share one name; rename "
+                    "the folder or set another target.class_name"
+                )
+        targets += data.targets
+        key["target_path"] = digest(torch.cat([t.heldout for t in data.targets]))
+    classes = fidelity_classes(data.classes, data.split.train, targets)
+    f = cfg.metric.fidelity
+    settings = classifier_settings(cfg, device)
+    # its own step floor: many classes of few images need more steps than the epochs give
+    # (Omniglot: 136 classes), 10 digit classes of 180 images do not (metric.min_steps is the
+    # FID classifier's)
+    settings["min_steps"] = int(f.steps_per_class) * len(classes)
+    model, info = load_or_train_domain_classifier(
+        classes,
+        list(classes),
+        cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(),
+        key=key,
+        holdout_fraction=0.0,  # the ceiling is measured on the targets' own unseen rows
+        noise=float(f.noise),
+        width=int(f.width),
+        feature_dim=int(f.feature_dim),
+        **settings,
+    )
+    how = "loaded from cache" if info["cached"] else "trained"
+    log.info("fidelity classifier %s (%d classes): %s", how, len(classes), info["path"])
+    return ClassFidelity(DomainFeatures(model), tuple(info["class_names"]), info["path"])
+
+
+def evaluator(
+    cfg: DictConfig, data: Data, device: torch.device
+) -> tuple[Callable[[Tensor, Target], dict[str, float]], dict[str, Any]]:
+    """(fake, target) -> metrics: the domain metrics against the target's held-out images, the
+    class fidelity with its ceiling, and novel_fidelity; and the domain classifier's info."""
+    m = cfg.metric
+    extract, info = domain_features(cfg, data.classes, data.split, device)
+    fidelity = class_fidelity(cfg, data, device)
+
+    def evaluate(fake: Tensor, target: Target) -> dict[str, float]:
+        hits = fidelity.hits(fake, target.class_name)  # fidelity, and novel_fidelity's half
+        metrics = image_metrics(
+            extract,
+            fake,
+            target.heldout,
+            target.shots,
+            kid_subset_size=int(m.kid_subset_size),
+            kid_subsets=int(m.kid_subsets),
+            seed=int(cfg.seed),
+            of_class=hits,
+        )
+        return fidelity.measure(fake, target, hits) | metrics
+
+    return evaluate, {**info, "fidelity": fidelity}
