@@ -98,20 +98,12 @@ def evaluate(
     classifier is trained once, then cached); `class_name` a dataset class is held out of it,
     as `metaaug train target.class_name=...` holds it out. `overrides` are config overrides of
     `metaaug evaluate`, e.g. ["metric.weights_path=/path/to/weights.pth"]."""
-    from hydra import compose, initialize_config_module
+    from metaaug.config.evaluate import ClassImages, evaluate_images
 
-    from metaaug import hardware
-    from metaaug.config.evaluate import ClassImages, check, evaluate_sets
-
-    names = [f"dataset={dataset}", f"metric={metric}", "real=tensor", "fake=tensor",
-             f"seed={seed}", *overrides]  # fmt: skip
-    with initialize_config_module("metaaug.conf", version_base="1.3"):
-        cfg = compose("evaluate", overrides=names)
-    check(cfg)
-    device = hardware.resolve_device(str(cfg.hardware.device))
     one = ClassImages(class_name, real.float().cpu(), fake.float().cpu(),
                       None if shots is None else shots.float().cpu())  # fmt: skip
-    report = evaluate_sets(cfg, [one], device)
+    names = [f"dataset={dataset}", f"metric={metric}", f"seed={seed}", *overrides]
+    report = evaluate_images([one], names)
     (result,) = report["classes"]
     for key, reason in result["unavailable"].items():
         log.info("%s unavailable: %s", key, reason)

@@ -224,3 +224,16 @@ def check(cfg: DictConfig) -> None:
         validate.check_config(cfg, "evaluate")  # with the domain classifier's memory estimate
     else:  # no classifier to train: the table alone
         validate.check_keys(cfg, "evaluate")
+
+
+def evaluate_images(sets: list[ClassImages], overrides: list[str]) -> dict:
+    """`evaluate_sets` for image tensors (the Python API): the `metaaug evaluate` config
+    composed with `overrides` (dataset, metric, seed, ...), checked, on its device."""
+    from hydra import compose, initialize_config_module
+
+    from metaaug import hardware
+
+    with initialize_config_module("metaaug.conf", version_base="1.3"):
+        cfg = compose("evaluate", overrides=["real=tensor", "fake=tensor", *overrides])
+    check(cfg)
+    return evaluate_sets(cfg, sets, hardware.resolve_device(str(cfg.hardware.device)))
