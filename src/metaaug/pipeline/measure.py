@@ -1,9 +1,11 @@
-"""Stage: measure every arm's images of one target, and aggregate over targets."""
+"""Stage: measure every arm's images of one target (a target's `Outcome`), and aggregate over
+targets."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from torch import Tensor
 
@@ -15,6 +17,18 @@ from metaaug.training.meta_loop import Evaluate
 COPY_SHOTS = "copy_shots"  # the reference arm: the shots copied in turn
 
 Results = dict[str, dict[str, float]]  # arm -> metric -> value
+
+
+@dataclass
+class Outcome:
+    """One target's results: every arm's metrics and curves, and its main-arm images."""
+
+    target: Target
+    results: Results
+    curves: dict[str, Curve]
+    images: Tensor  # the main arm's synthetic images
+    shown: dict[str, Tensor]  # the first samples of every arm (samples/overview.png)
+    unavailable: str | None  # why fidelity cannot be measured, if it cannot
 
 
 def measure_arms(

@@ -8,7 +8,7 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
@@ -17,11 +17,8 @@ from metaaug.io.synthetic import folder_name
 from metaaug.io.tensorboard import log_hparams
 from metaaug.metrics.names import REPORTED
 from metaaug.pipeline.initialize import Initializations
-from metaaug.pipeline.measure import Results, across, heldout_unavailable
+from metaaug.pipeline.measure import Outcome, Results, across, heldout_unavailable
 from metaaug.pipeline.settings import RunContext
-
-if TYPE_CHECKING:  # (targets shows its lines through this module)
-    from metaaug.pipeline.targets import Outcome
 
 log = logging.getLogger("metaaug.train")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 from torch import Tensor
 
@@ -14,25 +13,13 @@ from metaaug.data.target import Target
 from metaaug.io.synthetic import folder_name, write_synthetic
 from metaaug.models.gan import GAN
 from metaaug.pipeline import outputs, report
-from metaaug.pipeline.adapt import Curve, adapt_arms
+from metaaug.pipeline.adapt import adapt_arms
 from metaaug.pipeline.generate import generate, noise_seed
 from metaaug.pipeline.initialize import Initializations
-from metaaug.pipeline.measure import Results, heldout_unavailable, measure_arms
+from metaaug.pipeline.measure import Outcome, heldout_unavailable, measure_arms
 from metaaug.pipeline.settings import RunContext
 
 log = logging.getLogger("metaaug.train")
-
-
-@dataclass
-class Outcome:
-    """One target's results: every arm's metrics and curves, and its main-arm images."""
-
-    target: Target
-    results: Results
-    curves: dict[str, Curve]
-    images: Tensor  # the main arm's synthetic images
-    shown: dict[str, Tensor]  # the first samples of every arm (samples/overview.png)
-    unavailable: str | None  # why fidelity cannot be measured, if it cannot
 
 
 def each_target(ctx: RunContext, inits: Initializations) -> tuple[list[Outcome], float]:
