@@ -27,8 +27,10 @@ def _uses_cuda(device: str) -> bool:
 
 
 def _meta_trains(cfg: DictConfig) -> bool:
-    """Whether the main arm meta-trains (as `pipeline.initialize` decides)."""
-    return cfg.meta_algo.algorithm is not None and int(cfg.meta_algo.iterations) > 0
+    """Whether the main arm meta-trains (as train decides: `config.training.trains`)."""
+    from metaaug.config.training import trains
+
+    return trains(cfg.meta_algo)
 
 
 def _compose(overrides: list[str]) -> DictConfig | None:

@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from metaaug.config import build
-from metaaug.config.resume import checkpoint_of, stamp, verified_state
+from metaaug.config.resume import MAIN, checkpoint_of, stamp, verified_state
 from metaaug.data.target import Data
 from metaaug.data.tasks import TaskSampler
 from metaaug.errors import UserError
@@ -20,8 +20,6 @@ from metaaug.models.gan import GAN
 from metaaug.pipeline.settings import ArmPlans, MetaTrain, RunContext
 from metaaug.precision import Precision
 from metaaug.training.meta_loop import Evaluate, Validation
-
-MAIN = "meta_algo"
 
 
 def trains(meta: DictConfig) -> bool:

@@ -62,10 +62,12 @@ def _swept(overrides: dict[int, list[str]]) -> dict[int, dict[str, str]]:
     return {j: {k: kv[k] for k in varying if k in kv} for j, kv in split.items()}
 
 
-def _study(root: Path, name: str | None) -> Any:
+def _study(root: Path, name: str | None) -> tuple[Any, list[Any]]:
+    """The sweep's Optuna study and its trials, read once (a damaged table fails here, in one
+    line, not halfway through the rows); (None, []) without a study."""
     db = root / "optuna.db"
     if not db.is_file():
-        return None
+        return None, []
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -73,16 +75,15 @@ def _study(root: Path, name: str | None) -> Any:
     try:
         names = optuna.study.get_all_study_names(storage)
         if not names:
-            return None
+            return None, []
         study = optuna.load_study(study_name=name if name in names else names[0], storage=storage)
-        study.trials  # noqa: B018 (read now: a damaged table fails here, not halfway through)
+        return study, study.trials
     except SQLAlchemyError as error:
         reason = str(error.orig) if getattr(error, "orig", None) else type(error).__name__
         raise UserError(
             f"'{db}' is not a readable Optuna study ({reason}); move it aside to summarize the "
             "job folders alone, or restore it from a copy"
         ) from None
-    return study
 
 
 def _importance(study: Any) -> dict[str, float]:
@@ -113,7 +114,7 @@ def collect(root: Path) -> Sweep:
             "the sweep's directory"
         )
     sweeper = (config.get("hydra") or {}).get("sweeper") or {}
-    study = _study(root, sweeper.get("study_name"))
+    study, study_trials = _study(root, sweeper.get("study_name"))
     objective = str(config.get("objective") or sweeper.get("objective") or "fid")
     direction = str(sweeper.get("direction") or "auto")
     if direction == "auto":
@@ -121,17 +122,16 @@ def collect(root: Path) -> Sweep:
 
     trials: dict[int, Trial] = {}
     places: set[str] = set()
-    if study is not None:
-        for t in study.trials:
-            job = int(t.user_attrs.get("job", t.number))
-            wall = (t.datetime_complete - t.datetime_start).total_seconds() if (
-                t.datetime_complete and t.datetime_start) else math.nan  # fmt: skip
-            trials[job] = Trial(
-                job, {"COMPLETE": "completed", "FAIL": "failed", "PRUNED": "pruned"}.get(
-                    t.state.name, t.state.name.lower()),
-                float(t.value) if t.value is not None else math.nan, dict(t.params),
-                wall_s=wall, error=str(t.user_attrs.get("error", "")),
-            )  # fmt: skip
+    for t in study_trials:
+        job = int(t.user_attrs.get("job", t.number))
+        wall = (t.datetime_complete - t.datetime_start).total_seconds() if (
+            t.datetime_complete and t.datetime_start) else math.nan  # fmt: skip
+        trials[job] = Trial(
+            job, {"COMPLETE": "completed", "FAIL": "failed", "PRUNED": "pruned"}.get(
+                t.state.name, t.state.name.lower()),
+            float(t.value) if t.value is not None else math.nan, dict(t.params),
+            wall_s=wall, error=str(t.user_attrs.get("error", "")),
+        )  # fmt: skip
     swept = _swept({j: _overrides(d) for j, d in jobs.items()})
     for job, folder in sorted(jobs.items()):
         trial = trials.setdefault(job, Trial(job, "failed", params=swept.get(job, {})))
