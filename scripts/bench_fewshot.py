@@ -25,6 +25,11 @@ Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 
     python scripts/bench_fewshot.py fewshot.workers=8       # overrides go to every fewshot run
     python scripts/bench_fewshot.py --quick                 # digits, tiny budgets: a smoke run
     python scripts/bench_fewshot.py --recipe --train-dir outputs/bench_recipe/seed0
+    python scripts/bench_fewshot.py --recipe --seeds 0,2,3 --train-dir 'runs/seed{seed}'
+
+Each fewshot run shares its episodes among --workers forked processes of one thread each
+(default 2, the cores of the machines this is sized for): the numbers are those of a
+one-thread run, whatever the worker count.
 """
 
 from __future__ import annotations
@@ -77,11 +82,14 @@ def main() -> None:
     parser.add_argument("--gan", default="dagan", help="the gan group of the gan arm's GAN")
     parser.add_argument("--meta-algo", default="pretrain")
     parser.add_argument("--gan-steps", type=int, default=0, help="GAN adaptation per class")
-    parser.add_argument("--train-dir", type=Path, help="a finished train run to reuse")
+    parser.add_argument("--train-dir", help="a finished train run to reuse; '{seed}' in it "
+                        "stands for each seed's run")  # fmt: skip
     parser.add_argument("--shots", default="1,5")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds: each sets the "
                         "split, the GAN, the backbone and the episodes")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="hardware.threads of each run")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="fewshot.workers: processes sharing each run's episodes")  # fmt: skip
     parser.add_argument(
         "--json", type=Path,
         help="the figures (default: docs/results/fewshot.json; fewshot_recipe.json with --recipe)",
@@ -118,18 +126,23 @@ def main() -> None:
 
     out = Path(tempfile.mkdtemp(prefix="metaaug-fewshot-"))
     seeds = [int(x) for x in args.seeds.split(",")]
-    if args.train_dir is not None and len(seeds) > 1:
-        sys.exit("--train-dir reuses one seed's GAN; give --seeds with that one seed")
+    if args.train_dir is not None and len(seeds) > 1 and "{seed}" not in args.train_dir:
+        sys.exit("--train-dir reuses one seed's GAN; give --seeds with that one seed, or put "
+                 "'{seed}' in the path for each seed's run")  # fmt: skip
     threads = f"hardware.threads={args.threads}"
+    workers = f"fewshot.workers={args.workers}"
     runs: dict[int, dict[int, dict]] = {}
     for seed in seeds:
-        train_dir = args.train_dir or out / f"gan_seed{seed}"
-        if args.train_dir is None and args.recipe:
+        given = args.train_dir and Path(args.train_dir.replace("{seed}", str(seed)))
+        train_dir = given or out / f"gan_seed{seed}"
+        if given and not (train_dir / "checkpoints" / "meta_init.pt").is_file():
+            sys.exit(f"--train-dir: {train_dir} holds no checkpoints/meta_init.pt")
+        if not given and args.recipe:
             metaaug("train", "experiment=omniglot_cpu", *data, "target.classes=1",
                     "compare_baselines=false", f"seed={seed}", threads,
                     f"hydra.run.dir={train_dir}")  # fmt: skip
             print(f"trained the recipe's initialization: {train_dir}", flush=True)
-        elif args.train_dir is None:
+        elif not given:
             recipe = DAGAN_RECIPE if (args.gan, args.meta_algo) == ("dagan", "pretrain") else []
             metaaug(
                 "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}",
@@ -145,7 +158,7 @@ def main() -> None:
             metaaug(
                 "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
                 f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
-                f"arms.gan.steps={steps}", *args.extra, f"seed={seed}", threads,
+                f"arms.gan.steps={steps}", *args.extra, f"seed={seed}", threads, workers,
                 f"hydra.run.dir={run_dir}",
             )  # fmt: skip
             print(f"\nseed {seed}\n" + (run_dir / "fewshot.md").read_text(), flush=True)
@@ -155,6 +168,9 @@ def main() -> None:
                 (run_dir / "fewshot.json").read_text()
             )
     data_out = summarize(runs, args.threads, sys.argv[1:])
+    data_out["workers"] = args.workers
+    data_out["seconds"] = {str(shots): {str(seed): run["seconds"] for seed, run in by_seed.items()}
+                           for shots, by_seed in runs.items()}  # fmt: skip
     name = "fewshot_recipe.json" if args.recipe else "fewshot.json"
     path = args.json or REPO / "docs" / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)

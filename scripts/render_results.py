@@ -113,15 +113,20 @@ def _points(entry: dict[str, Any]) -> dict[str, Any]:
 def fewshot(data: dict[str, Any]) -> str:
     """Accuracy per shots, learner and arm over seeds, and each arm against none (paired)."""
     seeds = ", ".join(map(str, data["seeds"]))
+    workers = f", {data['workers']} worker process(es)" if "workers" in data else ""
     lines = [
-        f"Seeds {seeds} (each: split, GAN, backbone and episodes); threads {data['threads']}, "
-        f"{data['cpu']}. Accuracy in points: mean over seeds [95% interval over seeds], the "
-        "largest per-seed episode interval (±), and the paired difference against none "
-        "[95% interval over seeds].",
+        f"Seeds {seeds} (each: split, GAN, backbone and episodes); threads {data['threads']}"
+        f"{workers}, {data['cpu']}. Accuracy in points: mean over seeds [95% interval over "
+        "seeds], the largest per-seed episode interval (±), and the paired difference against "
+        "none [95% interval over seeds].",
     ]
     for shots, table in data["shots"].items():
         header = "| learner | arm | accuracy | episode ± | vs none |"
-        lines += ["", f"**{shots} shot(s)**", "", header, "|---|---|---|---|---|"]
+        lines += ["", f"**{shots} shot(s)**"]
+        if shots in data.get("seconds", {}):
+            minutes = ", ".join(f"{s / 60:.1f}" for s in data["seconds"][shots].values())
+            lines.append(f"(minutes per run of the episodes, seed by seed: {minutes})")
+        lines += ["", header, "|---|---|---|---|---|"]
         for learner, arms in table.items():
             for arm, cell in arms.items():
                 scaled, diff = _points(cell), _points(cell["vs_none"])

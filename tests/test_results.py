@@ -134,6 +134,11 @@ def test_few_shot_accuracy_has_intervals_over_seeds_and_paired_differences() -> 
     table = fewshot(data)
     assert f"| plain | gan | 56.7 [{100 * gan['ci95'][0]:.1f}, {100 * gan['ci95'][1]:.1f}]" in table
     assert f"+3.3 [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}]" in table
+    # the bench adds its worker count and each run's seconds: the table says both
+    data["workers"], data["seconds"] = 2, {"1": {"0": 90.0, "1": 1200.0, "2": 600.0}}
+    table = fewshot(data)
+    assert "threads 1, 2 worker process(es)" in table
+    assert "(minutes per run of the episodes, seed by seed: 1.5, 20.0, 10.0)" in table
 
 
 def test_one_seed_has_no_interval_over_seeds() -> None:
