@@ -107,7 +107,7 @@ def test_every_arm_sees_the_same_episodes_and_learner_randomness() -> None:
     sampler = EpisodeSampler(classes, list(classes), ways=2, shots=2, queries=2, seed=1)
     recorder = Recorder()
     arms = {"none": NoAugment(), "mixup": MixupArm(copies=2)}
-    acc = score(sampler, arms, {"recorder": recorder}, episodes=5, seed=1)
+    acc, _ = score(sampler, arms, {"recorder": recorder}, episodes=5, seed=1)
     calls = recorder.calls
     assert [calls[2 * i] for i in range(5)] == [calls[2 * i + 1] for i in range(5)]
     assert acc["recorder"]["none"].tolist() == [4.0] * 5
@@ -136,7 +136,7 @@ def test_a_combined_arm_adds_what_each_of_its_arms_adds_to_the_same_episode() ->
         keeper = Keeper()
         arms = {"none": NoAugment(), "classic": ClassicArm(ClassicAugment(), copies=2),
                 "mixup": MixupArm(copies=3), "classic+mixup": None}  # fmt: skip
-        acc = score(sampler, {n: arms[n] for n in names}, {"keeper": keeper}, 2, seed=1)
+        acc, _ = score(sampler, {n: arms[n] for n in names}, {"keeper": keeper}, 2, seed=1)
         assert acc["keeper"]["classic+mixup"].tolist() == [4 + 8 + 12] * 2
         seen = dict(zip(names, keeper.seen[: len(names)], strict=True))  # episode 0
         both, classic, mixup = seen["classic+mixup"], seen["classic"], seen["mixup"]
@@ -156,10 +156,10 @@ def test_workers_give_the_numbers_of_a_one_thread_run() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        alone = score(test, arms, learners, episodes=6, seed=3)
+        alone, _ = score(test, arms, learners, episodes=6, seed=3)
     finally:
         torch.set_num_threads(threads)
-    shared = score(test, arms, {**learners, "pid": Pid()}, episodes=6, seed=3, workers=2)
+    shared, _ = score(test, arms, {**learners, "pid": Pid()}, episodes=6, seed=3, workers=2)
     for arm in arms:
         assert shared["plain"][arm].tolist() == alone["plain"][arm].tolist()
     assert len(set(alone["plain"]["none"].tolist())) > 1  # the episodes differ

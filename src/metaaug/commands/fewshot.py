@@ -57,9 +57,9 @@ def run(cfg: DictConfig) -> float:
     }
 
     t0 = time.perf_counter()
-    acc = score(sampler, arms, learners, int(f.episodes), int(cfg.seed), build.progress(cfg),
-                workers)  # fmt: skip
-    rows = summarize(acc, float(f.confidence))
+    acc, kept = score(sampler, arms, learners, int(f.episodes), int(cfg.seed),
+                      build.progress(cfg), workers)  # fmt: skip
+    rows = summarize(acc, float(f.confidence), kept)
     elapsed = time.perf_counter() - t0
 
     writer = SummaryWriter(str(run_dir / "tensorboard"))
@@ -71,7 +71,7 @@ def run(cfg: DictConfig) -> float:
     log_hparams(writer, OmegaConf.to_container(cfg, resolve=True), {"accuracy": value})
     writer.close()
     title = f"{f.ways}-way {f.shots}-shot on {cfg.dataset.name}"
-    text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence))
+    text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence), kept)
     (run_dir / "fewshot.md").write_text(text)
     (run_dir / "fewshot.csv").write_text(to_csv(rows))
     report = {
@@ -79,6 +79,8 @@ def run(cfg: DictConfig) -> float:
         "rows": rows,
         "classes": {"train": list(split.train), "test": list(split.test)},
         "per_episode": {ln: {an: v.tolist() for an, v in pa.items()} for ln, pa in acc.items()},
+        # per filtering arm, the share of its generated images the judge kept, per episode
+        "kept": {an: v.tolist() for an, v in kept.items()},
         "seconds": elapsed,
     }
     (run_dir / "fewshot.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -90,8 +90,8 @@ def _not_validating(fake: Tensor, target: Any) -> dict[str, float]:
 def follow(cfg: DictConfig) -> None:
     """A rank > 0 of a distributed train run: the main arm's meta-training, in step with rank
     0, writing nothing (train.run's steps up to it, less the metrics)."""
-    from metaaug.config import build
-    from metaaug.config.training import MAIN, plan
+    from metaaug.config import build, evaluator
+    from metaaug.config.training import MAIN, Parts, plan
     from metaaug.pipeline.initialize import run_algorithm
 
     if not _meta_trains(cfg):
@@ -101,9 +101,10 @@ def follow(cfg: DictConfig) -> None:
     data = build.data(cfg)
     init_ = build.gan(cfg, device)
     prec = build.precision(cfg, device, init_)
+    term = evaluator.class_loss(cfg, data.classes, data.split, device)  # rank 0's, cached
+    parts = Parts(data, init_, device, prec, _not_validating, build.finetune(cfg, prec, term))
     try:  # the writer is never reached on a rank > 0 (meta_loop writes on rank 0 only)
-        how = plan(cfg, MAIN, data, init_, _not_validating, device, prec, NO_CHECKPOINTS)
-        run_algorithm(how, init_, None)
+        run_algorithm(plan(cfg, MAIN, parts, NO_CHECKPOINTS), init_, None)
         leave()
     except (Diverged, Interrupted) as err:  # rank 0's message says what it saved, and the fix
         what = "diverged" if isinstance(err, Diverged) else "interrupted"

@@ -20,6 +20,7 @@ from metaaug import hardware
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Data, class_target, select_targets
 from metaaug.errors import UserError, nearest
+from metaaug.gan.class_loss import ClassLoss
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
@@ -138,11 +139,14 @@ def gan(cfg: DictConfig, device: torch.device) -> GAN:
     return GAN(instantiate(cfg.gan.generator), instantiate(cfg.gan.discriminator)).to(device)
 
 
-def adversarial(cfg: DictConfig) -> Adversarial:
+def adversarial(cfg: DictConfig, class_loss: ClassLoss | None = None) -> Adversarial:
+    """The run's losses and penalties; `class_loss` is `gan.class_loss`'s term, built with the
+    data (`config.evaluator.class_loss`)."""
     g = cfg.gan
     return Adversarial(
-        g.loss, float(g.gp_weight), int(g.d_steps), int(g.g_steps), float(g.r1_weight)
-    )
+        g.loss, float(g.gp_weight), int(g.d_steps), int(g.g_steps), float(g.r1_weight),
+        class_loss,
+    )  # fmt: skip
 
 
 def guard(cfg: DictConfig) -> Guard:
@@ -167,12 +171,13 @@ def lowered(cfg: DictConfig, prefix: str, factor: float) -> DictConfig:
     return out
 
 
-def finetune(cfg: DictConfig, prec: Precision) -> Finetune:
-    """How each arm adapts to a target's shots: the `finetune` node with the run's loss,
-    augmentation, guard, seed and precision."""
+def finetune(cfg: DictConfig, prec: Precision, class_loss: ClassLoss | None = None) -> Finetune:
+    """How each arm adapts to a target's shots: the `finetune` node with the run's loss (and
+    class term), augmentation, guard, seed and precision."""
     f = cfg.finetune
     return Finetune(
-        steps=int(f.steps), optimizer=optimizer(f.optimizer), adversarial=adversarial(cfg),
+        steps=int(f.steps), optimizer=optimizer(f.optimizer),
+        adversarial=adversarial(cfg, class_loss),
         batch_size=None if f.batch_size is None else int(f.batch_size), augment=augment(cfg),
         eval_steps=frozenset(int(s) for s in f.eval_steps or ()), seed=int(cfg.seed),
         guard=guard(cfg), precision=prec,

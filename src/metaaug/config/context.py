@@ -35,12 +35,13 @@ def prepare(cfg: DictConfig, run_dir: Path) -> RunContext:
                                default=int(cfg.target.shots)))  # fmt: skip
     prec = _precision(cfg, device, init)
     evaluate, metric_info = evaluator.evaluator(cfg, data, device)
+    term = evaluator.class_loss(cfg, data.classes, data.split, device)
     writer = SummaryWriter(str(paths.run / "tensorboard"))
     writer.add_text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
     g = cfg.generate
     return RunContext(
         paths=paths, device=device, data=data, init=init, precision=prec, evaluate=evaluate,
-        fidelity=metric_info["fidelity"], finetune=build.finetune(cfg, prec),
+        fidelity=metric_info["fidelity"], finetune=build.finetune(cfg, prec, term),
         sampling=Sampling(int(g.num_images), int(g.batch_size), int(cfg.seed)),
         objective=Objective(str(cfg.objective), str(cfg.objective_on)), writer=writer,
         record=_record(cfg, data, device, prec, metric_info),

@@ -18,6 +18,7 @@ from metaaug.data.images import alpha_level
 from metaaug.data.split import ClassSplit
 from metaaug.data.target import Data, Target
 from metaaug.errors import UserError
+from metaaug.gan.class_loss import ClassLoss, frozen, prototype_bank
 from metaaug.metrics.cache import load_or_train_domain_classifier
 from metaaug.metrics.domain import DomainFeatures
 from metaaug.metrics.fidelity import ClassFidelity, digest
@@ -110,6 +111,33 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
     how = "loaded from cache" if info["cached"] else "trained"
     log.info("fidelity classifier %s (%d classes): %s", how, len(classes), info["path"])
     return ClassFidelity(DomainFeatures(model), tuple(info["class_names"]), info["path"])
+
+
+def class_loss(
+    cfg: DictConfig, classes: dict[str, Tensor], split: ClassSplit, device: torch.device
+) -> ClassLoss | None:
+    """`gan.class_loss`'s term (None when its weight is 0): the features of a domain classifier
+    of the meta-train classes with a seed of its own (cached like the others), and the
+    prototypes of those classes."""
+    weight = float(cfg.gan.get("class_loss", 0.0))
+    if weight == 0:
+        return None
+    settings = classifier_settings(cfg, device)
+    # not the FID features' nor the protonet backbone's network: another initialization
+    settings["seed"] = int(cfg.seed) + 1
+    model, info = load_or_train_domain_classifier(
+        classes,
+        split.train,
+        cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(),
+        key={**classifier_key(cfg), "purpose": "class_loss"},
+        **settings,
+    )
+    model = frozen(model)
+    how = "loaded from cache" if info["cached"] else "trained"
+    log.info("class term (gan.class_loss=%g): its classifier %s (held-out accuracy %.3f): %s",
+             weight, how, info["accuracy"], info["path"])  # fmt: skip
+    return ClassLoss(model, prototype_bank(model, classes, split.train), tuple(split.train),
+                     weight)  # fmt: skip
 
 
 def evaluator(

@@ -68,9 +68,13 @@ def gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> G
         )
     optimizer = build.optimizer(node.optimizer if node.optimizer is not None
                                 else run.finetune.optimizer)  # fmt: skip
-    log.info("gan arm: %s initialization from %s, %d adaptation steps per class, %d images "
-             "per class", run.meta_algo.name, path, steps, node.per_class)  # fmt: skip
-    return GanArm(gan, build.adversarial(run), optimizer, steps, int(node.per_class),
+    term = saved.class_loss
+    log.info("gan arm: %s initialization from %s, %d adaptation steps per class%s, %d images "
+             "per class", run.meta_algo.name, path, steps,
+             f" with its class term (gan.class_loss={term.weight:g})" if term else "",
+             node.per_class)  # fmt: skip
+    return GanArm(gan, build.adversarial(run, saved.class_loss), optimizer, steps,
+                  int(node.per_class),
                   build.augment(run), build.precision(cfg, device, gan))  # fmt: skip
 
 

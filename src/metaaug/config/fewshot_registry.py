@@ -24,6 +24,7 @@ from metaaug.errors import UserError
 from metaaug.fewshot.arms import Arm, SyntheticArm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
+from metaaug.fewshot.trust import PrototypeJudge, Trusted
 
 log = logging.getLogger("metaaug.fewshot")
 
@@ -47,8 +48,22 @@ class Context:
                               split="meta-train")  # fmt: skip
 
 
+def trusted(arm: Arm, node: DictConfig, ctx: Context) -> Arm:
+    """`arm` with its node's `filter` and `weight` (`metaaug.fewshot.trust`), as it is when
+    it neither filters nor weighs."""
+    weight, judge = float(node.get("weight", 1.0)), None
+    if node.get("filter", False):
+        features, _ = evaluator.domain_features(ctx.cfg, ctx.classes, ctx.split, ctx.device)
+        judge = PrototypeJudge(features)
+    if judge is None and weight == 1.0:
+        return arm
+    how = ", filtered by the episode's prototypes on the protonet backbone" if judge else ""
+    log.info("%s arm: generated images weighted %g%s", arm.name, weight, how)
+    return Trusted(arm, weight, judge)
+
+
 def _gan(ctx: Context) -> Arm:
-    return gan_arm(ctx.cfg, list(ctx.split.test), ctx.device)
+    return trusted(gan_arm(ctx.cfg, list(ctx.split.test), ctx.device), ctx.cfg.arms.gan, ctx)
 
 
 def _learned(ctx: Context) -> Arm:
@@ -61,7 +76,8 @@ def _learned(ctx: Context) -> Arm:
 
 
 def _synthetic(ctx: Context) -> Arm:
-    return SyntheticArm(ctx.synthetic, int(ctx.cfg.arms.synthetic.per_class))
+    node = ctx.cfg.arms.synthetic
+    return trusted(SyntheticArm(ctx.synthetic, int(node.per_class)), node, ctx)
 
 
 def _protonet(ctx: Context) -> Learner:

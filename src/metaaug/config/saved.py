@@ -22,6 +22,7 @@ from metaaug import hardware
 from metaaug.config import build
 from metaaug.data.folders import read_classes
 from metaaug.errors import UserError
+from metaaug.gan.class_loss import ClassLoss
 from metaaug.io.checkpoint import load, load_checked
 from metaaug.meta.adapt import sample as sample_gan
 from metaaug.models.conditioning import Conditioning, conditioning
@@ -59,6 +60,7 @@ class Saved:
     steps: int = 0
     meta_train_classes: tuple[str, ...] | None = None
     config_hash: str = ""  # the run's, as its manifest and metrics.json record it
+    class_loss: ClassLoss | None = None  # gan.class_loss's term, to adapt it with
 
     @property
     def conditioning(self) -> Conditioning:
@@ -120,7 +122,10 @@ def load_saved(
     if kind == "meta_init":
         learned = state.get("classes", {}).get("train")
         classes = tuple(learned) if learned is not None else None
-        return Saved(gan, run, kind, str(path), config_hash=chash, meta_train_classes=classes)
+        term = state.get("class_loss")
+        term = ClassLoss.from_state(term, torch.device(device)) if term is not None else None
+        return Saved(gan, run, kind, str(path), config_hash=chash, meta_train_classes=classes,
+                     class_loss=term)  # fmt: skip
     sibling = path.parent.parent / "meta_init.pt"
     classes = None
     if sibling.is_file():  # the classes its initialization learned from
@@ -196,7 +201,7 @@ def adapt_saved(
         run.hardware = hardware_cfg
     device = next(saved.gan.parameters()).device
     writer = _LastLosses()
-    how = build.finetune(run, build.precision(run, device, saved.gan))
+    how = build.finetune(run, build.precision(run, device, saved.gan), saved.class_loss)
     adapted = finetune(saved.gan, shots.to(device), how, writer, "adapt").gan  # type: ignore[arg-type]
     if steps:
         last = writer.last

@@ -144,6 +144,7 @@ TRAIN: dict[str, Rule] = {
     "gan.loss": one_of(*LOSSES),
     "gan.gp_weight": number(0),
     "gan.r1_weight": number(0),
+    "gan.class_loss": optional(number(0)),  # absent from a gan preset of one's own: off
     "gan.spectral_norm": BOOLEAN,
     "gan.d_steps": integer(1),
     "gan.g_steps": integer(1),
@@ -188,6 +189,10 @@ FEWSHOT: dict[str, Rule] = {
     "arms.learned.meta_lr": optional(LR),
     "arms.learned.width": optional(integer(1)),
     "arms.synthetic.per_class": optional(integer(1)),
+    "arms.synthetic.filter": optional(BOOLEAN),
+    "arms.synthetic.weight": optional(number(0)),
+    "arms.gan.filter": optional(BOOLEAN),
+    "arms.gan.weight": optional(number(0)),
     "arms.gan.checkpoint": optional(PATH),
     "arms.gan.per_class": optional(integer(1)),
     "arms.gan.steps": optional(integer(0, note="null = the run's finetune.steps", null=True)),

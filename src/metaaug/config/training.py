@@ -3,6 +3,7 @@ arm's `meta_algo`, each baseline's `baselines.<name>`), and the checks that need
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from metaaug.errors import UserError
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
-from metaaug.pipeline.settings import ArmPlans, MetaTrain, RunContext
+from metaaug.pipeline.settings import ArmPlans, Finetune, MetaTrain, RunContext
 from metaaug.precision import Precision
 from metaaug.training.meta_loop import Evaluate, Validation
 
@@ -52,35 +53,41 @@ def arm_plans(cfg: DictConfig, ctx: RunContext) -> ArmPlans:
     """How each arm of a train run meta-trains: the main arm, and with `compare_baselines`
     (and targets to compare on) every baseline of another name than the main arm's."""
     main = str(cfg.meta_algo.name)
-    parts = (ctx.data, ctx.init, ctx.evaluate, ctx.device, ctx.precision)
     checkpoints = ctx.paths.checkpoints
-    main_training = plan(cfg, MAIN, *parts, checkpoints) if trains(cfg.meta_algo) else None
+    parts = Parts(ctx.data, ctx.init, ctx.device, ctx.precision, ctx.evaluate, ctx.finetune)
+    main_training = plan(cfg, MAIN, parts, checkpoints) if trains(cfg.meta_algo) else None
     baselines: dict[str, MetaTrain | None] = {}
     if cfg.compare_baselines and ctx.data.targets:  # no target: nothing to compare on
         for name, meta in cfg.baselines.items():
             if str(meta.name) == main:
                 continue
             baselines[str(name)] = plan(
-                cfg, f"baselines.{name}", *parts, checkpoints / f"baseline_{name}"
+                cfg, f"baselines.{name}", parts, checkpoints / f"baseline_{name}"
             ) if trains(meta) else None  # fmt: skip
     return ArmPlans(main, main_training, baselines)
 
 
-def plan(
-    cfg: DictConfig,
-    arm: str,
-    data: Data,
-    init: GAN,
-    evaluate: Evaluate,
-    device: torch.device,
-    prec: Precision,
-    checkpoint_dir: Path,
-) -> MetaTrain:
-    """How the arm whose meta_algo node is at `arm` meta-trains `init`, checkpointing under
-    `checkpoint_dir`. With `resume`, the main arm continues from that checkpoint and a
-    baseline from its own beside it, where there is one (`resume.checkpoint_of`)."""
+@dataclass(frozen=True)
+class Parts:
+    """What meta-training takes from a run's context (a rank > 0 of a distributed run
+    builds these alone)."""
+
+    data: Data
+    init: GAN
+    device: torch.device
+    precision: Precision
+    evaluate: Evaluate
+    finetune: Finetune
+
+
+def plan(cfg: DictConfig, arm: str, ctx: Parts, checkpoint_dir: Path) -> MetaTrain:
+    """How the arm whose meta_algo node is at `arm` meta-trains the run's initialization,
+    checkpointing under `checkpoint_dir`. With `resume`, the main arm continues from that
+    checkpoint and a baseline from its own beside it, where there is one
+    (`resume.checkpoint_of`). Its losses (and class term) are the fine-tune's."""
     meta = OmegaConf.select(cfg, arm)
-    adv = build.adversarial(cfg)
+    data, init, prec = ctx.data, ctx.init, ctx.precision
+    adv = ctx.finetune.adversarial
     guard = build.guard(cfg)
     # classes per task: the class-conditional GAN's `gan.ways`, unless the algorithm sets it
     ways = int(meta.get("ways", cfg.gan.get("ways", 1)))
@@ -101,13 +108,13 @@ def plan(
                            seed=cfg.seed, ways=ways)  # fmt: skip
 
     def verify(path: Path) -> dict[str, Any]:
-        return verified_state(cfg, data.split, device, arm, path)
+        return verified_state(cfg, data.split, ctx.device, arm, path)
 
     tag = "" if arm == MAIN else f"baseline/{arm.removeprefix('baselines.')}/"
     return MetaTrain(
         arm=arm, tag=tag, algorithm=algorithm, sampler=sampler,
         iterations=int(meta.iterations), meta_batch_size=int(meta.meta_batch_size),
-        seed=int(cfg.seed), validation=None if tag else validation(cfg, data, evaluate, prec),
+        seed=int(cfg.seed), validation=None if tag else validation(cfg, ctx),
         checkpoint_dir=checkpoint_dir, checkpoint_every=int(cfg.checkpoint.every),
         progress=build.progress(cfg), guard=guard,
         resume=checkpoint_of(cfg, arm, checkpoint_dir), verify=verify,
@@ -116,17 +123,16 @@ def plan(
     )  # fmt: skip
 
 
-def validation(
-    cfg: DictConfig, data: Data, evaluate: Evaluate, prec: Precision
-) -> Validation | None:
+def validation(cfg: DictConfig, ctx: Parts) -> Validation | None:
     """The main arm's validation on the first `validation.classes` meta-val classes (None
-    when `validation.every` is 0 or the split has no meta-val class)."""
+    when `validation.every` is 0 or the split has no meta-val class), fine-tuning with the
+    run's losses."""
     v = cfg.validation
-    classes = [data.references[name] for name in data.split.val[: int(v.classes)]]
+    classes = [ctx.data.references[name] for name in ctx.data.split.val[: int(v.classes)]]
     if int(v.every) <= 0 or not classes:
         return None
     return Validation(
         every=int(v.every), classes=classes, steps=int(v.steps), num_images=int(v.num_images),
-        optimizer=build.optimizer(cfg.finetune.optimizer), adversarial=build.adversarial(cfg),
-        augment=build.augment(cfg), evaluate=evaluate, seed=cfg.seed, precision=prec,
+        optimizer=build.optimizer(cfg.finetune.optimizer), adversarial=ctx.finetune.adversarial,
+        augment=build.augment(cfg), evaluate=ctx.evaluate, seed=cfg.seed, precision=ctx.precision,
     )  # fmt: skip

@@ -110,7 +110,11 @@ Params = dict[str, Tensor]
 
 
 def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    return torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
+    """The cross-entropy of each row, weighted by the row's mass (1 for a real image; an arm's
+    `weight` for a generated one, `metaaug.fewshot.trust`), over the total mass: the plain
+    mean when every row has mass 1."""
+    per_row = torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1)
+    return per_row.sum() / targets.sum()
 
 
 def sgd_fit(

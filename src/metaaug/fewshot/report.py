@@ -13,14 +13,22 @@ from metaaug.fewshot.stats import mean_ci, paired_comparison
 REFERENCE = "none"
 
 
-def summarize(acc: dict[str, dict[str, np.ndarray]], confidence: float) -> list[dict]:
-    """One row per learner x arm: accuracy +- CI, and the paired difference to `none`."""
+def summarize(
+    acc: dict[str, dict[str, np.ndarray]],
+    confidence: float,
+    kept: dict[str, np.ndarray] | None = None,
+) -> list[dict]:
+    """One row per learner x arm: accuracy +- CI, the paired difference to `none`, and for a
+    filtering arm the mean share of its generated images kept (`kept`: per arm, per episode)."""
+    kept = kept or {}
     rows = []
     for learner, per_arm in acc.items():
         for arm, values in per_arm.items():
             ci = mean_ci(values, confidence)
+            share = float(np.nanmean(kept[arm])) if arm in kept else None
             row = {"learner": learner, "arm": arm, "episodes": ci.n, "accuracy": ci.mean,
-                   "ci": ci.half_width, "diff": None, "diff_ci": None, "p_value": None}  # fmt: skip
+                   "ci": ci.half_width, "diff": None, "diff_ci": None, "p_value": None,
+                   "kept": share}  # fmt: skip
             if arm != REFERENCE and REFERENCE in per_arm:
                 paired = paired_comparison(values, per_arm[REFERENCE], confidence)
                 row.update(diff=paired.diff.mean, diff_ci=paired.diff.half_width,
@@ -29,8 +37,16 @@ def summarize(acc: dict[str, dict[str, np.ndarray]], confidence: float) -> list[
     return rows
 
 
-def markdown(rows: list[dict], title: str, queries: int, seed: int, confidence: float) -> str:
-    """The table of `rows` under `title` (ways, shots and dataset)."""
+def markdown(
+    rows: list[dict],
+    title: str,
+    queries: int,
+    seed: int,
+    confidence: float,
+    kept: dict[str, np.ndarray] | None = None,
+) -> str:
+    """The table of `rows` under `title` (ways, shots and dataset), and the share each
+    filtering arm kept."""
     pct = round(100 * confidence)
     lines = [
         f"# {title} ({rows[0]['episodes']} episodes, {queries} queries per class, seed {seed})",
@@ -47,6 +63,11 @@ def markdown(rows: list[dict], title: str, queries: int, seed: int, confidence: 
         lines.append(
             f"| {r['learner']} | {r['arm']} | {100 * r['accuracy']:.2f} ± {100 * r['ci']:.2f} "
             f"| {diff} | {p} |"
+        )
+    for arm, shares in (kept or {}).items():
+        lines.append(
+            f"\nThe filter of `{arm}` kept {100 * float(np.nanmean(shares)):.1f}% of its "
+            "generated images (mean over episodes)."
         )
     return "\n".join(lines) + "\n"
 

@@ -52,26 +52,35 @@ def episode_accuracies(
     learners: dict[str, Learner],
     seed: int,
     i: int,
-) -> dict[str, dict[str, float]]:
-    """Query accuracy of every learner x arm on episode `i`: a function of the seeds alone."""
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Query accuracy of every learner x arm on episode `i`, a function of the seeds alone;
+    and the share of its generated images each filtering arm kept (`fewshot.trust`)."""
     episode = sampler.episode(i)
     acc: dict[str, dict[str, float]] = {ln: {} for ln in learners}
     made: dict[str, tuple[Tensor, Tensor]] = {}
+    kept: dict[str, float] = {}
+
+    def make(name: str, index: int) -> None:
+        arm = arms[name]
+        made[name] = arm(episode, _arm_rng(seed, i, index))  # type: ignore[misc]
+        if getattr(arm, "kept", None) is not None:
+            kept[name] = arm.kept  # type: ignore[union-attr]
+
     for a, (arm_name, arm) in enumerate(arms.items()):
         if arm is None:  # `a+b`: its arms' images of this episode (listed before it or after)
             parts = arm_name.split("+")
             for p in parts:
                 if p not in made:
-                    made[p] = arms[p](episode, _arm_rng(seed, i, list(arms).index(p)))
+                    make(p, list(arms).index(p))
             made[arm_name] = combined([made[p] for p in parts], len(episode.support))
         elif arm_name not in made:
-            made[arm_name] = arm(episode, _arm_rng(seed, i, a))
+            make(arm_name, a)
         images, targets = made[arm_name]
         for learner_name, learner in learners.items():
             acc[learner_name][arm_name] = learner.accuracy(
                 images, targets, episode.query, episode.query_labels, _learner_rng(seed, i)
             )
-    return acc
+    return acc, kept
 
 
 # What forked workers inherit instead of unpickling it: the episode sampler, arms, learners
@@ -84,7 +93,7 @@ def _worker_start() -> None:
     torch.set_num_threads(1)
 
 
-def _worker_episode(i: int) -> dict[str, dict[str, float]]:
+def _worker_episode(i: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     assert _WORK is not None, "a fewshot worker started outside score()"
     return episode_accuracies(*_WORK, i)
 
@@ -97,8 +106,9 @@ def score(
     seed: int,
     progress: bool = False,
     workers: int = 1,
-) -> dict[str, dict[str, np.ndarray]]:
-    """Per-episode query accuracy [episodes] of every learner x arm, on identical episodes.
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Per-episode query accuracy [episodes] of every learner x arm, on identical episodes,
+    and per filtering arm the share of its generated images kept in each episode.
 
     With `workers` > 1 the episodes are shared among that many forked processes of one thread
     each; every episode depends on its seeds alone, so the numbers are those of a one-thread
@@ -106,6 +116,7 @@ def score(
     """
     global _WORK
     acc = {ln: {an: np.zeros(episodes) for an in arms} for ln in learners}
+    kept: dict[str, np.ndarray] = {}
     if workers > 1:
         _WORK = (sampler, arms, learners, seed)
         context = multiprocessing.get_context("fork")
@@ -115,13 +126,15 @@ def score(
         pool = None
         results = (episode_accuracies(sampler, arms, learners, seed, i) for i in range(episodes))
     try:
-        for i, one in enumerate(tqdm(results, desc="episodes", total=episodes,
-                                     disable=not progress, leave=False)):  # fmt: skip
+        for i, (one, shares) in enumerate(tqdm(results, desc="episodes", total=episodes,
+                                               disable=not progress, leave=False)):  # fmt: skip
             for learner_name, per_arm in one.items():
                 for arm_name, value in per_arm.items():
                     acc[learner_name][arm_name][i] = value
+            for arm_name, share in shares.items():
+                kept.setdefault(arm_name, np.full(episodes, np.nan))[i] = share
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
             _WORK = None
-    return acc
+    return acc, kept

@@ -55,16 +55,18 @@ def module_round(
     rng: torch.Generator,
     labels: Tensor | None = None,
     groups: int = 1,
+    own: Tensor | None = None,
 ) -> tuple[LoopState, Tensor, Tensor]:
     """One round of D updates then G updates on the modules: draws the round's noise from
     `rng`, then runs `inner_round`. `labels` are the slot labels of `real` (None = all slot
-    0); `real` holds `groups` classes in equal consecutive blocks (DAGAN pairs images within
-    a class). Returns the new state and the last D and G losses."""
+    0), `own` their rows of the class term's bank; `real` holds `groups` classes in equal
+    consecutive blocks (DAGAN pairs images within a class). Returns the new state and the
+    last D and G losses."""
     real = pair.precision.cast(real)
     noise = draw_noise(pair, 1, real.shape[0], real.shape[-1], rng, groups)
     noise = to_device(noise, real.device, real.dtype)
     with pair.precision.autocast():
-        state, losses_d, losses_g = inner_round(pair, optimizer, state, real, noise, labels)
+        state, losses_d, losses_g = inner_round(pair, optimizer, state, real, noise, labels, own)
     return state, losses_d[-1], losses_g[-1]
 
 

@@ -193,10 +193,19 @@ def g_objective(
     z: Tensor,
     aug_fake: Mapping[str, Tensor],
     cond: Tensor | None = None,
+    real: Tensor | None = None,
+    labels: Tensor | None = None,
+    own: Tensor | None = None,
 ) -> Tensor:
-    """The generator's loss: make the discriminator score its images (under `cond`) as real."""
-    fake = _augment(pair, pair.g(g, z, cond), aug_fake)
-    return g_loss(pair.adversarial.loss, widened(pair.d(d, fake, cond)))
+    """The generator's loss: make the discriminator score its images (under `cond`) as real;
+    with `gan.class_loss`, plus the class-consistency term against the step's `real` images
+    (fake i has real i's class; `labels` and `own` as `ClassLoss` takes them)."""
+    made = pair.g(g, z, cond)
+    loss = g_loss(pair.adversarial.loss, widened(pair.d(d, _augment(pair, made, aug_fake), cond)))
+    term = pair.adversarial.class_loss
+    if term is None or real is None:
+        return loss
+    return loss + term(made, real, labels, own)
 
 
 def detached(params: Params) -> Params:

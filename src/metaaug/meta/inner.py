@@ -90,6 +90,7 @@ def inner_round(
     images: Tensor,
     noise: Noise,
     labels: Tensor | None = None,
+    own: Tensor | None = None,
     *,
     first_order: bool = False,
     lrs_g: Params | None = None,
@@ -101,7 +102,8 @@ def inner_round(
 
     Returns the new state and the round's D and G losses ([d_steps], [g_steps]). Gradients are
     taken w.r.t. the working copies and applied to the fp32 masters, which are then cast again
-    for the next forward.
+    for the next forward. `own` are the images' rows of the class-consistency term's bank
+    (`metaaug.gan.class_loss`; None: classes it does not know).
     """
     adv, cast = pair.adversarial, pair.precision.cast_all
     g, d, g_work, d_work, opt_g, opt_d = state
@@ -118,8 +120,9 @@ def inner_round(
     for k in range(adv.g_steps if update_g else 0):
         cond = pair.conditioning.for_step(images, labels, noise.pick_g[0, k])
         grads, loss = differentiate(g_objective, g_work)(
-            g_work, d_work, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k), cond
-        )
+            g_work, d_work, pair, noise.z_g[0, k], at(noise.aug_fake_g, 0, k), cond, images,
+            labels, own,
+        )  # fmt: skip
         g, opt_g = optimizer.step(g, detached(grads) if first_order else grads, opt_g, lrs_g)
         g_work = cast(g)
         losses_g.append(loss.detach())
@@ -146,6 +149,7 @@ def inner_loop(
     images: Tensor,
     noise: Noise,
     labels: Tensor | None = None,
+    own: Tensor | None = None,
     *,
     first_order: bool = False,
     lrs_g: Params | None = None,
@@ -165,7 +169,7 @@ def inner_loop(
     losses_d, losses_g = [], []
     for t in range(noise.z_d.shape[0]):
         state, loss_d, loss_g = inner_round(
-            pair, optimizer, state, images, round_noise(noise, t), labels,
+            pair, optimizer, state, images, round_noise(noise, t), labels, own,
             first_order=first_order, lrs_g=lrs_g, lrs_d=lrs_d, update_g=update_g,
         )  # fmt: skip
         losses_d.append(loss_d)

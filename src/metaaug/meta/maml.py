@@ -70,7 +70,7 @@ from metaaug.meta.functional import (
 )
 from metaaug.meta.inner import inner_loop
 from metaaug.meta.optimizers import InnerOptimizer
-from metaaug.meta.outer import OuterLoop
+from metaaug.meta.outer import OuterLoop, class_rows
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision
@@ -92,19 +92,21 @@ def dawson_losses(
     lrs_d: Params | None = None,
     judges: tuple[Params, Params] | None = None,
     labels: tuple[Tensor, Tensor] | None = None,
+    own: tuple[Tensor | None, Tensor | None] = (None, None),
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """((L_G, L_D), (inner D loss, inner G loss)) of one task, as pure functions of (g0, d0).
 
     `noise` holds the draws of the support loop, the query-D loop and the meta-losses.
     `judges` = (phi_D^q, phi_G) replaces the judges computed here (for gradient checks: the
     judges are constants of the meta-gradient either way). `labels` are the (support, query)
-    slot labels of a class-conditional pair (None = all slot 0).
+    slot labels of a class-conditional pair (None = all slot 0), `own` their rows of the class
+    term's bank (`metaaug.gan.class_loss`).
     """
     noise_s, noise_q, noise_m = noise
     labels_s, labels_q = labels if labels is not None else (None, None)
     cast = pair.precision.cast_all
     g1, d1, inner_d, inner_g = inner_loop(
-        pair, optimizer, g0, d0, support, noise_s, labels_s,
+        pair, optimizer, g0, d0, support, noise_s, labels_s, own[0],
         first_order=first_order, lrs_g=lrs_g, lrs_d=lrs_d,
     )  # fmt: skip
     if judges is None:
@@ -112,7 +114,7 @@ def dawson_losses(
     d_judge, g_judge = judges
     loss_g = g_objective(
         cast(g1), cast(d_judge), pair, noise_m.z_g[0, 0], at(noise_m.aug_fake_g, 0, 0),
-        pair.conditioning.for_step(query, labels_q, noise_m.pick_g[0, 0]),
+        pair.conditioning.for_step(query, labels_q, noise_m.pick_g[0, 0]), query, labels_q, own[1],
     )  # fmt: skip
     loss_d = d_objective(
         cast(d1), cast(g_judge), pair, query, noise_m.z_d[0, 0], noise_m.eps[0, 0],
@@ -212,6 +214,8 @@ class MAML(OuterLoop):
         support, query = support[mine], query[mine]
         noise = to_device(tree_map(lambda x: x[mine], stack(draws)), device, support.dtype)
         labels = to_device(tuple(x[mine] for x in tasks.labels()), device)
+        rows = class_rows(self.adversarial, tasks)
+        own = (None, None) if rows is None else to_device(tuple(x[mine] for x in rows), device)
         lrs = self.learning_rates()
         # the initialization as leaves of the meta-gradient (the tasks' losses close over it)
         g0 = {k: v.requires_grad_(True) for k, v in g0.items()}
@@ -219,17 +223,17 @@ class MAML(OuterLoop):
         lrs_g, lrs_d = lrs if lrs is not None else (None, None)
 
         def task_losses(s: Tensor, q: Tensor, nz: tuple[Noise, Noise, Noise], ls: Tensor,
-                        lq: Tensor):  # fmt: skip
+                        lq: Tensor, os: Tensor | None, oq: Tensor | None):  # fmt: skip
             return dawson_losses(
-                pair, self.inner, g0, d0, s, q, nz,
-                first_order=self.first_order, lrs_g=lrs_g, lrs_d=lrs_d, labels=(ls, lq),
+                pair, self.inner, g0, d0, s, q, nz, first_order=self.first_order,
+                lrs_g=lrs_g, lrs_d=lrs_d, labels=(ls, lq), own=(os, oq),
             )  # fmt: skip
 
         # The tasks' losses run as one vmapped forward; then one reverse pass per meta-loss
         # through all tasks at once: the mean's gradient is the mean of the tasks' gradients.
         with prec.autocast():
             (loss_g, loss_d), (inner_d, inner_g) = over_tasks(
-                task_losses, support, query, noise, *labels, vectorize=self.vectorize
+                task_losses, support, query, noise, *labels, *own, vectorize=self.vectorize
             )
         # each network (and its learning rates) follows its own meta-loss; with
         # hardware.distributed, each rank's share of the meta-batch mean, summed over the ranks

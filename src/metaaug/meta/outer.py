@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from metaaug import distributed
+from metaaug.data.tasks import Task
 from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
@@ -19,6 +20,20 @@ def _like(p: Tensor, grad: Tensor) -> Tensor:
     """`grad` with `p`'s dtype and strides: the fused optimizers index a gradient as they
     index its parameter (a gradient of other strides, as vmap returns, was applied wrongly)."""
     return torch.empty_like(p).copy_(grad.detach())
+
+
+def class_rows(adv: Adversarial, tasks: Task) -> tuple[Tensor, Tensor] | None:
+    """Each image's row of the class-consistency term's bank, (support [B, ways * S], query
+    [B, ways * Q]), for `tasks`; None when the run has no class term."""
+    if adv.class_loss is None:
+        return None
+    b = tasks.support.shape[0]
+    ways = len(tasks.class_names) // b
+    rows = adv.class_loss.rows
+    return (
+        rows(tasks.class_names, ways, tasks.support.shape[1] // ways),
+        rows(tasks.class_names, ways, tasks.query.shape[1] // ways),
+    )
 
 
 class OuterLoop:

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -31,7 +32,9 @@ from metaaug.data.tasks import Task
 from metaaug.meta.adapt import masters, module_round, module_state
 from metaaug.meta.functional import Pair
 from metaaug.meta.optimizers import InPlaceOptimizer
+from metaaug.meta.outer import class_rows
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
+from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
 from metaaug.precision import FP32, Precision
 
@@ -74,11 +77,17 @@ class Pretrain:
         device = next(init.parameters()).device
         images = torch.cat([tasks.support, tasks.query], dim=1).flatten(0, 1).to(device)
         labels = torch.cat(tasks.labels(), dim=1).flatten().to(device)
-        pair = Pair(init.generator, init.discriminator, self.adversarial, self.augment,
-                    self.precision)  # fmt: skip
+        adv = self.adversarial
+        if not conditioning(init.generator).pairs:
+            # pooled classes: an unconditional (or slot-conditioned) fake has no class of its
+            # own here, so the class term has nothing to pull it to (the fine-tune has it)
+            adv = replace(adv, class_loss=None)
+        rows = class_rows(adv, tasks)
+        own = None if rows is None else torch.cat(rows, dim=1).flatten().to(device)
+        pair = Pair(init.generator, init.discriminator, adv, self.augment, self.precision)
         _, loss_d, loss_g = module_round(
             pair, optimizer, module_state(pair, *self._opt), images, rng, labels,
-            groups=tasks.support.shape[0],
+            groups=tasks.support.shape[0], own=own,
         )  # fmt: skip
         return {"loss_D": loss_d.item(), "loss_G": loss_g.item()}
 

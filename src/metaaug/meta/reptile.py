@@ -47,7 +47,7 @@ from metaaug.meta.batching import over_tasks, stack, to_device
 from metaaug.meta.compiled import Compiled
 from metaaug.meta.functional import Noise, Pair, draw_noise, parameters
 from metaaug.meta.inner import LoopState, inner_round, mean_loss, round_noise, start
-from metaaug.meta.outer import OuterLoop
+from metaaug.meta.outer import OuterLoop, class_rows
 from metaaug.models.gan import GAN
 
 
@@ -55,8 +55,8 @@ class Reptile(OuterLoop):
     name = "reptile"
 
     def _adapt(self, pair: Pair) -> Callable[..., Any]:
-        """(state, images, noise, labels) -> (phi, loss_D, loss_G) of every task, each with a
-        leading task dimension.
+        """(state, images, noise, labels, own) -> (phi, loss_D, loss_G) of every task, each
+        with a leading task dimension (`own`: the images' rows of the class term's bank).
 
         Vectorized, each round runs as one vmapped computation over the tasks; otherwise each
         task runs all its rounds in turn. The round is what `hardware.compile` compiles.
@@ -70,11 +70,12 @@ class Reptile(OuterLoop):
                 self._compiled[key] = Compiled(step, f"{self.name}'s inner round")
             step = self._compiled[key]
 
-        def rounds(state: LoopState, images: Tensor, noise: Noise, labels: Tensor):
+        def rounds(state: LoopState, images: Tensor, noise: Noise, labels: Tensor,
+                   own: Tensor | None):  # fmt: skip
             losses_d, losses_g = [], []
             for t in range(self.inner_steps):
                 noise_t = round_noise(noise, t, batched=self.vectorize)
-                state, loss_d, loss_g = step(state, images, noise_t, labels)
+                state, loss_d, loss_g = step(state, images, noise_t, labels, own)
                 losses_d.append(loss_d)
                 losses_g.append(loss_g)
             return state, mean_loss(losses_d, images), mean_loss(losses_g, images)
@@ -92,15 +93,18 @@ class Reptile(OuterLoop):
         b, n, size = images.shape[0], images.shape[1], images.shape[-1]
         # every task's draws, on every rank (hardware.distributed): the rng stays in step
         noise = stack([draw_noise(pair, self.inner_steps, n, size, rng) for _ in range(b)])
+        rows = class_rows(self.adversarial, tasks)  # in the order of `images`
+        own = None if rows is None else torch.cat(rows, dim=1)
         mine, share = self.my_tasks(b)
         images, labels = images[mine], labels[mine]
+        own = None if own is None else own[mine].to(device)
         noise = to_device(tree_map(lambda x: x[mine], noise), device, images.dtype)
 
         # every task starts from theta and adapts to phi_i
         here = images.shape[0]
         state = tree_map(lambda x: x.expand(here, *x.shape), start(pair, self.inner, g0, d0))
         with self.precision.autocast():
-            phi, loss_d, loss_g = self._adapt(pair)(state, images, noise, labels)
+            phi, loss_d, loss_g = self._adapt(pair)(state, images, noise, labels, own)
         # the outer "gradient" is theta - mean_i(phi_i): this rank's share of it, summed over
         # the ranks (on one process, share = 1 and the sum is the term itself)
         grads_g, grads_d, losses = self.over_ranks(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
 from torch import Tensor, nn
 
+from metaaug.gan.class_loss import ClassLoss
 from metaaug.gan.losses import check_loss
 
 
@@ -34,6 +35,8 @@ class Adversarial:
     d_steps: int = 1
     g_steps: int = 1
     r1_weight: float = 0.0
+    # gan.class_loss: the class-consistency term of G's loss (None: off)
+    class_loss: ClassLoss | None = field(default=None, compare=False)
 
     @property
     def gp(self) -> bool:

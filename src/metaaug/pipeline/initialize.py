@@ -140,11 +140,14 @@ def initializations(ctx: RunContext, plans: ArmPlans) -> Initializations:
         distributed.leave()  # the ranks > 0 are done
         out.timing |= trained.timing
         out.validation = trained.validation
+    term = ctx.finetune.adversarial.class_loss
     save_atomic(
         {"kind": "meta_init", "gan": init.state_dict(), "meta_algo": plans.main,
          "config_hash": ctx.record["config_hash"], "config": ctx.config,
          # the classes this initialization learned from: `fewshot` refuses to test on them
-         "classes": {"train": list(data.split.train)}},
+         "classes": {"train": list(data.split.train)},
+         # gan.class_loss's term, for whoever adapts this initialization later
+         **({"class_loss": term.state()} if term is not None else {})},
         ctx.paths.checkpoints / "meta_init.pt",
     )  # fmt: skip
     for name, plan in plans.baselines.items():

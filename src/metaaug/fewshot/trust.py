@@ -1,0 +1,65 @@
+"""Synthetic images a learner can trust (`arms.gan` and `arms.synthetic`: `filter`, `weight`).
+
+An arm's images after the support are generated: some are of their class, some are not, and a
+learner takes both under the class's label. Two remedies, each with its price:
+
+- **filter**: keep a generated image only if a judge that never saw the queries assigns it to
+  its own class: the nearest of the episode's prototypes (mean L2-normalized features of each
+  class's support images) on the protonet backbone, a classifier of the meta-train classes.
+  It removes what is plainly another class; it also removes what the support does not
+  already say (an unusual but right drawing), and for protonet, whose backbone the judge is,
+  a kept image lies where the support's prototype already points.
+- **weight**: the mass of a generated image's target row (real rows have mass 1). The plain
+  and MAML learners weigh its loss by it; protonet weighs it in the prototype, which stays
+  the mean of the real shots at weight 0. It keeps every image but trusts each less, right or
+  wrong alike.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from metaaug.fewshot.arms import Arm
+from metaaug.fewshot.episodes import Episode
+from metaaug.metrics.domain import DomainFeatures
+
+
+class PrototypeJudge:
+    """Assigns images to the nearest prototype of an episode's support classes."""
+
+    def __init__(self, features: DomainFeatures) -> None:
+        self.features = features
+
+    def embed(self, images: Tensor) -> Tensor:
+        return F.normalize(self.features(images)[0], dim=1)
+
+    def keeps(self, episode: Episode, images: Tensor, labels: Tensor) -> Tensor:
+        """Which of `images` (of episode slots `labels`) the judge assigns to their own slot."""
+        support = self.embed(episode.support)
+        one_hot = F.one_hot(episode.support_labels, episode.ways).float()
+        prototypes = F.normalize(one_hot.T @ support, dim=1)  # [ways, D]
+        return (self.embed(images) @ prototypes.T).argmax(1) == labels.cpu()
+
+
+class Trusted:
+    """An arm whose generated rows (those after the support) are filtered by `judge` (None:
+    all kept) and weighted by `weight`. `kept` is the share the judge kept in the last
+    episode (None without a judge, or when the arm generated nothing)."""
+
+    def __init__(self, arm: Arm, weight: float = 1.0, judge: PrototypeJudge | None = None) -> None:
+        self.arm, self.weight, self.judge = arm, weight, judge
+        self.name = arm.name
+        self.kept: float | None = None
+
+    def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        images, targets = self.arm(episode, rng)
+        n = len(episode.support)
+        made, soft = images[n:], targets[n:]
+        self.kept = None
+        if self.judge is not None and len(made):
+            keep = self.judge.keeps(episode, made, soft.argmax(1))
+            self.kept = float(keep.float().mean())
+            made, soft = made[keep], soft[keep]
+        return torch.cat([images[:n], made]), torch.cat([targets[:n], self.weight * soft])
