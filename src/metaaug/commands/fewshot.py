@@ -19,12 +19,12 @@ from torch.utils.tensorboard import SummaryWriter
 
 from metaaug.config import build, keys, validate
 from metaaug.config import fewshot_registry as registry
-from metaaug.config.fewshot_inputs import synthetic_folders
+from metaaug.config.fewshot_inputs import episode_sources, synthetic_folders
 from metaaug.errors import exits_on_user_error
 from metaaug.fewshot.arms import Arm
-from metaaug.fewshot.episodes import EpisodeSampler
-from metaaug.fewshot.report import markdown, summarize, to_csv
+from metaaug.fewshot.report import markdown, per_episode, summarize, to_csv
 from metaaug.fewshot.scoring import check_workers, score
+from metaaug.fewshot.tasks import task_report
 from metaaug.io.rundir import run_dir_lock
 from metaaug.io.synthetic import ensure_outputs_free
 from metaaug.io.tensorboard import log_hparams
@@ -44,12 +44,8 @@ def run(cfg: DictConfig) -> float:
     classes, split = build.classes_and_split(cfg)
     synthetic, fixed = ({}, {}) if "synthetic" not in arm_names else synthetic_folders(cfg, split)
     context = registry.Context(cfg, classes, split, device, synthetic)
-    sampler = EpisodeSampler(
-        classes, split.test, int(f.ways), int(f.shots), int(f.queries), int(cfg.seed),
-        fixed_support=fixed,
-    )  # fmt: skip
-    log.info("%d-way %d-shot episodes from %d meta-test classes (backbone: %d meta-train)",
-             f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
+    # the episodes of meta-test classes, or the user's own tasks (`task=DIR`), by name
+    sources = episode_sources(cfg, classes, split, fixed)
     learners = {name: registry.learner(name, context) for name in learner_names}
     # None stands for a combination `a+b`, made from its listed arms' images per episode
     arms: dict[str, Arm | None] = {
@@ -57,36 +53,39 @@ def run(cfg: DictConfig) -> float:
     }
 
     t0 = time.perf_counter()
-    acc, kept = score(sampler, arms, learners, int(f.episodes), int(cfg.seed),
-                      build.progress(cfg), workers)  # fmt: skip
-    rows = summarize(acc, float(f.confidence), kept)
+    results = {
+        name: score(
+            source, arms, learners, int(f.episodes), int(cfg.seed), build.progress(cfg), workers
+        )
+        for name, source in sources.items()
+    }
     elapsed = time.perf_counter() - t0
+    title = f"{f.ways}-way {f.shots}-shot on {cfg.dataset.name}"
+    if cfg.task is None:
+        acc, kept = results["episodes"]
+        rows = summarize(acc, float(f.confidence), kept)
+        text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence), kept)
+        value = float(acc[goal[0]][goal[1]].mean())
+        report = {"rows": rows, "classes": {"train": list(split.train), "test": list(split.test)},
+                  **per_episode(acc, kept)}  # fmt: skip
+    else:
+        rows, text, report = task_report(results, float(f.confidence), int(cfg.seed), sources)
+        value = next(r["accuracy"] for r in rows if (r["learner"], r["arm"]) == goal)
 
     writer = SummaryWriter(str(run_dir / "tensorboard"))
     for r in rows:
         writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/accuracy", r["accuracy"], 0)
         if r["diff"] is not None:
             writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/diff_vs_none", r["diff"], 0)
-    value = float(acc[goal[0]][goal[1]].mean())
     log_hparams(writer, OmegaConf.to_container(cfg, resolve=True), {"accuracy": value})
     writer.close()
-    title = f"{f.ways}-way {f.shots}-shot on {cfg.dataset.name}"
-    text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence), kept)
     (run_dir / "fewshot.md").write_text(text)
     (run_dir / "fewshot.csv").write_text(to_csv(rows))
-    report = {
-        "objective": {"learner": goal[0], "arm": goal[1], "accuracy": value},
-        "rows": rows,
-        "classes": {"train": list(split.train), "test": list(split.test)},
-        "per_episode": {ln: {an: v.tolist() for an, v in pa.items()} for ln, pa in acc.items()},
-        # per filtering arm, the share of its generated images the judge kept, per episode
-        "kept": {an: v.tolist() for an, v in kept.items()},
-        "seconds": elapsed,
-    }
+    objective = {"learner": goal[0], "arm": goal[1], "accuracy": value}
+    report = {"objective": objective, **report, "seconds": elapsed}
     (run_dir / "fewshot.json").write_text(json.dumps(report, indent=2) + "\n")
     for r in rows:
-        log.info("%s / %s: %.2f%% ± %.2f", r["learner"], r["arm"], 100 * r["accuracy"],
-                 100 * r["ci"])  # fmt: skip
+        log.info("%s / %s: %.2f%%", r["learner"], r["arm"], 100 * r["accuracy"])
     log.info("wrote %s (%.0f s)", run_dir / "fewshot.md", elapsed)
     return value
 

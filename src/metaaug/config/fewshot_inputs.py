@@ -1,6 +1,8 @@
-"""What the gan and synthetic arms read from `metaaug train`: an initialization checkpoint
-(`arms.gan.checkpoint`) and synthetic folders (`fewshot.synthetic_path`), each checked against
-this run's dataset and its meta-test classes (a class the GAN saw is refused)."""
+"""What `metaaug fewshot` reads besides its dataset: where its episodes come from (meta-test
+classes, or the user's own tasks, `task=DIR`), and what the gan and synthetic arms read from
+`metaaug train`: an initialization checkpoint (`arms.gan.checkpoint`) and synthetic folders
+(`fewshot.synthetic_path`), each checked against this run's dataset and its meta-test classes
+(a class the GAN saw is refused)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,58 @@ from torch import Tensor
 
 from metaaug.config import build
 from metaaug.config.saved import load_saved
+from metaaug.data.folders import read_classes
 from metaaug.data.sources import image_folder_flat
+from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import GanArm
+from metaaug.fewshot.episodes import EpisodeSampler
+from metaaug.fewshot.tasks import FixedTask, read_task, task_folders
 from metaaug.io.synthetic import check_complete
 from metaaug.models.conditioning import conditioning
 
 log = logging.getLogger("metaaug.fewshot")
+
+
+def episode_sources(
+    cfg: DictConfig, classes: dict[str, Tensor], split: ClassSplit, fixed: dict[str, list[int]]
+) -> dict[str, EpisodeSampler | FixedTask]:
+    """{"episodes": episodes of the meta-test classes}, or with `task=DIR` each task folder of
+    DIR by name (its images read as the dataset's: size, channels, polarity)."""
+    f, ds = cfg.fewshot, cfg.dataset
+    if cfg.task is None:
+        log.info("%d-way %d-shot episodes from %d meta-test classes (backbone: %d meta-train)",
+                 f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
+        sampler = EpisodeSampler(classes, split.test, int(f.ways), int(f.shots), int(f.queries),
+                                 int(cfg.seed), fixed_support=fixed)  # fmt: skip
+        return {"episodes": sampler}
+    if fixed:
+        raise UserError(
+            "fewshot.arms has synthetic, whose images are of dataset classes, but task= gives "
+            "classes of your own; drop the synthetic arm (the gan arm adapts to your shots)"
+        )
+
+    def read(folder: Path, key: str) -> dict[str, Tensor]:
+        return read_classes(folder, key, image_size=int(ds.image_size), channels=int(ds.channels),
+                            invert=bool(ds.source.get("invert", False)),
+                            alpha_background=ds.get("alpha_background", "white"))  # fmt: skip
+
+    tasks = {}
+    for folder in task_folders(Path(str(cfg.task))):
+        task = read_task(folder, read)
+        if task.name in tasks:
+            raise UserError(f"task='{cfg.task}' holds two tasks named '{task.name}'; rename one")
+        tasks[task.name] = task
+    log.info(
+        "%d task(s) of your own from %s, each repeated %d times (backbone: %d meta-train "
+        "classes of %s)",
+        len(tasks),
+        cfg.task,
+        f.episodes,
+        len(split.train),
+        ds.name,
+    )
+    return tasks
 
 
 def gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> GanArm:

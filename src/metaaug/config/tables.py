@@ -156,6 +156,7 @@ TRAIN: dict[str, Rule] = {
 
 FEWSHOT: dict[str, Rule] = {
     **COMMON,
+    "task": PATH,
     "fewshot.ways": integer(2),
     "fewshot.shots": integer(1),
     "fewshot.queries": integer(1),

@@ -40,7 +40,7 @@ def summarize(
 def markdown(
     rows: list[dict],
     title: str,
-    queries: int,
+    queries: int | str,
     seed: int,
     confidence: float,
     kept: dict[str, np.ndarray] | None = None,
@@ -78,3 +78,12 @@ def to_csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
     return out.getvalue()
+
+
+def per_episode(acc: dict[str, dict[str, np.ndarray]], kept: dict[str, np.ndarray]) -> dict:
+    """The per-episode figures of a report: every learner x arm's accuracy, and per filtering
+    arm the share of its generated images the judge kept."""
+    return {
+        "per_episode": {ln: {an: v.tolist() for an, v in pa.items()} for ln, pa in acc.items()},
+        "kept": {an: v.tolist() for an, v in kept.items()},
+    }
