@@ -23,6 +23,7 @@ from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscrimin
 from metaaug.models.conditioning import conditioning
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
 from metaaug.models.figr import FIGRDiscriminator, FIGRGenerator
+from metaaug.models.fusion import FusionGenerator, SetDiscriminator
 from metaaug.models.gan import DCGANDiscriminator, DCGANGenerator
 from metaaug.models.mlp import MLPDiscriminator, MLPGenerator
 from metaaug.models.resnet import ResNetDiscriminator, ResNetGenerator
@@ -108,6 +109,15 @@ ARCHS = [
             PairDiscriminator(c, s, width=4, spectral_norm=sn),
         ),
     ),
+    Arch(
+        "fusion",
+        "set_conditioned",
+        (16, 28, 32),
+        lambda c, s, sn: (
+            FusionGenerator(c, s, z_dim=Z, width=4),
+            SetDiscriminator(c, s, width=4, spectral_norm=sn),
+        ),
+    ),
 ]
 
 
@@ -121,6 +131,8 @@ def condition(kind: str, n: int, c: int, s: int, gen: torch.Generator) -> Tensor
         return torch.randint(0, WAYS, (n,), generator=gen)
     if kind == "image_conditioned":
         return images(n, c, s, gen)
+    if kind == "set_conditioned":  # three images of the class per image
+        return images(n * 3, c, s, gen).view(n, 3, c, s, s)
     return torch.zeros(n)
 
 
@@ -398,7 +410,8 @@ CONFIGS = sorted(CONF.glob("*.yaml"))
 
 
 def test_there_is_a_config_for_every_architecture() -> None:
-    assert {p.stem for p in CONFIGS} >= {"dcgan", "figr", "resnet", "mlp", "conditional", "dagan"}
+    assert {p.stem for p in CONFIGS} >= {"dcgan", "figr", "resnet", "mlp", "conditional", "dagan",
+                                         "fusion"}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -414,12 +427,10 @@ def test_every_gan_config_instantiates_both_nets(path: Path) -> None:
     assert g.discriminator.spectral_norm is False  # interpolated from gan.spectral_norm
     G, D = instantiate(g.generator), instantiate(g.discriminator)
     # the generator declares its conditioning; the training loop reads it from there
-    kind = {"none": "unconditional", "class": "conditional", "image": "image_conditioned"}[
-        conditioning(G).name
-    ]
-    assert kind == {"conditional": "conditional", "dagan": "image_conditioned"}.get(
-        path.stem, "unconditional"
-    )
+    kind = {"none": "unconditional", "class": "conditional", "image": "image_conditioned",
+            "set": "set_conditioned"}[conditioning(G).name]  # fmt: skip
+    assert kind == {"conditional": "conditional", "dagan": "image_conditioned",
+                    "fusion": "set_conditioned"}.get(path.stem, "unconditional")  # fmt: skip
     if kind == "conditional":
         assert g.ways == 5 and G.num_classes == D.num_classes == 5
     gen = torch.Generator().manual_seed(10)

@@ -14,13 +14,14 @@ from metaaug.data.tasks import Task, TaskSampler
 from metaaug.errors import UserError
 from metaaug.gan.losses import d_loss, g_loss
 from metaaug.meta.adapt import sample
-from metaaug.meta.functional import Pair, d_objective, draw_noise, g_objective, parameters, partners
+from metaaug.meta.functional import Pair, d_objective, draw_noise, g_objective, parameters
 from metaaug.meta.inner import inner_loop
 from metaaug.meta.maml import MAML
 from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.reptile import Reptile
 from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
+from metaaug.models.conditioning import partners
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
 from metaaug.models.gan import GAN
 

@@ -125,7 +125,12 @@ def _check_gan_size(cfg: DictConfig) -> None:
     """The image sizes the GAN pair builds (the models' own checks, before any data)."""
     size = int(cfg.dataset.image_size)
     module = str(OmegaConf.select(cfg, "gan.generator._target_", default="")).rpartition(".")[0]
-    if module in ("metaaug.models.gan", "metaaug.models.conditional", "metaaug.models.dagan"):
+    if module in (
+        "metaaug.models.gan",
+        "metaaug.models.conditional",
+        "metaaug.models.dagan",
+        "metaaug.models.fusion",
+    ):
         spatial_plan(size)
     elif module in ("metaaug.models.figr", "metaaug.models.resnet"):
         figr_side(size, int(cfg.gan.blocks), "FIGR" if module.endswith("figr") else "ResNet")

@@ -23,7 +23,6 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from metaaug.errors import UserError
 from metaaug.gan.losses import d_loss, g_loss, gp_of_grads, r1_of_grads, scores_and_input_grads
 from metaaug.meta.settings import Adversarial, Augment
 from metaaug.models.conditioning import Conditioning, conditioning
@@ -41,8 +40,8 @@ class Noise(NamedTuple):
     aug_real: dict[str, Tensor]  # augmentation draws, each [steps, d_steps, n, ...]
     aug_fake_d: dict[str, Tensor]
     aug_fake_g: dict[str, Tensor]  # [steps, g_steps, n, ...]
-    pick_d: Tensor  # [steps, d_steps, n] int64: each image's partner (image conditioning; else
-    pick_g: Tensor  # [steps, g_steps, n]        an empty last dimension)
+    pick_d: Tensor  # [steps, d_steps, n, ...] int64: the images each image is conditioned with
+    pick_g: Tensor  # [steps, g_steps, n, ...]   (`Conditioning.picks`; empty when none)
 
 
 @dataclass(frozen=True)
@@ -78,21 +77,6 @@ class Pair:
         return self.augment is not None and getattr(self.augment, "differentiable", False)
 
 
-def partners(shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
-    """Random partner indices [*shape, n]: `n` images in `groups` equal consecutive blocks (one
-    class each), each paired with another image of its own block by a random non-zero shift."""
-    size = n // groups
-    if size < 2 or size * groups != n:
-        raise UserError(
-            f"an image-conditioned GAN (gan=dagan) pairs each image with another of its class, "
-            f"but got {n / groups:g} per class; use at least 2 (meta_algo.support, "
-            f"meta_algo.query and target.shots), or finetune.steps=0 to skip fine-tuning"
-        )
-    shift = torch.randint(1, size, (*shape, groups, 1), generator=rng)
-    within = (torch.arange(size) + shift) % size
-    return (within + torch.arange(groups).unsqueeze(1) * size).flatten(-2)
-
-
 def parameters(module: nn.Module) -> Params:
     """A detached copy of a module's parameters as a dict (the functional form's input)."""
     return {k: v.detach().clone() for k, v in module.named_parameters()}
@@ -119,12 +103,8 @@ def draw_noise(
     z_g = torch.randn(steps, adv.g_steps, n, pair.z_dim, generator=rng)
     fakes = pair.augments_fakes()
     augs = aug(adv.d_steps, True), aug(adv.d_steps, fakes), aug(adv.g_steps, fakes)
-    picks = []
-    for rounds in (adv.d_steps, adv.g_steps):
-        if pair.conditioning.pairs:
-            picks.append(partners((steps, rounds), n, groups, rng))
-        else:
-            picks.append(torch.zeros(steps, rounds, 0, dtype=torch.long))
+    picks = [pair.conditioning.picks((steps, rounds), n, groups, rng)
+             for rounds in (adv.d_steps, adv.g_steps)]  # fmt: skip
     return Noise(z_d, eps, z_g, *augs, *picks)
 
 

@@ -78,7 +78,7 @@ class Pretrain:
         images = torch.cat([tasks.support, tasks.query], dim=1).flatten(0, 1).to(device)
         labels = torch.cat(tasks.labels(), dim=1).flatten().to(device)
         adv = self.adversarial
-        if not conditioning(init.generator).pairs:
+        if not conditioning(init.generator).own_class:
             # pooled classes: an unconditional (or slot-conditioned) fake has no class of its
             # own here, so the class term has nothing to pull it to (the fine-tune has it)
             adv = replace(adv, class_loss=None)

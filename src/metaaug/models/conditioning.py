@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from metaaug.errors import UserError
+
 
 @dataclass(frozen=True)
 class Conditioning:
@@ -36,6 +38,13 @@ class Conditioning:
     pairs: bool = False  # each step pairs a real image with another of its class
     multi_class: bool = True  # a task may hold several classes
     needs_shots: bool = False  # sampling transforms the class's shots
+    own_class: bool = False  # a fake is of its condition's class, even in a pooled batch
+
+    def picks(self, shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
+        """The images each of `n` real images (`groups` classes in equal consecutive blocks)
+        is conditioned with, per step of `shape`: indices [*shape, n, ...] (drawn up front,
+        so that a task stays a pure function of its inputs); none for this kind."""
+        return torch.zeros(*shape, 0, dtype=torch.long)
 
     def min_shots(self, adapting: bool) -> int:
         """Shots of a class needed to adapt to it (`adapting`) or to sample from it."""
@@ -72,6 +81,10 @@ class ImageConditioning(Conditioning):
     pairs: bool = True
     multi_class: bool = False
     needs_shots: bool = True
+    own_class: bool = True
+
+    def picks(self, shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
+        return partners(shape, n, groups, rng)
 
     def for_step(self, images: Tensor, labels: Tensor | None, pick: Tensor) -> Tensor:
         return images[pick]
@@ -82,7 +95,52 @@ class ImageConditioning(Conditioning):
         return shots[index.to(shots.device) % shots.shape[0]].to(device)
 
 
-NONE, CLASS, IMAGE = Conditioning(), ClassConditioning(), ImageConditioning()
+@dataclass(frozen=True)
+class SetConditioning(Conditioning):
+    """c is the set of all the class's images in the step (its shots when sampling), one set
+    per image [n, k, C, H, W]: the generator fuses them (`metaaug.models.fusion`)."""
+
+    name: str = "set"
+    multi_class: bool = False
+    needs_shots: bool = True
+    own_class: bool = True
+
+    def picks(self, shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
+        size = n // groups  # every image of its class block, the same for each step
+        block = torch.arange(n) // size * size
+        members = block.unsqueeze(1) + torch.arange(size)  # [n, size]
+        return members.expand(*shape, n, size).clone()
+
+    def for_step(self, images: Tensor, labels: Tensor | None, pick: Tensor) -> Tensor:
+        return images[pick]
+
+    def for_sampling(self, index: Tensor, shots: Tensor | None, device: torch.device) -> Tensor:
+        if shots is None or shots.shape[0] == 0:
+            raise ValueError("a set-conditioned generator needs the class's shots to sample")
+        return shots.to(device).unsqueeze(0).expand(index.shape[0], *shots.shape)
+
+
+def partners(shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
+    """Random partner indices [*shape, n]: `n` images in `groups` equal consecutive blocks (one
+    class each), each paired with another image of its own block by a random non-zero shift."""
+    size = n // groups
+    if size < 2 or size * groups != n:
+        raise UserError(
+            f"an image-conditioned GAN (gan=dagan) pairs each image with another of its class, "
+            f"but got {n / groups:g} per class; use at least 2 (meta_algo.support, "
+            f"meta_algo.query and target.shots), or finetune.steps=0 to skip fine-tuning"
+        )
+    shift = torch.randint(1, size, (*shape, groups, 1), generator=rng)
+    within = (torch.arange(size) + shift) % size
+    return (within + torch.arange(groups).unsqueeze(1) * size).flatten(-2)
+
+
+NONE, CLASS, IMAGE, SET = (
+    Conditioning(),
+    ClassConditioning(),
+    ImageConditioning(),
+    SetConditioning(),
+)
 
 
 def conditioning(generator: nn.Module) -> Conditioning:
