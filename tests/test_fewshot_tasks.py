@@ -108,3 +108,21 @@ def test_a_folder_without_tasks_is_refused(metaaug: Runner, tmp_path: Path) -> N
     assert_one_line_error(proc, "holds no support/ and query/ folders", "<task>/support/<class>")
     proc = metaaug("fewshot", f"task={tmp_path / 'missing'}", *QUICK)
     assert_one_line_error(proc, "is not a folder")
+
+
+def test_episodes_from_meta_val_classes_to_choose_settings_on(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    split = ["dataset.val_fraction=0.3", "dataset.test_fraction=0.3", "fewshot.ways=2"]
+    proc = metaaug("fewshot", *QUICK, *split, "fewshot.classes=val", "fewshot.arms=[none]",
+                   "fewshot.learners=[protonet]", f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "fewshot.json").read_text())
+    held = report["classes"]
+    assert held["episodes_from"] == "val" and len(held["val"]) >= 2
+    assert not set(held["val"]) & set(held["test"])
+    assert f"episodes from {len(held['val'])} meta-val classes" in proc.stdout + proc.stderr
+    # no meta-val class: one line naming the key to raise
+    proc = metaaug("fewshot", *QUICK, "fewshot.classes=val")
+    assert_one_line_error(proc, "fewshot.classes=val", "dataset.val_fraction")

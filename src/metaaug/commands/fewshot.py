@@ -66,8 +66,9 @@ def run(cfg: DictConfig) -> float:
         rows = summarize(acc, float(f.confidence), kept)
         text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence), kept)
         value = float(acc[goal[0]][goal[1]].mean())
-        report = {"rows": rows, "classes": {"train": list(split.train), "test": list(split.test)},
-                  **per_episode(acc, kept)}  # fmt: skip
+        held = {"train": list(split.train), "val": list(split.val), "test": list(split.test),
+                "episodes_from": str(f.classes)}  # fmt: skip
+        report = {"rows": rows, "classes": held, **per_episode(acc, kept)}
     else:
         rows, text, report = task_report(results, float(f.confidence), int(cfg.seed), sources)
         value = next(r["accuracy"] for r in rows if (r["learner"], r["arm"]) == goal)

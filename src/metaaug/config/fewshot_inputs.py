@@ -29,6 +29,19 @@ from metaaug.models.conditioning import conditioning
 log = logging.getLogger("metaaug.fewshot")
 
 
+def episode_classes(cfg: DictConfig, split: ClassSplit) -> list[str]:
+    """The held-out classes episodes come from: meta-test (`fewshot.classes=test`, to report)
+    or meta-val (`val`, to choose settings on)."""
+    which = str(cfg.fewshot.classes)
+    names = list(split.val if which == "val" else split.test)
+    if not names:
+        raise UserError(
+            f"fewshot.classes={which} but the split has no meta-{which} class; raise "
+            f"dataset.{which}_fraction (e.g. 0.15)"
+        )
+    return names
+
+
 def episode_sources(
     cfg: DictConfig, classes: dict[str, Tensor], split: ClassSplit, fixed: dict[str, list[int]]
 ) -> dict[str, EpisodeSampler | FixedTask]:
@@ -36,9 +49,10 @@ def episode_sources(
     DIR by name (its images read as the dataset's: size, channels, polarity)."""
     f, ds = cfg.fewshot, cfg.dataset
     if cfg.task is None:
-        log.info("%d-way %d-shot episodes from %d meta-test classes (backbone: %d meta-train)",
-                 f.ways, f.shots, len(split.test), len(split.train))  # fmt: skip
-        sampler = EpisodeSampler(classes, split.test, int(f.ways), int(f.shots), int(f.queries),
+        names = episode_classes(cfg, split)
+        log.info("%d-way %d-shot episodes from %d meta-%s classes (backbone: %d meta-train)",
+                 f.ways, f.shots, len(names), f.classes, len(split.train))  # fmt: skip
+        sampler = EpisodeSampler(classes, names, int(f.ways), int(f.shots), int(f.queries),
                                  int(cfg.seed), fixed_support=fixed)  # fmt: skip
         return {"episodes": sampler}
     if fixed:
@@ -165,7 +179,8 @@ def synthetic_folders(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[s
                 f"{info['channels']} channels, this run uses {ds.name}, {ds.image_size}, "
                 f"{ds.channels}; use the same dataset settings"
             )
-        leaked = sorted(set(info["meta_train_classes"]) & set(split.test))
+        episodes = episode_classes(cfg, split)
+        leaked = sorted(set(info["meta_train_classes"]) & set(episodes))
         if leaked:
             raise UserError(
                 f"the GAN behind '{path.parent}' was meta-trained on {len(leaked)} of the "
@@ -180,8 +195,8 @@ def synthetic_folders(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[s
                     "images again with `metaaug train`"
                 )
             name = entry["class_name"]
-            if info["from_path"] or name not in split.test:
-                log.warning("synthetic images of '%s' (%s) are not of a meta-test class: unused",
+            if info["from_path"] or name not in episodes:
+                log.warning("synthetic images of '%s' (%s) are not of an episode class: unused",
                             name, path.parent)  # fmt: skip
                 continue
             if name in images:

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from metaaug.config import build, evaluator
-from metaaug.config.fewshot_inputs import gan_arm
+from metaaug.config.fewshot_inputs import episode_classes, gan_arm
 from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError
 from metaaug.fewshot.arms import Arm, SyntheticArm
@@ -63,7 +63,8 @@ def trusted(arm: Arm, node: DictConfig, ctx: Context) -> Arm:
 
 
 def _gan(ctx: Context) -> Arm:
-    return trusted(gan_arm(ctx.cfg, list(ctx.split.test), ctx.device), ctx.cfg.arms.gan, ctx)
+    arm = gan_arm(ctx.cfg, episode_classes(ctx.cfg, ctx.split), ctx.device)
+    return trusted(arm, ctx.cfg.arms.gan, ctx)
 
 
 def _learned(ctx: Context) -> Arm:

@@ -158,6 +158,7 @@ FEWSHOT: dict[str, Rule] = {
     **COMMON,
     "task": PATH,
     "fewshot.ways": integer(2),
+    "fewshot.classes": optional(one_of("test", "val")),
     "fewshot.shots": integer(1),
     "fewshot.queries": integer(1),
     "fewshot.episodes": integer(2, note="a confidence interval needs 2"),
