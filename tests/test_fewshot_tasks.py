@@ -108,6 +108,8 @@ def test_a_folder_without_tasks_is_refused(metaaug: Runner, tmp_path: Path) -> N
     assert_one_line_error(proc, "holds no support/ and query/ folders", "<task>/support/<class>")
     proc = metaaug("fewshot", f"task={tmp_path / 'missing'}", *QUICK)
     assert_one_line_error(proc, "is not a folder")
+    proc = metaaug("fewshot", f"task={tmp_path / 'empty'}", *QUICK, "fewshot.arms=[none,synthetic]")
+    assert_one_line_error(proc, "drop the synthetic arm")
 
 
 def test_episodes_from_meta_val_classes_to_choose_settings_on(

@@ -55,11 +55,6 @@ def episode_sources(
         sampler = EpisodeSampler(classes, names, int(f.ways), int(f.shots), int(f.queries),
                                  int(cfg.seed), fixed_support=fixed)  # fmt: skip
         return {"episodes": sampler}
-    if fixed:
-        raise UserError(
-            "fewshot.arms has synthetic, whose images are of dataset classes, but task= gives "
-            "classes of your own; drop the synthetic arm (the gan arm adapts to your shots)"
-        )
 
     def read(folder: Path, key: str) -> dict[str, Tensor]:
         return read_classes(folder, key, image_size=int(ds.image_size), channels=int(ds.channels),

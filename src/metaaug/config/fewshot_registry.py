@@ -132,6 +132,11 @@ def check_names(cfg: DictConfig) -> tuple[list[str], list[str], tuple[str, str]]
             f"fewshot.objective={goal[0]}/{goal[1]} is not among the learners {learner_names} "
             f"and arms {arm_names}; set fewshot.objective.learner and .arm to ones that run"
         )
+    if cfg.task is not None and "synthetic" in arm_names:
+        raise UserError(
+            "fewshot.arms has synthetic, whose images are of dataset classes, but task= gives "
+            "classes of your own; drop the synthetic arm (the gan arm adapts to your shots)"
+        )
     if int(f.episodes) < 2:
         raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
     return arm_names, learner_names, goal
