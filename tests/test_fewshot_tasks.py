@@ -128,3 +128,17 @@ def test_episodes_from_meta_val_classes_to_choose_settings_on(
     # no meta-val class: one line naming the key to raise
     proc = metaaug("fewshot", *QUICK, "fewshot.classes=val")
     assert_one_line_error(proc, "fewshot.classes=val", "dataset.val_fraction")
+
+
+def test_a_view_arm_from_the_command_line(metaaug: Runner, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    view = "+arms.classic_light={of:classic,weight:0.25}"
+    proc = metaaug("fewshot", *QUICK, "fewshot.learners=[plain]", view,
+                   "fewshot.arms=[none,classic,classic_light]",
+                   f"hydra.run.dir={run_dir}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "fewshot.json").read_text())
+    assert [r["arm"] for r in report["rows"]] == ["none", "classic", "classic_light"]
+    # a view needs its arm listed
+    proc = metaaug("fewshot", *QUICK, view, "fewshot.arms=[none,classic_light]")
+    assert_one_line_error(proc, "arms.classic_light.of=classic", "a view needs an arm listed")

@@ -12,7 +12,7 @@ from metaaug.fewshot.episodes import Episode
 from metaaug.fewshot.learners import Prototypes, soft_cross_entropy
 from metaaug.fewshot.report import markdown, summarize
 from metaaug.fewshot.scoring import score
-from metaaug.fewshot.trust import PrototypeJudge, Trusted
+from metaaug.fewshot.trust import PrototypeJudge, Trusted, View
 
 
 class Pixels:
@@ -137,3 +137,22 @@ def test_the_report_says_what_share_each_filter_kept() -> None:
     text = markdown(rows, "t", 1, 0, 0.95, kept)
     assert "The filter of `gan` kept 50.0% of its generated images" in text
     assert summarize(acc, 0.95)[1]["kept"] is None  # no filter, no share
+
+
+def test_a_view_filters_the_very_images_its_arm_made() -> None:
+    calls = []
+
+    class Counted(Fixed):
+        def __call__(self, episode, rng):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            return super().__call__(episode, rng)
+
+    arms = {"none": NoAugment(), "gan": Counted(),
+            "gan_filtered": View("gan_filtered", "gan", 0.5, PrototypeJudge(Pixels()))}  # type: ignore[arg-type]  # fmt: skip
+    acc, kept = score(Sampler(), arms, {"count": Count()}, episodes=2, seed=0)  # type: ignore[arg-type]
+    assert len(calls) == 2  # the gan arm made its images once an episode, for both rows
+    assert acc["count"]["gan"].tolist() == [8.0] * 2
+    assert acc["count"]["gan_filtered"].tolist() == [6.0] * 2
+    assert list(kept) == ["gan_filtered"] and kept["gan_filtered"].tolist() == [0.5] * 2
+    with pytest.raises(TypeError, match="views arm gan"):
+        arms["gan_filtered"](_episode(), torch.Generator())

@@ -24,7 +24,7 @@ from metaaug.errors import UserError
 from metaaug.fewshot.arms import Arm, SyntheticArm
 from metaaug.fewshot.episodes import EpisodeSampler
 from metaaug.fewshot.learners import Learner
-from metaaug.fewshot.trust import PrototypeJudge, Trusted
+from metaaug.fewshot.trust import PrototypeJudge, Trusted, View
 
 log = logging.getLogger("metaaug.fewshot")
 
@@ -48,13 +48,18 @@ class Context:
                               split="meta-train")  # fmt: skip
 
 
+def _judge(node: DictConfig, ctx: Context) -> PrototypeJudge | None:
+    """The node's filter: the episode's prototypes on the protonet backbone (None: no filter)."""
+    if not node.get("filter", False):
+        return None
+    features, _ = evaluator.domain_features(ctx.cfg, ctx.classes, ctx.split, ctx.device)
+    return PrototypeJudge(features)
+
+
 def trusted(arm: Arm, node: DictConfig, ctx: Context) -> Arm:
     """`arm` with its node's `filter` and `weight` (`metaaug.fewshot.trust`), as it is when
     it neither filters nor weighs."""
-    weight, judge = float(node.get("weight", 1.0)), None
-    if node.get("filter", False):
-        features, _ = evaluator.domain_features(ctx.cfg, ctx.classes, ctx.split, ctx.device)
-        judge = PrototypeJudge(features)
+    weight, judge = float(node.get("weight", 1.0)), _judge(node, ctx)
     if judge is None and weight == 1.0:
         return arm
     how = ", filtered by the episode's prototypes on the protonet backbone" if judge else ""
@@ -106,9 +111,13 @@ LEARNERS: dict[str, Callable[[Context], Learner]] = {"protonet": _protonet, "mam
 
 
 def arm(name: str, ctx: Context) -> Arm:
-    """The arm `name`: its builder, or its config node `arms.<name>` as it is."""
+    """The arm `name`: its builder, a view of another arm (a node with `of`), or its config
+    node `arms.<name>` as it is."""
     if name in ARMS:
         return ARMS[name](ctx)
+    node = ctx.cfg.arms[name]
+    if "of" in node:
+        return View(name, str(node.of), float(node.get("weight", 1.0)), _judge(node, ctx))
     return build.instantiate(ctx.cfg.arms[name])
 
 
@@ -152,6 +161,13 @@ def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
         )
     if key == "arms":
         _check_combinations(names, known)
+        for name in names:
+            base = known[name].get("of") if "+" not in name else None
+            if base is not None and (base not in names or "+" in base or "of" in known[base]):
+                raise UserError(
+                    f"arms.{name}.of={base}: a view needs an arm listed in fewshot.arms that is "
+                    f"neither a view nor a combination; e.g. fewshot.arms=[none,{base},{name}]"
+                )
     return names
 
 

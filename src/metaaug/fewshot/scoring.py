@@ -62,7 +62,13 @@ def episode_accuracies(
 
     def make(name: str, index: int) -> None:
         arm = arms[name]
-        made[name] = arm(episode, _arm_rng(seed, i, index))  # type: ignore[misc]
+        base = getattr(arm, "of", None)
+        if base is not None:  # a view of another arm's images (`fewshot.trust.View`)
+            if base not in made:
+                make(base, list(arms).index(base))
+            made[name] = arm.view(episode, made[base])  # type: ignore[union-attr]
+        else:
+            made[name] = arm(episode, _arm_rng(seed, i, index))  # type: ignore[misc]
         if getattr(arm, "kept", None) is not None:
             kept[name] = arm.kept  # type: ignore[union-attr]
 

@@ -43,10 +43,26 @@ class PrototypeJudge:
         return (self.embed(images) @ prototypes.T).argmax(1) == labels.cpu()
 
 
+def trust(
+    episode: Episode, made: tuple[Tensor, Tensor], weight: float, judge: PrototypeJudge | None
+) -> tuple[Tensor, Tensor, float | None]:
+    """An arm's output on `episode` with its generated rows (those after the support) filtered
+    by `judge` (None: all kept) and weighted by `weight`; and the share the judge kept (None
+    without a judge, or when nothing was generated)."""
+    images, targets = made
+    n = len(episode.support)
+    generated, soft = images[n:], targets[n:]
+    kept = None
+    if judge is not None and len(generated):
+        keep = judge.keeps(episode, generated, soft.argmax(1))
+        kept = float(keep.float().mean())
+        generated, soft = generated[keep], soft[keep]
+    return torch.cat([images[:n], generated]), torch.cat([targets[:n], weight * soft]), kept
+
+
 class Trusted:
-    """An arm whose generated rows (those after the support) are filtered by `judge` (None:
-    all kept) and weighted by `weight`. `kept` is the share the judge kept in the last
-    episode (None without a judge, or when the arm generated nothing)."""
+    """An arm whose generated rows are filtered by `judge` and weighted by `weight` (`trust`);
+    `kept` is the share the judge kept in the last episode."""
 
     def __init__(self, arm: Arm, weight: float = 1.0, judge: PrototypeJudge | None = None) -> None:
         self.arm, self.weight, self.judge = arm, weight, judge
@@ -54,12 +70,25 @@ class Trusted:
         self.kept: float | None = None
 
     def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
-        images, targets = self.arm(episode, rng)
-        n = len(episode.support)
-        made, soft = images[n:], targets[n:]
-        self.kept = None
-        if self.judge is not None and len(made):
-            keep = self.judge.keeps(episode, made, soft.argmax(1))
-            self.kept = float(keep.float().mean())
-            made, soft = made[keep], soft[keep]
-        return torch.cat([images[:n], made]), torch.cat([targets[:n], self.weight * soft])
+        images, targets, self.kept = trust(episode, self.arm(episode, rng), self.weight,
+                                           self.judge)  # fmt: skip
+        return images, targets
+
+
+class View:
+    """Arm `of`'s own images of each episode, filtered and weighted anew (`arms.<name>.of`):
+    variants of one arm compared on the very images it made, at no cost of making them again.
+    The scoring loop hands it `of`'s output (`view`); it is never called on an episode."""
+
+    def __init__(
+        self, name: str, of: str, weight: float = 1.0, judge: PrototypeJudge | None = None
+    ) -> None:
+        self.name, self.of, self.weight, self.judge = name, of, weight, judge
+        self.kept: float | None = None
+
+    def view(self, episode: Episode, made: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        images, targets, self.kept = trust(episode, made, self.weight, self.judge)
+        return images, targets
+
+    def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        raise TypeError(f"arm {self.name} views arm {self.of}'s images: score() feeds it those")
