@@ -14,7 +14,7 @@ THREADS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install train fewshot test test-full lint format bench bench-meta bench-quality \
-	bench-fewshot bench-fewshot-recipe bench-recipe results faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
+	bench-fewshot bench-fewshot-recipe bench-ablation bench-recipe results faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ results: $(STAMP) ## render the tables of docs/results.md from the JSON under do
 
 bench-fewshot: $(STAMP) ## few-shot accuracy of every learner x arm, Omniglot 5-way 1/5-shot (hours)
 	$(BIN)/python scripts/bench_fewshot.py $(ARGS)
+
+bench-ablation: $(STAMP) ## issue 22's ablation of the gan arm (STAGE=val to choose, then STAGE=test; hours)
+	$(BIN)/python scripts/bench_ablation.py --stage $(or $(STAGE),val) $(ARGS)
 
 bench-fewshot-recipe: $(STAMP) ## few-shot with the Omniglot recipe's GAN adapted per episode class (RECIPE_RUN=<train run>; ~1 h)
 	$(BIN)/python scripts/bench_fewshot.py --recipe $(if $(RECIPE_RUN),--train-dir $(RECIPE_RUN)) $(ARGS)

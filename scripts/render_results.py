@@ -514,7 +514,37 @@ def quality(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def ablation(data: dict[str, Any]) -> str:
+    """Issue 22's ablation (`bench_ablation.py`): per shots, each design x trust variant of the
+    gan arm, in points against its reference, paired per episode and over seeds."""
+    where = "meta-val (to choose)" if data["stage"] == "val" else "meta-test (to report)"
+    lines = [
+        f"Episodes of {where} classes; seeds {_seeds(data)} (each: split, GANs, backbone and "
+        f"episodes); gan.class_loss {data['class_loss']:g} in the `+class` designs, weight "
+        f"{data['weight']:g} in the weighted variants; threads {data['threads']}, "
+        f"{data['workers']} worker process(es), {data['cpu']}. Paired differences in points, "
+        "mean over seeds [95% interval over seeds]. Variants of the gan arm's images: `gan` as "
+        "made, `gan_f` filtered, `gan_w` weighted, `gan_fw` both.",
+    ]
+    for shots in next(iter(data["designs"].values())):
+        lines += ["", f"**{shots} shot(s)**", "",
+                  "| design | variant | plain: vs none | plain: classic+ vs classic "
+                  "| protonet: vs none |", "|---|---|---|---|---|"]  # fmt: skip
+        for design, table in data["designs"].items():
+            plain, proto = table[shots]["plain"], table[shots]["protonet"]
+            for v in ("gan", "gan_f", "gan_w", "gan_fw"):
+                cells = [_points(plain[v]["vs_none"]), _points(plain[f"classic+{v}"]["vs_classic"]),
+                         _points(proto[v]["vs_none"])]  # fmt: skip
+                row = " | ".join(_cell(c, "{:+.1f}") for c in cells)
+                lines.append(f"| {design} | {v} | {row} |")
+    gain = _points(data["classic_plus_gain"][data["choice"]])
+    lines += ["", f"Highest plain classic+variant gain over classic, mean over seeds and shots: "
+              f"**{data['choice']}**, {_cell(gain, '{:+.1f}')} points."]  # fmt: skip
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "ablation": ablation,
     "recipe": recipe,
     "fewshot": fewshot,
     "train": train,

@@ -378,3 +378,27 @@ def test_an_empty_block_is_filled_and_the_repository_matches_its_json(tmp_path: 
     check = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
                            text=True, cwd=REPO)  # fmt: skip
     assert check.returncode == 0, check.stderr
+
+
+def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
+    from recipe_summary import interval
+    from render_results import ablation
+
+    variants = ("gan", "gan_f", "gan_w", "gan_fw")
+
+    def cell(*per_seed: float) -> dict:
+        return interval(list(per_seed))
+
+    plain = {v: {"vs_none": cell(0.01, 0.03)} for v in variants}
+    plain |= {f"classic+{v}": {"vs_classic": cell(-0.02, 0.0)} for v in variants}
+    protonet = {v: {"vs_none": cell(-0.05, -0.03)} for v in variants}
+    data = {"bench": "ablation", "stage": "val", "seeds": [0, 2], "threads": 1, "workers": 2,
+            "cpu": "x", "class_loss": 1.0, "weight": 0.25,
+            "designs": {"dagan": {"5": {"plain": plain, "protonet": protonet}}},
+            "classic_plus_gain": {"dagan / gan_w": cell(-0.01, 0.01)},
+            "choice": "dagan / gan_w"}  # fmt: skip
+    text = ablation(data)
+    half = stats.t.ppf(0.975, df=1) * stats.tstd([1.0, 3.0]) / 2**0.5
+    assert f"| dagan | gan_f | +2.0 [{2 - half:+.1f}, {2 + half:+.1f}] | -1.0 [" in text
+    assert "Episodes of meta-val (to choose) classes; seeds 0, 2" in text
+    assert "**dagan / gan_w**, +0.0 [" in text

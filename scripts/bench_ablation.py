@@ -1,0 +1,168 @@
+"""Issue 22's ablation: which mechanisms make generated images help a few-shot classifier.
+
+Designs, each meta-trained per seed (`experiment=omniglot_cpu`, Omniglot split by alphabet;
+a seed sets the split, the GAN, the backbone and the episodes):
+
+    dagan          the recipe's DAGAN-style pair, adapted 50 steps per episode class
+    dagan+class    the same with the class term (gan.class_loss=--class-loss)
+    fusion         gan=fusion, sampled from the shots with no fine-tune
+    fusion+class   the same with the class term
+
+Variants of the gan arm's trust (views of its images, `arms.<name>.of`, docs/fewshot.md):
+`gan` (as made), `gan_f` (filtered), `gan_w` (weight --weight), `gan_fw` (both), each alone
+and with classic augmentation (`classic+gan_f`, ...), learners plain and protonet.
+
+    --stage val    every design x variant on meta-val episodes (fewshot.classes=val,
+                   --val-episodes); the choice is the design x variant whose classic+variant
+                   gains most over classic for the plain learner, mean over seeds and shots.
+    --stage test   every design x variant on meta-test episodes (--episodes, 600): the
+                   ablation table (each mechanism alone, from dagan as made, and the choice).
+
+Resumable: a train or fewshot run whose output exists is kept (--root, default
+outputs/ablation). The JSON goes to docs/results/ablation.json (`make results` renders it).
+Not a test: on 2 cores the designs take about 1.5 hours a seed to train, the val stage hours.
+
+    python scripts/bench_ablation.py --stage val --seeds 0,2,3
+    python scripts/bench_ablation.py --stage test --seeds 0,2,3
+    python scripts/bench_ablation.py --quick --stage test     # digits, tiny budgets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from fewshot_summary import summarize
+from machine import cpu_name
+from recipe_summary import interval
+
+REPO = Path(__file__).resolve().parents[1]
+OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
+DESIGNS = {"dagan": [], "dagan+class": ["gan.class_loss={w}"],
+           "fusion": ["gan=fusion", "gan.width=16", "finetune.steps=0"],
+           "fusion+class": ["gan=fusion", "gan.width=16", "finetune.steps=0",
+                            "gan.class_loss={w}"]}  # fmt: skip
+VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
+
+
+def run(*args: str) -> None:
+    cmd = [sys.executable, "-m", "metaaug.cli", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+
+
+def views(weight: float) -> list[str]:
+    return [
+        "+arms.gan_f={of:gan,filter:true}", f"+arms.gan_w={{of:gan,weight:{weight}}}",
+        f"+arms.gan_fw={{of:gan,filter:true,weight:{weight}}}",
+        "fewshot.arms=[none,classic," + ",".join(VARIANTS)
+        + "," + ",".join(f"classic+{v}" for v in VARIANTS) + "]",
+    ]  # fmt: skip
+
+
+def gains(report: dict, learner: str) -> dict[str, float]:
+    """Each variant's paired gain of classic+variant over classic (this run's mean)."""
+    acc = {a: np.asarray(v) for a, v in report["per_episode"][learner].items()}
+    return {v: float((acc[f"classic+{v}"] - acc["classic"]).mean()) for v in VARIANTS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=("val", "test"), required=True)
+    parser.add_argument("--seeds", default="0,2,3")
+    parser.add_argument("--shots", default="1,5")
+    parser.add_argument("--episodes", type=int, default=600)
+    parser.add_argument("--val-episodes", type=int, default=200)
+    parser.add_argument("--class-loss", type=float, default=1.0, help="gan.class_loss to try")
+    parser.add_argument("--weight", type=float, default=0.25, help="the weighted views' weight")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--recipe-runs", help="dagan's train run per seed, '{seed}' in it")
+    parser.add_argument("--root", type=Path, default=REPO / "outputs" / "ablation")
+    parser.add_argument("--json", type=Path, help="default: docs/results/ablation.json (test "
+                        "stage) or ablation_val.json (val stage)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="digits, tiny budgets")
+    args = parser.parse_args()
+
+    if args.quick:
+        data = ["dataset.val_fraction=0.3", "dataset.test_fraction=0.4"]
+        train = ["gan=dagan", "gan.width=4", "meta_algo.iterations=3", "metric.epochs=1",
+                 "metric.min_steps=0",
+                 "metric.fidelity.steps_per_class=0", "generate.num_images=8",
+                 "validation.every=0", "finetune.steps=2", "metric.kid_subset_size=4"]  # fmt: skip
+        fewshot = ["fewshot.ways=3", "learners.plain.steps=3", "metric.epochs=1",
+                   "metric.min_steps=0", "fewshot.queries=3"]  # fmt: skip
+        episodes = {"val": 2, "test": 2}
+    else:
+        if not (OMNIGLOT / "images_background_small1.zip").exists():
+            sys.exit(f"the shared Omniglot subset is not at {OMNIGLOT}")
+        data = ["dataset=omniglot", f"dataset.root={OMNIGLOT}", "dataset.image_size=28",
+                "dataset.val_fraction=0.15", "dataset.test_fraction=0.25"]  # fmt: skip
+        train, fewshot = ["experiment=omniglot_cpu", "target.classes=1"], []
+        episodes = {"val": args.val_episodes, "test": args.episodes}
+    threads = f"hardware.threads={args.threads}"
+    seeds = [int(s) for s in args.seeds.split(",")]
+    shots_list = [int(s) for s in args.shots.split(",")]
+    reports: dict[str, dict[int, dict[int, dict]]] = {d: {} for d in DESIGNS}
+    for seed in seeds:
+        for design, extra in DESIGNS.items():
+            train_dir = args.root / f"seed{seed}" / design
+            if design == "dagan" and args.recipe_runs:
+                train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
+            checkpoint = train_dir / "checkpoints" / "meta_init.pt"
+            if not checkpoint.is_file():
+                over = [x.format(w=args.class_loss) for x in extra]
+                run("train", *train, *data, *over, "compare_baselines=false", f"seed={seed}",
+                    threads, f"hydra.run.dir={train_dir}")  # fmt: skip
+                print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
+            fusion = design.startswith("fusion")
+            for shots in shots_list:
+                out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
+                if not (out / "fewshot.json").is_file():
+                    # DAGAN adapts on pairs of shots: at 1 shot it transforms the shot as is
+                    steps = 0 if fusion or shots < 2 else (2 if args.quick else 50)
+                    run("fewshot", *data, *fewshot, f"fewshot.classes={args.stage}",
+                        f"fewshot.shots={shots}", f"fewshot.episodes={episodes[args.stage]}",
+                        "fewshot.learners=[plain,protonet]", *views(args.weight),
+                        f"arms.gan.checkpoint={checkpoint}", f"arms.gan.steps={steps}",
+                        f"fewshot.workers={args.workers}", f"seed={seed}", threads,
+                        f"hydra.run.dir={out}")  # fmt: skip
+                report = json.loads((out / "fewshot.json").read_text())
+                reports[design].setdefault(shots, {})[seed] = report
+                print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant "
+                      f"- classic (plain) {gains(report, 'plain')}", flush=True)  # fmt: skip
+
+    out_data = {"bench": "ablation", "stage": args.stage, "seeds": seeds, "threads": args.threads,
+                "workers": args.workers, "cpu": cpu_name(), "class_loss": args.class_loss,
+                "weight": args.weight, "settings": sys.argv[1:], "designs": {}}  # fmt: skip
+    scores = {}
+    for design, by_shots in reports.items():
+        table = summarize(by_shots, args.threads, [])["shots"]
+        for shots, by_seed in by_shots.items():  # plain: classic+v against classic, paired
+            for v in VARIANTS:
+                per_seed = [gains(by_seed[s], "plain")[v] for s in seeds]
+                table[str(shots)]["plain"][f"classic+{v}"]["vs_classic"] = interval(per_seed)
+        out_data["designs"][design] = table
+        for v in VARIANTS:  # the choice's score: plain classic+v over classic, seeds x shots
+            per_seed = [np.mean([gains(by_shots[k][s], "plain")[v] for k in shots_list])
+                        for s in seeds]  # fmt: skip
+            scores[f"{design} / {v}"] = interval(per_seed)
+    best = max(scores, key=lambda k: scores[k]["mean"])
+    out_data["classic_plus_gain"] = scores
+    out_data["choice"] = best
+    name = "ablation.json" if args.stage == "test" else "ablation_val.json"
+    path = args.json or REPO / "docs" / "results" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out_data, indent=1, allow_nan=False) + "\n")
+    print(f"best on {args.stage}: {best} ({scores[best]['mean']:+.4f}); wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
