@@ -227,6 +227,7 @@ def test_sigterm_after_meta_training_leaves_nothing_partial_and_says_how_to_go_o
     assert "meta_algo resumed from" in resumed.stdout + resumed.stderr
 
 
+@pytest.mark.slow  # several train runs: make test-full
 def test_a_run_stopped_in_a_baseline_resumes_through_the_main_checkpoint_exactly(
     metric_cache: Path, tmp_path: Path
 ) -> None:

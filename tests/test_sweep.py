@@ -63,6 +63,7 @@ def _last_validation(report: dict) -> dict:
     return history[max(history, key=int)]
 
 
+@pytest.mark.slow  # several train runs: make test-full
 def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
     metaaug: Runner, tmp_path: Path
 ) -> None:

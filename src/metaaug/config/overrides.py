@@ -67,8 +67,13 @@ def _unknown_key(config_name: str, key: str, overrides: list[str]) -> str:
         known = list(_keys(compose(config_name, overrides=groups)))
     except Exception:  # a hint only: the refusal stands without it
         known = []
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.7)
-    return f"; did you mean {' or '.join(close)}?" if close else ""
+    # a key whose last name is this key's last two joined (arms.synthetic.path ->
+    # fewshot.synthetic_path) first: near siblings would otherwise outrank it
+    joined = "_".join(key.split(".")[-2:])
+    same = [k for k in known if k.rsplit(".", 1)[-1] == joined]
+    close = same + [k for k in difflib.get_close_matches(key, known, n=3, cutoff=0.7)
+                    if k not in same]  # fmt: skip
+    return f"; did you mean {' or '.join(close[:3])}?" if close else ""
 
 
 def _one_line(err: Exception, config_name: str, overrides: list[str]) -> str:
