@@ -26,6 +26,7 @@ Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 
     python scripts/bench_fewshot.py --quick                 # digits, tiny budgets: a smoke run
     python scripts/bench_fewshot.py --recipe --train-dir outputs/bench_recipe/seed0
     python scripts/bench_fewshot.py --recipe --seeds 0,2,3 --train-dir 'runs/seed{seed}'
+    python scripts/bench_fewshot.py --recipe --root runs/fewshot ...   # resumes what is there
 
 Each fewshot run shares its episodes among --workers forked processes of one thread each
 (default 2, the cores of the machines this is sized for): the numbers are those of a
@@ -94,6 +95,8 @@ def main() -> None:
         "--json", type=Path,
         help="the figures (default: docs/results/fewshot.json; fewshot_recipe.json with --recipe)",
     )  # fmt: skip
+    parser.add_argument("--root", type=Path, help="where the runs go (default: a new "
+                        "temporary folder); a run finished there is reused")  # fmt: skip
     parser.add_argument("extra", nargs="*", help="overrides passed to every fewshot run")
     args = parser.parse_args()
 
@@ -124,7 +127,7 @@ def main() -> None:
         data = [*data, *RECIPE_DATA]
         learners_arms = RECIPE_FEWSHOT
 
-    out = Path(tempfile.mkdtemp(prefix="metaaug-fewshot-"))
+    out = args.root or Path(tempfile.mkdtemp(prefix="metaaug-fewshot-"))
     seeds = [int(x) for x in args.seeds.split(",")]
     if args.train_dir is not None and len(seeds) > 1 and "{seed}" not in args.train_dir:
         sys.exit("--train-dir reuses one seed's GAN; give --seeds with that one seed, or put "
@@ -137,12 +140,13 @@ def main() -> None:
         train_dir = given or out / f"gan_seed{seed}"
         if given and not (train_dir / "checkpoints" / "meta_init.pt").is_file():
             sys.exit(f"--train-dir: {train_dir} holds no checkpoints/meta_init.pt")
-        if not given and args.recipe:
+        trained = (train_dir / "checkpoints" / "meta_init.pt").is_file()
+        if not given and not trained and args.recipe:
             metaaug("train", "experiment=omniglot_cpu", *data, "target.classes=1",
                     "compare_baselines=false", f"seed={seed}", threads,
                     f"hydra.run.dir={train_dir}")  # fmt: skip
             print(f"trained the recipe's initialization: {train_dir}", flush=True)
-        elif not given:
+        elif not given and not trained:
             recipe = DAGAN_RECIPE if (args.gan, args.meta_algo) == ("dagan", "pretrain") else []
             metaaug(
                 "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}",
@@ -155,12 +159,15 @@ def main() -> None:
             run_dir = out / f"seed{seed}_{shots}shot"
             # an image-conditioned recipe GAN adapts on pairs of shots: at 1 shot it transforms
             steps = 0 if args.recipe and int(shots) < 2 else gan_steps
-            metaaug(
-                "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
-                f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
-                f"arms.gan.steps={steps}", *args.extra, f"seed={seed}", threads, workers,
-                f"hydra.run.dir={run_dir}",
-            )  # fmt: skip
+            if (run_dir / "fewshot.json").is_file():
+                print(f"reusing {run_dir}", flush=True)
+            else:
+                metaaug(
+                    "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
+                    f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
+                    f"arms.gan.steps={steps}", *args.extra, f"seed={seed}", threads, workers,
+                    f"hydra.run.dir={run_dir}",
+                )  # fmt: skip
             print(f"\nseed {seed}\n" + (run_dir / "fewshot.md").read_text(), flush=True)
             if args.recipe:
                 print(recipe_goals(run_dir, int(shots)), flush=True)
