@@ -102,7 +102,7 @@ def test_the_inner_loop_adds_the_term_to_g_and_moves_g_otherwise() -> None:
         noise = draw_noise(pair, 2, 4, 16, torch.Generator().manual_seed(1))
         results[weight] = inner_loop(pair, InnerOptimizer(OptimizerSpec()), g0, d0, images, noise)
     (g_off, _, _, lg_off), (g_on, _, _, lg_on) = results[0.0], results[50.0]
-    # round 1's D step is the same (G has not moved yet); G's loss carries the term
+    # G's loss carries the term (here weighted 50), and G moves otherwise
     assert lg_on.item() > lg_off.item() + 1.0
     assert any(not torch.equal(g_on[k], g_off[k]) for k in g_on)
 
