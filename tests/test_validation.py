@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
 from omegaconf import DictConfig, OmegaConf
 
 from metaaug import hardware
-from metaaug.config import tables as config_rules
 from metaaug.config import validate
+from metaaug.config.groups import MetaAlgo
+from metaaug.config.overrides import composed
+from metaaug.config.rules import group_table, table_of
+from metaaug.config.schema import COMMANDS
 from metaaug.errors import UserError
 from tests.conftest import Runner, assert_one_line_error
 
@@ -26,14 +28,14 @@ OPTIONS = [
 GAN_ARM_OPTIMIZER = "{name:adam,lr:1e-3,betas:[0.5,0.999]}"
 
 
-def _compose(command: str, *overrides: str) -> DictConfig:
-    with initialize_config_module("metaaug.conf", version_base="1.3"):
-        return compose(command, overrides=list(overrides))
+def _compose(command: str, *args: str) -> DictConfig:
+    """As the command line composes it: a value of the wrong type is refused here."""
+    return composed(command, list(args))
 
 
-def _refusal(command: str, *overrides: str) -> str:
+def _refusal(command: str, *args: str) -> str:
     with pytest.raises(UserError) as err:
-        validate.check_config(_compose(command, *overrides), command)
+        validate.check_config(_compose(command, *args), command)
     assert "\n" not in str(err.value)
     return str(err.value)
 
@@ -163,14 +165,14 @@ def test_every_optional_key_exists_in_some_option() -> None:
     for cfg in configs:
         flat = OmegaConf.to_container(cfg, resolve=False)
         present |= set(_paths(flat))
-    keys = [k for k, rule in config_rules.TRAIN.items() if rule.optional]
-    keys += [f"meta_algo.{k}" for k in config_rules.TRAINING_META_ALGO]
+    keys = [k for k, rule in table_of(COMMANDS["train"]).items() if rule.optional]
+    keys += [f"meta_algo.{k}" for k in group_table(MetaAlgo)]
     assert [k for k in keys if k not in present] == []
     fewshot_cfg = _compose("fewshot", f"arms.gan.optimizer={GAN_ARM_OPTIMIZER}")
     validate.check_config(fewshot_cfg, "fewshot")
     fewshot = set(_paths(OmegaConf.to_container(fewshot_cfg, resolve=False)))
     # classic_augment is an augment option composed elsewhere: its keys are augment's
-    keys = [k.removeprefix("classic_") for k in config_rules.FEWSHOT]
+    keys = [k.removeprefix("classic_") for k in table_of(COMMANDS["fewshot"])]
     assert [k for k in keys if k not in fewshot | present] == []
 
 

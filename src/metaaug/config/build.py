@@ -106,14 +106,14 @@ def data(cfg: DictConfig) -> Data:
         class_name=cfg.target.class_name,
         many=list(many) if isinstance(many, ListConfig) else many,
         path=cfg.target.path,
-        shots=int(cfg.target.shots),
+        shots=cfg.target.shots,
         seed=cfg.seed,
         image_size=ds.image_size,
         channels=ds.channels,
         invert=bool(ds.source.get("invert", False)),
         alpha_background=ds.get("alpha_background", "white"),
     )
-    shots = int(cfg.target.shots)
+    shots = cfg.target.shots
     references = {
         # a small class keeps at least one held-out image to measure
         name: class_target(name, classes[name], min(shots, len(classes[name]) - 1), cfg.seed)
@@ -126,13 +126,13 @@ def device(cfg: DictConfig) -> torch.device:
     """`hardware.*` applied to this process (threads, determinism, seeds, memory reuse): the
     device every command computes on."""
     hw = cfg.hardware
-    return hardware.setup(hw.device, hw.threads, hw.deterministic, int(cfg.seed),
-                          reuse_memory=bool(hw.reuse_memory))  # fmt: skip
+    return hardware.setup(hw.device, hw.threads, hw.deterministic, cfg.seed,
+                          reuse_memory=hw.reuse_memory)  # fmt: skip
 
 
 def progress(cfg: DictConfig) -> bool:
     """Whether to draw progress bars (`progress`: auto = only on a terminal)."""
-    return sys.stderr.isatty() if cfg.progress == "auto" else bool(cfg.progress)
+    return sys.stderr.isatty() if cfg.progress == "auto" else cfg.progress
 
 
 def gan(cfg: DictConfig, device: torch.device) -> GAN:
@@ -144,14 +144,14 @@ def adversarial(cfg: DictConfig, class_loss: ClassLoss | None = None) -> Adversa
     data (`config.evaluator.class_loss`)."""
     g = cfg.gan
     return Adversarial(
-        g.loss, float(g.gp_weight), int(g.d_steps), int(g.g_steps), float(g.r1_weight),
+        g.loss, g.gp_weight, g.d_steps, g.g_steps, float(g.r1_weight),
         class_loss,
     )  # fmt: skip
 
 
 def guard(cfg: DictConfig) -> Guard:
     g = cfg.guard
-    return Guard(str(g.on_divergence), float(g.lr_factor), int(g.max_rollbacks))
+    return Guard(str(g.on_divergence), g.lr_factor, g.max_rollbacks)
 
 
 # the learning rates of a meta_algo node that a rollback lowers
@@ -176,16 +176,16 @@ def finetune(cfg: DictConfig, prec: Precision, class_loss: ClassLoss | None = No
     class term), augmentation, guard, seed and precision."""
     f = cfg.finetune
     return Finetune(
-        steps=int(f.steps), optimizer=optimizer(f.optimizer),
+        steps=f.steps, optimizer=optimizer(f.optimizer),
         adversarial=adversarial(cfg, class_loss),
-        batch_size=None if f.batch_size is None else int(f.batch_size), augment=augment(cfg),
-        eval_steps=frozenset(int(s) for s in f.eval_steps or ()), seed=int(cfg.seed),
+        batch_size=None if f.batch_size is None else f.batch_size, augment=augment(cfg),
+        eval_steps=frozenset(int(s) for s in f.eval_steps or ()), seed=cfg.seed,
         guard=guard(cfg), precision=prec,
     )  # fmt: skip
 
 
 def optimizer(node: DictConfig) -> OptimizerSpec:
-    return OptimizerSpec(str(node.name), float(node.lr), tuple(node.betas))
+    return OptimizerSpec(str(node.name), node.lr, tuple(node.betas))
 
 
 def precision(cfg: DictConfig, device: torch.device, gan: torch.nn.Module) -> Precision:
@@ -193,7 +193,7 @@ def precision(cfg: DictConfig, device: torch.device, gan: torch.nn.Module) -> Pr
     ("auto" resolved: it depends on the device and on the GAN's size)."""
     hw = cfg.hardware
     weights = sum(p.numel() for p in gan.parameters())
-    return resolve_precision(hw.precision, device, bool(hw.channels_last), weights)
+    return resolve_precision(hw.precision, device, hw.channels_last, weights)
 
 
 def meta_algorithm(
@@ -207,7 +207,7 @@ def meta_algorithm(
     """
     factory = instantiate(meta.algorithm, _partial_=True, **overrides)
     return factory(
-        adversarial=adv, augment=augment(cfg), precision=prec, compile=bool(cfg.hardware.compile)
+        adversarial=adv, augment=augment(cfg), precision=prec, compile=cfg.hardware.compile
     )
 
 

@@ -32,7 +32,7 @@ def prepare(cfg: DictConfig, run_dir: Path) -> RunContext:
     data = _data(cfg)
     init = build.gan(cfg, device)
     check_pairs(cfg, init, min((t.shots.shape[0] for t in data.targets),
-                               default=int(cfg.target.shots)))  # fmt: skip
+                               default=cfg.target.shots))  # fmt: skip
     prec = _precision(cfg, device, init)
     evaluate, metric_info = evaluator.evaluator(cfg, data, device)
     term = evaluator.class_loss(cfg, data.classes, data.split, device)
@@ -42,7 +42,7 @@ def prepare(cfg: DictConfig, run_dir: Path) -> RunContext:
     return RunContext(
         paths=paths, device=device, data=data, init=init, precision=prec, evaluate=evaluate,
         fidelity=metric_info["fidelity"], finetune=build.finetune(cfg, prec, term),
-        sampling=Sampling(int(g.num_images), int(g.batch_size), int(cfg.seed)),
+        sampling=Sampling(g.num_images, g.batch_size, cfg.seed),
         objective=Objective(str(cfg.objective), str(cfg.objective_on)), writer=writer,
         record=_record(cfg, data, device, prec, metric_info),
         config=OmegaConf.to_container(cfg, resolve=True),  # type: ignore[arg-type]
@@ -63,7 +63,7 @@ def _data(cfg: DictConfig) -> Data:
         cfg.dataset.name, len(data.split.train), len(data.split.val), len(data.split.test),
         len(data.targets), ", ".join(t.class_name for t in data.targets[:5])
         + (", ..." if len(data.targets) > 5 else "") or "none (meta-val only)",
-        int(cfg.target.shots),
+        cfg.target.shots,
     )  # fmt: skip
     if cfg.objective_on == "validation" and not data.split.val:
         raise UserError(
@@ -90,25 +90,25 @@ def _record(
     """What metrics.json and the synthetic manifest say about the run besides its results."""
     split = data.split
     return {
-        "seed": int(cfg.seed),
+        "seed": cfg.seed,
         "config_hash": build.config_hash(cfg),
         "dataset": cfg.dataset.name,
-        "image_size": int(cfg.dataset.image_size),
-        "channels": int(cfg.dataset.channels),
+        "image_size": cfg.dataset.image_size,
+        "channels": cfg.dataset.channels,
         "hardware": {"device": str(device), "precision": prec.name,
                      "precision_asked": str(cfg.hardware.precision),
-                     "channels_last": prec.channels_last, "compile": bool(cfg.hardware.compile),
+                     "channels_last": prec.channels_last, "compile": cfg.hardware.compile,
                      "threads": torch.get_num_threads(),
                      "ranks": distributed.world().size},
-        "target": {"shots": int(cfg.target.shots), "path": cfg.target.path},
+        "target": {"shots": cfg.target.shots, "path": cfg.target.path},
         # which classes (and, split by group, which groups) went where
         "split": {"by": split.by, "train": list(split.train), "val": list(split.val),
                   "test": list(split.test),
                   **({"groups": split.groups()} if split.by == "group" else {})},
         "metric": {"name": cfg.metric.name, "classifier_accuracy": metric["accuracy"],
                    "classifier_path": str(metric["path"])},
-        "finetune_steps": int(cfg.finetune.steps),
-        "meta_iterations": int(cfg.meta_algo.iterations),
-        "validation": {"classes": list(split.val[: int(cfg.validation.classes)]),
-                       "steps": int(cfg.validation.steps)},
+        "finetune_steps": cfg.finetune.steps,
+        "meta_iterations": cfg.meta_algo.iterations,
+        "validation": {"classes": list(split.val[: cfg.validation.classes]),
+                       "steps": cfg.validation.steps},
     }  # fmt: skip

@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from metaaug.config import build, evaluator, validate
+from metaaug.config.groups import InceptionMetric
 from metaaug.data.folders import read_classes
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target
@@ -38,14 +39,7 @@ log = logging.getLogger("metaaug.evaluate")
 FOREGROUND_BRIGHT = "png, uint8, foreground bright"  # the format of metaaug's synthetic folders
 # metric=inception exists for this command only (train and fewshot score with the domain
 # classifier), so it is registered here rather than offered to them in conf/metric/
-ConfigStore.instance().store(group="metric", name="inception", node={
-    "name": "inception",
-    "weights_path": "${oc.env:METAAUG_INCEPTION_WEIGHTS,null}",  # torch-fidelity's FID weights
-    "download": False,  # true: fetch them into torch's hub cache when missing (needs internet)
-    "batch_size": 32,
-    "kid_subset_size": 100,
-    "kid_subsets": 50,
-})  # fmt: skip
+ConfigStore.instance().store(group="metric", name="inception", node=InceptionMetric)
 
 
 @dataclass(frozen=True)
@@ -63,7 +57,7 @@ def _read(cfg: DictConfig, key: str, invert: bool) -> dict[str, Tensor]:
     ds = cfg.dataset
     refuse_incomplete(Path(str(cfg[key])).expanduser())  # a synthetic set cut short
     return read_classes(
-        str(cfg[key]), key, image_size=int(ds.image_size), channels=int(ds.channels),
+        str(cfg[key]), key, image_size=ds.image_size, channels=ds.channels,
         invert=invert, alpha_background=ds.get("alpha_background", "white"),
         class_name=None if cfg.class_name is None else str(cfg.class_name),
     )  # fmt: skip
@@ -115,8 +109,8 @@ def _split(cfg: DictConfig, classes: dict[str, Tensor], names: list[str]) -> Cla
     classes that are dataset classes are held out first."""
     ds = cfg.dataset
     held = sorted(set(names) & set(classes))
-    return split_classes(sorted(classes), float(ds.val_fraction), float(ds.test_fraction),
-                         int(cfg.seed), held, by=build.split_by(ds))  # fmt: skip
+    return split_classes(sorted(classes), ds.val_fraction, ds.test_fraction,
+                         cfg.seed, held, by=build.split_by(ds))  # fmt: skip
 
 
 def _fidelity(
@@ -136,11 +130,11 @@ def _fidelity(
            "real": digest(torch.cat([t.heldout for t in targets]))}  # fmt: skip
     f = cfg.metric.fidelity
     settings = evaluator.classifier_settings(cfg, device)
-    settings["min_steps"] = int(f.steps_per_class) * len(learn)
+    settings["min_steps"] = f.steps_per_class * len(learn)
     model, info = load_or_train_domain_classifier(
         learn, list(learn), cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(), key=key,
-        holdout_fraction=0.0, noise=float(f.noise), width=int(f.width),
-        feature_dim=int(f.feature_dim), **settings,
+        holdout_fraction=0.0, noise=f.noise, width=f.width,
+        feature_dim=f.feature_dim, **settings,
     )  # fmt: skip
     how = "loaded from cache" if info["cached"] else "trained"
     log.info("fidelity classifier %s (%d classes): %s", how, len(learn), info["path"])
@@ -156,7 +150,7 @@ def scorers(
         from metaaug.metrics.inception import InceptionFeatures, weights_file
 
         path = weights_file(cfg.metric.get("weights_path"), bool(cfg.metric.get("download")))
-        extract = InceptionFeatures(path, device, int(cfg.metric.batch_size))
+        extract = InceptionFeatures(path, device, cfg.metric.batch_size)
         reason = ("metric=inception reads no dataset of related classes to train a fidelity "
                   "classifier on; use metric=domain with dataset=<those classes>")  # fmt: skip
         return extract, {"name": "inception", "weights_path": str(path)}, None, reason
@@ -195,9 +189,9 @@ def evaluate_sets(cfg: DictConfig, sets: list[ClassImages], device: torch.device
     for s in sets:
         fid_results, fid_unavailable, hits = _fidelity_of(fidelity, why, s)
         results, unavailable = measure(
-            extract, s.fake, s.real, s.shots, k=int(cfg.k),
-            kid_subset_size=int(m.kid_subset_size), kid_subsets=int(m.kid_subsets),
-            seed=int(cfg.seed), of_class=hits,
+            extract, s.fake, s.real, s.shots, k=cfg.k,
+            kid_subset_size=m.kid_subset_size, kid_subsets=m.kid_subsets,
+            seed=cfg.seed, of_class=hits,
         )  # fmt: skip
         per_class.append({
             "class_name": s.name, "num_real": len(s.real), "num_fake": len(s.fake),
@@ -208,10 +202,10 @@ def evaluate_sets(cfg: DictConfig, sets: list[ClassImages], device: torch.device
     return {
         "metric": metric,
         "fidelity": {"classifier_path": fidelity.path} if fidelity else {"unavailable": why},
-        "dataset": {"name": cfg.dataset.name, "image_size": int(cfg.dataset.image_size),
-                    "channels": int(cfg.dataset.channels)},
-        "seed": int(cfg.seed),
-        "k": int(cfg.k),
+        "dataset": {"name": cfg.dataset.name, "image_size": cfg.dataset.image_size,
+                    "channels": cfg.dataset.channels},
+        "seed": cfg.seed,
+        "k": cfg.k,
         "classes": per_class,
         "results": mean["all"],  # mean over classes (those where the metric is measured)
         "results_sd": sd["all"],  # sd over classes (0 for one)

@@ -45,10 +45,10 @@ def classifier_key(cfg: DictConfig) -> dict[str, Any]:
 def classifier_settings(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     m = cfg.metric
     return {
-        "epochs": int(m.epochs),
-        "min_steps": int(m.min_steps),
-        "batch_size": int(m.batch_size),
-        "seed": int(cfg.seed),
+        "epochs": m.epochs,
+        "min_steps": m.min_steps,
+        "batch_size": m.batch_size,
+        "seed": cfg.seed,
         "device": str(device),
     }
 
@@ -79,7 +79,7 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
     """The fidelity classifier of this dataset, split, shots and target (trained once, then
     cached): meta-train classes whole, the reference rows of every other class and target."""
     targets = [*data.references.values()]
-    key = {**classifier_key(cfg), "purpose": "fidelity", "shots": int(cfg.target.shots)}
+    key = {**classifier_key(cfg), "purpose": "fidelity", "shots": cfg.target.shots}
     if cfg.target.path is not None:
         for target in data.targets:
             if target.class_name in data.classes:
@@ -96,16 +96,16 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
     # its own step floor: many classes of few images need more steps than the epochs give
     # (Omniglot: 136 classes), 10 digit classes of 180 images do not (metric.min_steps is the
     # FID classifier's)
-    settings["min_steps"] = int(f.steps_per_class) * len(classes)
+    settings["min_steps"] = f.steps_per_class * len(classes)
     model, info = load_or_train_domain_classifier(
         classes,
         list(classes),
         cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(),
         key=key,
         holdout_fraction=0.0,  # the ceiling is measured on the targets' own unseen rows
-        noise=float(f.noise),
-        width=int(f.width),
-        feature_dim=int(f.feature_dim),
+        noise=f.noise,
+        width=f.width,
+        feature_dim=f.feature_dim,
         **settings,
     )
     how = "loaded from cache" if info["cached"] else "trained"
@@ -124,7 +124,7 @@ def class_loss(
         return None
     settings = classifier_settings(cfg, device)
     # not the FID features' nor the protonet backbone's network: another initialization
-    settings["seed"] = int(cfg.seed) + 1
+    settings["seed"] = cfg.seed + 1
     model, info = load_or_train_domain_classifier(
         classes,
         split.train,
@@ -156,9 +156,9 @@ def evaluator(
             fake,
             target.heldout,
             target.shots,
-            kid_subset_size=int(m.kid_subset_size),
-            kid_subsets=int(m.kid_subsets),
-            seed=int(cfg.seed),
+            kid_subset_size=m.kid_subset_size,
+            kid_subsets=m.kid_subsets,
+            seed=cfg.seed,
             of_class=hits,
         )
         return fidelity.measure(fake, target, hits) | metrics

@@ -52,12 +52,12 @@ def episode_sources(
         names = episode_classes(cfg, split)
         log.info("%d-way %d-shot episodes from %d meta-%s classes (backbone: %d meta-train)",
                  f.ways, f.shots, len(names), f.classes, len(split.train))  # fmt: skip
-        sampler = EpisodeSampler(classes, names, int(f.ways), int(f.shots), int(f.queries),
-                                 int(cfg.seed), fixed_support=fixed)  # fmt: skip
+        sampler = EpisodeSampler(classes, names, f.ways, f.shots, f.queries,
+                                 cfg.seed, fixed_support=fixed)  # fmt: skip
         return {"episodes": sampler}
 
     def read(folder: Path, key: str) -> dict[str, Tensor]:
-        return read_classes(folder, key, image_size=int(ds.image_size), channels=int(ds.channels),
+        return read_classes(folder, key, image_size=ds.image_size, channels=ds.channels,
                             invert=bool(ds.source.get("invert", False)),
                             alpha_background=ds.get("alpha_background", "white"))  # fmt: skip
 
@@ -130,7 +130,7 @@ def gan_arm(cfg: DictConfig, test_classes: list[str], device: torch.device) -> G
              f" with its class term (gan.class_loss={term.weight:g})" if term else "",
              node.per_class)  # fmt: skip
     return GanArm(gan, build.adversarial(run, saved.class_loss), optimizer, steps,
-                  int(node.per_class),
+                  node.per_class,
                   build.augment(run), build.precision(cfg, device, gan))  # fmt: skip
 
 

@@ -43,8 +43,8 @@ class Context:
         """Episodes of the meta-train classes, for what is meta-learned here (MAML's
         initialization, the learned augmentation); never the meta-test classes."""
         f = self.cfg.fewshot
-        return EpisodeSampler(self.classes, self.split.train, int(f.ways), int(f.shots),
-                              int(f.queries), int(self.cfg.seed) + 1,
+        return EpisodeSampler(self.classes, self.split.train, f.ways, f.shots,
+                              f.queries, self.cfg.seed + 1,
                               split="meta-train")  # fmt: skip
 
 
@@ -75,7 +75,7 @@ def _gan(ctx: Context) -> Arm:
 def _learned(ctx: Context) -> Arm:
     t0 = time.perf_counter()
     arm = build.instantiate(ctx.cfg.arms.learned, episodes=ctx.train_episodes(),
-                            seed=int(ctx.cfg.seed))  # fmt: skip
+                            seed=ctx.cfg.seed)  # fmt: skip
     shown = ", ".join(f"{k}={v.item():.3g}" for k, v in arm.augment.magnitudes().items())
     log.info("learned arm: %s (meta-learned in %.0f s)", shown, time.perf_counter() - t0)
     return arm
@@ -83,7 +83,7 @@ def _learned(ctx: Context) -> Arm:
 
 def _synthetic(ctx: Context) -> Arm:
     node = ctx.cfg.arms.synthetic
-    return trusted(SyntheticArm(ctx.synthetic, int(node.per_class)), node, ctx)
+    return trusted(SyntheticArm(ctx.synthetic, node.per_class), node, ctx)
 
 
 def _protonet(ctx: Context) -> Learner:
@@ -96,8 +96,8 @@ def _maml(ctx: Context) -> Learner:
     t0 = time.perf_counter()
     ds = ctx.cfg.dataset
     learner = build.instantiate(ctx.cfg.learners.maml, episodes=ctx.train_episodes(),
-                                channels=int(ds.channels), image_size=int(ds.image_size),
-                                seed=int(ctx.cfg.seed), device=str(ctx.device))  # fmt: skip
+                                channels=ds.channels, image_size=ds.image_size,
+                                seed=ctx.cfg.seed, device=str(ctx.device))  # fmt: skip
     log.info("maml learner: meta-trained in %.0f s", time.perf_counter() - t0)
     return learner
 
@@ -146,7 +146,7 @@ def check_names(cfg: DictConfig) -> tuple[list[str], list[str], tuple[str, str]]
             "fewshot.arms has synthetic, whose images are of dataset classes, but task= gives "
             "classes of your own; drop the synthetic arm (the gan arm adapts to your shots)"
         )
-    if int(f.episodes) < 2:
+    if f.episodes < 2:
         raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
     return arm_names, learner_names, goal
 

@@ -3,9 +3,11 @@ key (`meta_algo.iteratons=3`), an unknown option (`dataset=omniglt`) or an overr
 parse is one line naming the fix (UserError: exit 2), not Hydra's several-line report with
 exit code 1.
 
-A sweep (`-m seed=0,1`, `choice(...)`, `range(...)`) is composed with each of its values where
-they pick a config group option, else with its first; `interval(...)` has no values to list and
-is composed with a placeholder: only the key is checked.
+A value OmegaConf refuses for its key's type (`seed=abc`: the typed schema,
+`metaaug.config.schema`) is refused in the words of the key's rule. A sweep (`-m seed=0,1`,
+`choice(...)`, `range(...)`) is composed with each of its values (up to 20);
+`interval(...)` has no values to list and is composed with a placeholder: only the key is
+checked.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import difflib
 import re
 from collections.abc import Iterator
 
+from omegaconf import DictConfig
+
 from metaaug.errors import UserError
 
-GROUP_VALUES_CHECKED = 20  # the values of a sweep over options composed one by one, at most
+GROUP_VALUES_CHECKED = 20  # the values of one sweep composed one by one, at most
 HYDRA_SYNTAX = "https://hydra.cc/docs/advanced/override_grammar/basic"
 
 
@@ -38,8 +42,8 @@ def _compositions(overrides: list[str]) -> Iterator[list[str]]:
         except HydraException:  # interval(...): no values to list
             values = ["0"]
         plain.append(f"{key}={values[0]}")
-        if "." not in override.key_or_group:  # a group's options: each must exist
-            sweeps.extend((f"{key}={v}", plain[:-1]) for v in values[1:GROUP_VALUES_CHECKED])
+        # each option of a group must exist, each value of a key must fit its type
+        sweeps.extend((f"{key}={v}", plain[:-1]) for v in values[1:GROUP_VALUES_CHECKED])
     yield plain
     for changed, before in sweeps:
         yield [*before, changed]
@@ -47,8 +51,6 @@ def _compositions(overrides: list[str]) -> Iterator[list[str]]:
 
 def _keys(cfg: object, prefix: str = "") -> Iterator[str]:
     """The path of every value of `cfg` (not of the nodes holding them), unresolved."""
-    from omegaconf import DictConfig
-
     for key, value in cfg.items_ex(resolve=False) if isinstance(cfg, DictConfig) else ():
         if isinstance(value, DictConfig):
             yield from _keys(value, f"{prefix}{key}.")
@@ -76,7 +78,25 @@ def _unknown_key(config_name: str, key: str, overrides: list[str]) -> str:
     return f"; did you mean {' or '.join(close[:3])}?" if close else ""
 
 
+def _typed(err: Exception, config_name: str) -> str | None:
+    """A value OmegaConf refused for its key's type, in the words of the key's rule."""
+    from omegaconf.errors import ValidationError
+
+    from metaaug.config.schema import rule_for
+
+    cause = err if isinstance(err, ValidationError) else err.__cause__
+    if not isinstance(cause, ValidationError) or not cause.full_key:
+        return None
+    key = re.sub(r"\[\d+\]$", "", cause.full_key)  # an item of a list: the list's rule
+    rule = rule_for(config_name, key)
+    if rule is None:
+        return f"{key}={cause.value!r}: {str(cause).splitlines()[0]}"
+    return rule.message(key, cause.value)
+
+
 def _one_line(err: Exception, config_name: str, overrides: list[str]) -> str:
+    if typed := _typed(err, config_name):
+        return typed
     text = str(err)
     if m := re.match(r"Could not override '([^']+)'\.\nTo append to your config use (\S+)", text):
         key, append = m.groups()
@@ -122,16 +142,29 @@ def _unparsable(overrides: list[str]) -> str | None:
     return None
 
 
-def check(config_name: str, overrides: list[str]) -> None:
-    """Compose `config_name` with `overrides` (Hydra's flags already removed) as Hydra would;
-    raise UserError in one line for what Hydra would refuse."""
+def composed(config_name: str, overrides: list[str], hydra: bool = False) -> DictConfig:
+    """`config_name` composed with `overrides` as Hydra would (`hydra`: with its own node);
+    UserError in one line for what Hydra refuses."""
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     with initialize_config_module("metaaug.conf", version_base="1.3"):
         try:
-            for composition in _compositions(overrides):
-                compose(config_name, overrides=composition, return_hydra_config=True)
+            return compose(config_name, overrides=overrides, return_hydra_config=hydra)
         except (HydraException, OmegaConfBaseException) as err:
             raise UserError(_one_line(err, config_name, overrides)) from None
+
+
+def check(config_name: str, overrides: list[str]) -> None:
+    """Compose `config_name` with `overrides` (Hydra's flags already removed) as Hydra would,
+    once per value of a sweep (up to GROUP_VALUES_CHECKED); raise UserError in one line for
+    what Hydra would refuse."""
+    from hydra.errors import HydraException
+
+    try:
+        compositions = list(_compositions(overrides))
+    except HydraException as err:  # an override the grammar cannot read
+        raise UserError(_one_line(err, config_name, overrides)) from None
+    for composition in compositions:
+        composed(config_name, composition, hydra=True)

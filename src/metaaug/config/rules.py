@@ -1,21 +1,22 @@
-"""The rule makers behind the tables of what each config value may be (`config/tables.py`):
-a `Rule` says what a value may be (a type and range, or choices) in words a one-line refusal
-can quote. `metaaug.config.validate` applies the tables, and checks what a table cannot say.
+"""The rule makers of the typed config (`config/schema.py`): a `Rule` says what a value may be
+(a type and range, or choices) in words a one-line refusal can quote. `metaaug.config.validate`
+applies each field's rule; `metaaug.config.overrides` quotes it when OmegaConf refuses a type.
 
-A rule takes the value as YAML read it (the configs are plain YAML, so a command-line value
-arrives as YAML reads it), and a value not of the declared type fails. One conversion: a
-boolean written as OmegaConf spells booleans in a typed config (yes/no, on/off, y/n, any case)
-becomes the boolean (`Rule.convert`), so `progress=off` means false.
+A rule takes the value as OmegaConf holds it, and a value not of the declared type fails (a key
+typed `Any`, or an option of one's own left untyped, is held as YAML read it). One conversion:
+a boolean written as OmegaConf spells booleans (yes/no, on/off, y/n, any case) becomes the
+boolean (`Rule.convert`), so `progress=off` means false.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import MISSING as NO_DEFAULT
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from omegaconf import ListConfig
+from omegaconf import MISSING, ListConfig
 
 # torch.manual_seed takes 64 bits; fewshot seeds its episodes with seed * 1_000_003 * 101 + i,
 # which stays inside them for seeds below 2**32 (numpy's legacy seeding range, too).
@@ -116,3 +117,57 @@ STEPS = Rule(
     lambda v: v is None or (_is_list(v) and all(is_int(s) and s >= 1 for s in v)),
 )
 NAMES = Rule("a list of names, e.g. [a,b]", lambda v: _is_list(v))
+
+
+# --- the typed config's fields (config/groups.py, config/schema.py) ---------------------------
+
+
+def key(rule: Rule, default: Any = MISSING) -> Any:
+    """A value and what it may be; the YAML gives the default (MISSING: `???` until it does)."""
+    return field(default=default, metadata={"rule": rule})
+
+
+def node(schema: type, default: Any = NO_DEFAULT) -> Any:
+    """A nested node of `schema`'s keys; `default=None`: a node that may be null, whose keys
+    are then optional."""
+    factory = schema if default is NO_DEFAULT else NO_DEFAULT
+    return field(default=default, default_factory=factory, metadata={"node": schema})
+
+
+def group(base: type) -> Any:
+    """A config group's node: typed by the option's own schema (a subclass of `base`)."""
+    return field(default=MISSING, metadata={"node": base, "group": True})
+
+
+# --- the rules read off a schema, by dotted key (what validate applies) -------------------------
+
+
+def subclasses(cls: type) -> list[type]:
+    return [s for sub in cls.__subclasses__() for s in (sub, *subclasses(sub))]
+
+
+def table_of(schema: type, prefix: str = "", all_optional: bool = False) -> dict[str, Rule]:
+    """Dotted key -> Rule of every ruled value under `schema`; `all_optional`: under a node
+    that may be absent or null."""
+    rules: dict[str, Rule] = {}
+    for f in fields(schema):
+        path = f"{prefix}{f.name}"
+        if "rule" in f.metadata:
+            rules[path] = optional(f.metadata["rule"]) if all_optional else f.metadata["rule"]
+        elif "node" in f.metadata:
+            maybe_null = all_optional or f.default is None
+            options = f.metadata.get("group", False)
+            rules.update(group_table(f.metadata["node"], f"{path}.", maybe_null, options))
+    return rules
+
+
+def group_table(
+    base: type, prefix: str = "", all_optional: bool = False, options: bool = True
+) -> dict[str, Rule]:
+    """The rules of `base` and (`options`) of every schema extending it: a key of some options
+    alone is optional."""
+    rules = table_of(base, prefix, all_optional)
+    for sub in subclasses(base) if options else ():
+        for k, r in table_of(sub, prefix, all_optional=True).items():
+            rules.setdefault(k, r)
+    return rules

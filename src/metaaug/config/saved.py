@@ -134,7 +134,7 @@ def load_saved(
     return Saved(
         gan, run, kind, str(path), class_name=str(state.get("target", path.stem)),
         shots=state["shots"].float(), shot_rows=tuple(rows) if rows is not None else None,
-        steps=int(run.finetune.steps), meta_train_classes=classes, config_hash=chash,
+        steps=run.finetune.steps, meta_train_classes=classes, config_hash=chash,
     )  # fmt: skip
 
 
@@ -178,7 +178,7 @@ def adapt_saved(
     from metaaug.pipeline.adapt import finetune  # the train stage: imported only to adapt
 
     run = copy.deepcopy(saved.config)
-    steps = int(run.finetune.steps) if steps is None else int(steps)
+    steps = run.finetune.steps if steps is None else int(steps)
     need = min_shots(saved, steps)
     if shots.shape[0] < need:
         raise UserError(
@@ -186,7 +186,7 @@ def adapt_saved(
             f"was given; give at least {need} images, or steps=0 to sample from the "
             "initialization as it is"
         )
-    size, channels = int(run.dataset.image_size), int(run.dataset.channels)
+    size, channels = run.dataset.image_size, run.dataset.channels
     if tuple(shots.shape[1:]) != (channels, size, size):
         raise UserError(
             f"shots of shape {tuple(shots.shape[1:])} do not fit the GAN, which makes "
@@ -243,7 +243,7 @@ def read_shots(saved: Saved, folder: str, class_name: Any, steps: int) -> dict[s
     GAN adapts on in `steps` fine-tune steps."""
     ds = saved.config.dataset
     classes = read_classes(
-        folder, "shots", image_size=int(ds.image_size), channels=int(ds.channels),
+        folder, "shots", image_size=ds.image_size, channels=ds.channels,
         invert=bool(ds.source.get("invert", False)),
         alpha_background=ds.get("alpha_background", "white"),
         class_name=None if class_name is None else str(class_name),

@@ -25,13 +25,13 @@ from metaaug.training.meta_loop import Evaluate, Validation
 
 def trains(meta: DictConfig) -> bool:
     """Whether a meta_algo node meta-trains at all (scratch has no algorithm)."""
-    return meta.algorithm is not None and int(meta.iterations) > 0
+    return meta.algorithm is not None and meta.iterations > 0
 
 
 def validates(cfg: DictConfig) -> bool:
     """Whether the main arm is validated on meta-val classes while it meta-trains."""
     v = cfg.validation
-    return trains(cfg.meta_algo) and int(v.every) > 0 and int(v.classes) > 0
+    return trains(cfg.meta_algo) and v.every > 0 and v.classes > 0
 
 
 def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
@@ -104,7 +104,7 @@ def plan(cfg: DictConfig, arm: str, ctx: Parts, checkpoint_dir: Path) -> MetaTra
         return build.meta_algorithm(OmegaConf.select(lowered, arm), lowered, adv, prec)
 
     def sampler() -> TaskSampler:
-        return TaskSampler(data.classes, data.split.train, int(meta.support), int(meta.query),
+        return TaskSampler(data.classes, data.split.train, meta.support, meta.query,
                            seed=cfg.seed, ways=ways)  # fmt: skip
 
     def verify(path: Path) -> dict[str, Any]:
@@ -113,9 +113,9 @@ def plan(cfg: DictConfig, arm: str, ctx: Parts, checkpoint_dir: Path) -> MetaTra
     tag = "" if arm == MAIN else f"baseline/{arm.removeprefix('baselines.')}/"
     return MetaTrain(
         arm=arm, tag=tag, algorithm=algorithm, sampler=sampler,
-        iterations=int(meta.iterations), meta_batch_size=int(meta.meta_batch_size),
-        seed=int(cfg.seed), validation=None if tag else validation(cfg, ctx),
-        checkpoint_dir=checkpoint_dir, checkpoint_every=int(cfg.checkpoint.every),
+        iterations=meta.iterations, meta_batch_size=meta.meta_batch_size,
+        seed=cfg.seed, validation=None if tag else validation(cfg, ctx),
+        checkpoint_dir=checkpoint_dir, checkpoint_every=cfg.checkpoint.every,
         progress=build.progress(cfg), guard=guard,
         resume=checkpoint_of(cfg, arm, checkpoint_dir), verify=verify,
         # checkpoints record the run as asked, so that a resume with its overrides is accepted
@@ -128,11 +128,11 @@ def validation(cfg: DictConfig, ctx: Parts) -> Validation | None:
     when `validation.every` is 0 or the split has no meta-val class), fine-tuning with the
     run's losses."""
     v = cfg.validation
-    classes = [ctx.data.references[name] for name in ctx.data.split.val[: int(v.classes)]]
-    if int(v.every) <= 0 or not classes:
+    classes = [ctx.data.references[name] for name in ctx.data.split.val[: v.classes]]
+    if v.every <= 0 or not classes:
         return None
     return Validation(
-        every=int(v.every), classes=classes, steps=int(v.steps), num_images=int(v.num_images),
+        every=v.every, classes=classes, steps=v.steps, num_images=v.num_images,
         optimizer=build.optimizer(cfg.finetune.optimizer), adversarial=ctx.finetune.adversarial,
         augment=build.augment(cfg), evaluate=ctx.evaluate, seed=cfg.seed, precision=ctx.precision,
     )  # fmt: skip

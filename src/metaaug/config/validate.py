@@ -1,12 +1,12 @@
-"""Every config value checked before any work: the command's table of keys
-(`metaaug.config.rules`: path -> type and range or choices), and what a table cannot say (the
-image sizes the GAN builds, a memory estimate, the data folders).
+"""Every config value checked before any work: the ranges and choices of the command's typed
+schema (`metaaug.config.schema`: each field's `Rule`), and what no single field can say (keys
+that must agree, the image sizes the GAN builds, a memory estimate, the data folders).
 
 A bad value stops the command with one line naming the key, the value and what is accepted
-(`UserError`: `metaaug: error: ...`, exit 2). The configs are plain YAML, so a command-line
-value arrives as YAML reads it: `seed=1e20` is a float, `meta_algo.iterations=abc` a string,
-and a value not of the declared type is refused. Booleans are the one conversion: `off`, `yes`
-and OmegaConf's other spellings are written back into the config as false and true.
+(`UserError`: `metaaug: error: ...`, exit 2). Types are OmegaConf's to hold as Hydra composes
+(`metaaug.config.overrides` words its refusals the same way); a key typed `Any` (`progress`,
+`hardware.precision`) is checked here, where OmegaConf's spellings of a boolean (`off`, `yes`)
+are written back into the config as false and true.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from metaaug.config import keys
-from metaaug.config.rules import Rule, optional
-from metaaug.config.tables import META_ALGO, TABLES, TRAINING_META_ALGO
+from metaaug.config.groups import MetaAlgo
+from metaaug.config.rules import Rule, group_table, optional, table_of
+from metaaug.config.schema import COMMANDS
 from metaaug.errors import BadValue, UserError
 from metaaug.hardware import usable_cpus
 from metaaug.models.figr import figr_side
@@ -87,11 +88,13 @@ def _meta_nodes(cfg: DictConfig) -> list[str]:
 
 
 def _check_meta_algo(cfg: DictConfig, prefix: str) -> None:
+    """A meta node: `iterations`, and with an algorithm (not scratch) every key it has."""
     node = OmegaConf.select(cfg, prefix)
-    _check_rules(cfg, [(f"{prefix}.{k}", r) for k, r in META_ALGO.items()])
+    rules = group_table(MetaAlgo)
+    _check_rules(cfg, [(f"{prefix}.iterations", rules.pop("iterations"))])
     if node.get("algorithm") is None:
         return
-    _check_rules(cfg, [(f"{prefix}.{k}", optional(r)) for k, r in TRAINING_META_ALGO.items()])
+    _check_rules(cfg, [(f"{prefix}.{k}", optional(r)) for k, r in rules.items()])
     target = str(node.algorithm.get("_target_", ""))
     if target.endswith(("MAML", "MetaSGD")) and node.iterations > 0 and node.query < 1:
         raise UserError(
@@ -123,7 +126,7 @@ def _check_cross(cfg: DictConfig, command: str) -> None:
 
 def _check_gan_size(cfg: DictConfig) -> None:
     """The image sizes the GAN pair builds (the models' own checks, before any data)."""
-    size = int(cfg.dataset.image_size)
+    size = cfg.dataset.image_size
     module = str(OmegaConf.select(cfg, "gan.generator._target_", default="")).rpartition(".")[0]
     if module in (
         "metaaug.models.gan",
@@ -133,7 +136,7 @@ def _check_gan_size(cfg: DictConfig) -> None:
     ):
         spatial_plan(size)
     elif module in ("metaaug.models.figr", "metaaug.models.resnet"):
-        figr_side(size, int(cfg.gan.blocks), "FIGR" if module.endswith("figr") else "ResNet")
+        figr_side(size, cfg.gan.blocks, "FIGR" if module.endswith("figr") else "ResNet")
 
 
 # Images a dataset loads at least (omniglot: its smallest layout, images_background_small1);
@@ -172,7 +175,7 @@ def memory_estimate(cfg: DictConfig, command: str) -> tuple[int, str]:
 def _memory_parts(cfg: DictConfig, command: str) -> list[tuple[int, str, str, str]]:
     """(bytes, how they were counted, the key behind them, its fix) of each counted part."""
     ds, m = cfg.dataset, cfg.metric
-    size, channels = int(ds.image_size), int(ds.channels)
+    size, channels = ds.image_size, ds.channels
     side = f"{channels} x {size}x{size}"
     smaller = (f"dataset.image_size={size}", "use a smaller dataset.image_size (e.g. 32 or 64)")
     parts = []
@@ -183,9 +186,9 @@ def _memory_parts(cfg: DictConfig, command: str) -> list[tuple[int, str, str, st
     if _on_cpu(cfg):
         width = DOMAIN_WIDTH if command == "fewshot" else max(DOMAIN_WIDTH, m.fidelity.width)
         how = f"a metric batch of {m.batch_size} x 2 x {width} x {size}x{size} x 4 bytes"
-        parts.append((int(m.batch_size) * 2 * width * size**2 * 4, how, *smaller))
+        parts.append((m.batch_size * 2 * width * size**2 * 4, how, *smaller))
     if command == "train":
-        images = int(cfg.generate.num_images)
+        images = cfg.generate.num_images
         how = f"{images} generated images x {side} x 4 bytes"
         fewer = (f"generate.num_images={images}", "ask for fewer images per class")
         parts.append((images * channels * size**2 * 4, how, *fewer))
@@ -228,7 +231,7 @@ def check_keys(cfg: DictConfig, command: str) -> None:
     dataset and train nothing (generate, evaluate). Reads no file."""
     _missing(cfg)
     with _naming_keys(command):
-        _check_rules(cfg, TABLES[command].items())
+        _check_rules(cfg, table_of(COMMANDS[command]).items())
 
 
 def check_config(cfg: DictConfig, command: str) -> None:
@@ -236,7 +239,7 @@ def check_config(cfg: DictConfig, command: str) -> None:
     pairs of keys that must agree, the image size, the memory estimate. Reads no file."""
     _missing(cfg)
     with _naming_keys(command):
-        _check_rules(cfg, TABLES[command].items())
+        _check_rules(cfg, table_of(COMMANDS[command]).items())
         if command == "train":
             for prefix in _meta_nodes(cfg):
                 _check_meta_algo(cfg, prefix)

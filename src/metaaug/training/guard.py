@@ -27,8 +27,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Guard:
     """`on_divergence`: stop (exit 3) or rollback (restore the last good state, multiply the
-    learning rates by `lr_factor`, at most `max_rollbacks` times). The config's rule table
-    (`config/tables.py`) checks the values before any work."""
+    learning rates by `lr_factor`, at most `max_rollbacks` times). The typed config
+    (`config/schema.py`) checks the values before any work."""
 
     on_divergence: str = "stop"
     lr_factor: float = 0.5
