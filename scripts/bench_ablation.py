@@ -18,8 +18,9 @@ and with classic augmentation (`classic+gan_f`, ...), learners plain and protone
     --stage test   every design x variant on meta-test episodes (--episodes, 600): the
                    ablation table (each mechanism alone, from dagan as made, and the choice).
 
-Resumable: a train or fewshot run whose output exists is kept (--root, default
-outputs/ablation). The JSON goes to docs/results/ablation.json (`make results` renders it).
+Resumable (--root, default outputs/ablation): a train or fewshot run whose output exists is
+kept; one an interrupted bench left unfinished is moved aside (`<name>.unfinished1`) and run
+again, a train run from its last checkpoint (`resume=`). The JSON goes to docs/results/ablation.json (`make results` renders it).
 Not a test: on 2 cores the designs take about 1.5 hours a seed to train, the val stage hours.
 
     python scripts/bench_ablation.py --stage val --seeds 0,2,3
@@ -31,12 +32,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+from bench_runs import metaaug as run
+from bench_runs import take_up
 from fewshot_summary import summarize
 from machine import cpu_name
 from recipe_summary import interval
@@ -48,14 +49,6 @@ DESIGNS = {"dagan": [], "dagan+class": ["gan.class_loss={w}"],
            "fusion+class": ["gan=fusion", "gan.width=16", "finetune.steps=0",
                             "gan.class_loss={w}"]}  # fmt: skip
 VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
-
-
-def run(*args: str) -> None:
-    cmd = [sys.executable, "-m", "metaaug.cli", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
 
 
 def views(weight: float) -> list[str]:
@@ -120,7 +113,7 @@ def main() -> None:
             if not checkpoint.is_file():
                 over = [x.format(w=args.class_loss) for x in extra]
                 run("train", *train, *data, *over, "compare_baselines=false", f"seed={seed}",
-                    threads, f"hydra.run.dir={train_dir}")  # fmt: skip
+                    threads, *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
                 print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
             fusion = design.startswith("fusion")
             for shots in shots_list:
@@ -128,6 +121,7 @@ def main() -> None:
                 if not (out / "fewshot.json").is_file():
                     # DAGAN adapts on pairs of shots: at 1 shot it transforms the shot as is
                     steps = 0 if fusion or shots < 2 else (2 if args.quick else 50)
+                    take_up(out)
                     run("fewshot", *data, *fewshot, f"fewshot.classes={args.stage}",
                         f"fewshot.shots={shots}", f"fewshot.episodes={episodes[args.stage]}",
                         "fewshot.learners=[plain,protonet]", *views(args.weight),

@@ -28,6 +28,10 @@ Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 
     python scripts/bench_fewshot.py --recipe --seeds 0,2,3 --train-dir 'runs/seed{seed}'
     python scripts/bench_fewshot.py --recipe --root runs/fewshot ...   # resumes what is there
 
+With --root the runs are kept: a finished one is reused, one an interrupted bench left
+unfinished is moved aside (`<name>.unfinished1`) and run again, a GAN's training from its last
+checkpoint (`resume=`).
+
 Each fewshot run shares its episodes among --workers forked processes of one thread each
 (default 2, the cores of the machines this is sized for): the numbers are those of a
 one-thread run, whatever the worker count.
@@ -37,13 +41,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from bench_runs import metaaug, take_up
 from fewshot_summary import summarize
 from render_results import fewshot as render_fewshot
 
@@ -60,14 +63,6 @@ RECIPE_FEWSHOT = [
 # lr 1e-4, betas (0, 0.9)) for the pooled (pretrain) DAGAN
 DAGAN_RECIPE = ["gan.d_steps=5", "meta_algo.optimizer.lr=1e-4",
                 "meta_algo.optimizer.betas=[0.0,0.9]"]  # fmt: skip
-
-
-def metaaug(*args: str) -> None:
-    cmd = [sys.executable, "-m", "metaaug.cli", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
 
 
 def main() -> None:
@@ -141,8 +136,9 @@ def main() -> None:
         if given and not (train_dir / "checkpoints" / "meta_init.pt").is_file():
             sys.exit(f"--train-dir: {train_dir} holds no checkpoints/meta_init.pt")
         trained = (train_dir / "checkpoints" / "meta_init.pt").is_file()
+        resume = [] if given or trained else take_up(train_dir)
         if not given and not trained and args.recipe:
-            metaaug("train", "experiment=omniglot_cpu", *data, "target.classes=1",
+            metaaug("train", "experiment=omniglot_cpu", *data, "target.classes=1", *resume,
                     "compare_baselines=false", f"seed={seed}", threads,
                     f"hydra.run.dir={train_dir}")  # fmt: skip
             print(f"trained the recipe's initialization: {train_dir}", flush=True)
@@ -152,7 +148,7 @@ def main() -> None:
                 "train", *data, *SPLIT, f"gan={args.gan}", f"meta_algo={args.meta_algo}",
                 *recipe, *train_budget, f"finetune.steps={gan_steps}",
                 "compare_baselines=false", "validation.every=0", f"seed={seed}", threads,
-                f"hydra.run.dir={train_dir}",
+                *resume, f"hydra.run.dir={train_dir}",
             )  # fmt: skip
             print(f"trained the GAN ({args.gan}, {args.meta_algo}): {train_dir}", flush=True)
         for shots in args.shots.split(","):
@@ -162,6 +158,7 @@ def main() -> None:
             if (run_dir / "fewshot.json").is_file():
                 print(f"reusing {run_dir}", flush=True)
             else:
+                take_up(run_dir)
                 metaaug(
                     "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
                     f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",

@@ -10,7 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from metaaug import hardware
 from metaaug.config import validate
-from metaaug.config.groups import MetaAlgo
+from metaaug.config.groups import Augment, Dataset, DomainMetric, Gan, Hardware, MetaAlgo
+from metaaug.config.overrides import check as check_overrides
 from metaaug.config.overrides import composed
 from metaaug.config.rules import group_table, table_of
 from metaaug.config.schema import COMMANDS
@@ -156,6 +157,31 @@ def test_booleans_in_other_spellings_are_booleans(spelling: str, expected: bool)
     fewshot = _compose("fewshot", f"progress={spelling}", f"hardware.compile={spelling}")
     validate.check_config(fewshot, "fewshot")
     assert fewshot.progress is expected and fewshot.hardware.compile is expected
+
+
+GROUP_SCHEMAS = {"dataset": Dataset, "gan": Gan, "meta_algo": MetaAlgo, "augment": Augment,
+                 "hardware": Hardware, "metric": DomainMetric}  # fmt: skip
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS)
+def test_every_option_is_typed(group: str, option: str) -> None:
+    """Each shipped option names its schema: OmegaConf holds its values to their types."""
+    cfg = _compose("train", f"{group}={option}", "dataset.root=/d")
+    assert issubclass(OmegaConf.get_type(cfg[group]), GROUP_SCHEMAS[group])
+    assert OmegaConf.get_type(cfg) is COMMANDS["train"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [(["seed=0,abc"], ["seed='abc'", "integer in 0..4294967295"]),
+     (["gan.width=8,9.5"], ["gan.width=9.5", "integer >= 1"]),
+     (["meta_algo.meta_lr=1e-3,fast"], ["meta_algo.meta_lr='fast'", "number > 0"])],
+)  # fmt: skip
+def test_every_value_of_a_sweep_is_typed(args: list[str], fragments: list[str]) -> None:
+    """A sweep's later value of the wrong type is refused before the first job starts."""
+    with pytest.raises(UserError) as err:
+        check_overrides("train", args)
+    assert all(f in str(err.value) for f in fragments), str(err.value)
 
 
 def test_every_optional_key_exists_in_some_option() -> None:

@@ -104,6 +104,7 @@ def optional(rule: Rule) -> Rule:
 
 
 BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool), convert=as_boolean)
+PROGRESS = one_of(True, False, "auto")  # off/no/... are converted (as_boolean)
 TEXT = Rule("a string", lambda v: isinstance(v, str))
 PATH = Rule("a path or null", lambda v: v is None or isinstance(v, str))
 NAME = Rule("a name or null", lambda v: v is None or isinstance(v, str))
@@ -117,6 +118,10 @@ STEPS = Rule(
     lambda v: v is None or (_is_list(v) and all(is_int(s) and s >= 1 for s in v)),
 )
 NAMES = Rule("a list of names, e.g. [a,b]", lambda v: _is_list(v))
+# a class folder's name: `class_name=7` arrives as an integer
+CLASS_NAME = Rule(
+    "a name or null", lambda v: v is None or (isinstance(v, str | int) and not isinstance(v, bool))
+)
 
 
 # --- the typed config's fields (config/groups.py, config/schema.py) ---------------------------

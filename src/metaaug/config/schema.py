@@ -1,15 +1,12 @@
 """The typed config: one dataclass per command here and per kind of group option
 (`config/groups.py`), registered with Hydra's ConfigStore (`schema_<name>`) and named first in
 each YAML file's defaults list, so that OmegaConf holds every value to its type as Hydra
-composes (`seed=abc` is refused there, `off` becomes false). A field's `Rule` (in its
-metadata) says the range or the choices and the words of the one-line refusal; `table_of`
-lists them by dotted key for `metaaug.config.validate`, which also checks what no single field
-can say.
-
-A group's field in a command is typed `Any` and names its base schema (`group(Base)`): each
-option extends the base, and a key only some options have (`gan.blocks`) is optional in the
-table. `meta_algo` and the `baselines.<arm>` nodes are checked by validate one node at a time
-(`group_table(MetaAlgo)`), since an arm without an algorithm (scratch) reads only `iterations`.
+composes. A field's `Rule` (in its metadata) says its range or choices in the words of the
+one-line refusal; `metaaug.config.validate` applies them, read off by dotted key. A group's
+field is typed `Any` and names its base schema (`group(Base)`): each option extends the base,
+and a key only some options have (`gan.blocks`) is optional. `meta_algo` and the
+`baselines.<arm>` nodes are checked one node at a time (`group_table(MetaAlgo)`), since an arm
+without an algorithm (scratch) reads only `iterations`.
 """
 
 import re
@@ -31,11 +28,13 @@ from metaaug.config.groups import (
 )
 from metaaug.config.rules import (
     BOOLEAN,
+    CLASS_NAME,
     LR,
     MAX_SEED,
     NAME,
     NAMES,
     PATH,
+    PROGRESS,
     STEPS,
     TEXT,
     Rule,
@@ -53,12 +52,9 @@ from metaaug.config.rules import (
 )
 from metaaug.metrics.names import OBJECTIVES
 
-# --- train -----------------------------------------------------------------------------------
-
 
 @dataclass
 class Target:
-    # a class folder's name: `class_name=7` arrives as an integer
     class_name: Any = None
     classes: Any = None
     path: str | None = key(PATH)
@@ -100,17 +96,10 @@ class Guard:
     max_rollbacks: int = key(optional(integer(0)))
 
 
+# each command's keys in its YAML file's order, which `--cfg job` and a run's config.yaml show
 @dataclass
-class Common:
+class TrainCommand:
     seed: int = key(integer(0, MAX_SEED))
-    progress: Any = key(one_of(True, False, "auto"))  # off/no/... are converted (as_boolean)
-    dataset: Any = group(Dataset)
-    hardware: Any = group(Hardware)
-    metric: Any = group(DomainMetric)
-
-
-@dataclass
-class TrainCommand(Common):
     target: Target = node(Target)
     finetune: Finetune = node(Finetune)
     generate: Generate = node(Generate)
@@ -121,10 +110,14 @@ class TrainCommand(Common):
     compare_baselines: bool = key(BOOLEAN)
     objective: str = key(one_of(*OBJECTIVES))
     objective_on: str = key(one_of("targets", "validation"))
+    progress: Any = key(PROGRESS)
+    dataset: Any = group(Dataset)
     gan: Any = group(Gan)
-    augment: Any = group(Augment)
     meta_algo: Any = MISSING  # meta nodes: checked one by one (validate)
     baselines: Any = field(default_factory=dict)
+    augment: Any = group(Augment)
+    hardware: Any = group(Hardware)
+    metric: Any = group(DomainMetric)
 
 
 # --- fewshot ---------------------------------------------------------------------------------
@@ -238,19 +231,20 @@ class Arms:
 
 
 @dataclass
-class FewshotCommand(Common):
+class FewshotCommand:
+    seed: int = key(integer(0, MAX_SEED))
     task: str | None = key(PATH)
+    dataset: Any = group(Dataset)
     fewshot: Episodes = node(Episodes)
     learners: Learners = node(Learners)
     arms: Arms = node(Arms)
+    progress: Any = key(PROGRESS)
+    hardware: Any = group(Hardware)
+    metric: Any = group(DomainMetric)
     classic_augment: Any = group(Augment)
 
 
 # --- generate and evaluate -------------------------------------------------------------------
-
-CLASS_NAME = Rule(
-    "a name or null", lambda v: v is None or (isinstance(v, str | int) and not isinstance(v, bool))
-)
 
 
 @dataclass

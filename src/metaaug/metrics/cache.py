@@ -9,6 +9,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -107,7 +108,8 @@ def load_or_train_domain_classifier(
             "$METAAUG_CACHE)"
         )
     model, acc = train_domain_classifier(classes, unique, device=device, **settings)
-    log.info("trained domain classifier on %d classes: held-out accuracy %.3f", len(unique), acc)
+    held = "no images held out" if math.isnan(acc) else f"held-out accuracy {acc:.3f}"
+    log.info("trained domain classifier on %d classes: %s", len(unique), held)
     ckpt = {
         "format": "metaaug.domain_classifier",
         "key_json": key_json,
