@@ -40,7 +40,7 @@ def run(cfg: DictConfig) -> float:
     f = cfg.fewshot
     arm_names, learner_names, goal = registry.check_names(cfg)
     device = build.device(cfg)
-    workers = check_workers(int(f.workers), device)
+    workers = check_workers(f.workers, device)
     classes, split = build.classes_and_split(cfg)
     synthetic, fixed = ({}, {}) if "synthetic" not in arm_names else synthetic_folders(cfg, split)
     context = registry.Context(cfg, classes, split, device, synthetic)
@@ -54,23 +54,21 @@ def run(cfg: DictConfig) -> float:
 
     t0 = time.perf_counter()
     results = {
-        name: score(
-            source, arms, learners, int(f.episodes), int(cfg.seed), build.progress(cfg), workers
-        )
+        name: score(source, arms, learners, f.episodes, cfg.seed, build.progress(cfg), workers)
         for name, source in sources.items()
     }
     elapsed = time.perf_counter() - t0
     title = f"{f.ways}-way {f.shots}-shot on {cfg.dataset.name}"
     if cfg.task is None:
         acc, kept = results["episodes"]
-        rows = summarize(acc, float(f.confidence), kept)
-        text = markdown(rows, title, int(f.queries), int(cfg.seed), float(f.confidence), kept)
+        rows = summarize(acc, f.confidence, kept)
+        text = markdown(rows, title, f.queries, cfg.seed, f.confidence, kept)
         value = float(acc[goal[0]][goal[1]].mean())
         held = {"train": list(split.train), "val": list(split.val), "test": list(split.test),
                 "episodes_from": str(f.classes)}  # fmt: skip
         report = {"rows": rows, "classes": held, **per_episode(acc, kept)}
     else:
-        rows, text, report = task_report(results, float(f.confidence), int(cfg.seed), sources)
+        rows, text, report = task_report(results, f.confidence, cfg.seed, sources)
         value = next(r["accuracy"] for r in rows if (r["learner"], r["arm"]) == goal)
 
     writer = SummaryWriter(str(run_dir / "tensorboard"))

@@ -29,7 +29,7 @@ log = logging.getLogger("metaaug.generate")
 
 def _generate(cfg: DictConfig, saved: Saved) -> tuple[dict[str, Tensor], dict[str, dict]]:
     """class -> images, and class -> its manifest entry."""
-    n, seed = int(cfg.num_images), int(cfg.seed)
+    n, seed = cfg.num_images, cfg.seed
     if saved.kind == "finetuned":
         if cfg.shots is not None or cfg.steps is not None:
             raise UserError(
@@ -72,7 +72,7 @@ def run(cfg: DictConfig) -> dict:
     saved = load_saved(str(cfg.checkpoint), "checkpoint", device)
     run_cfg = saved.config
     steps = saved.steps if saved.kind == "finetuned" else (
-        int(run_cfg.finetune.steps) if cfg.steps is None else int(cfg.steps))  # fmt: skip
+        run_cfg.finetune.steps if cfg.steps is None else cfg.steps)  # fmt: skip
     log.info("%s checkpoint %s: gan=%s, dataset=%s, %dx%d", saved.kind, saved.path,
              run_cfg.gan.name, run_cfg.dataset.name, run_cfg.dataset.image_size,
              run_cfg.dataset.image_size)  # fmt: skip
@@ -80,7 +80,7 @@ def run(cfg: DictConfig) -> dict:
     meta_train = saved.meta_train_classes
     manifest = write_synthetic(
         sets, out,
-        {"checkpoint": saved.path, "checkpoint_kind": saved.kind, "seed": int(cfg.seed),
+        {"checkpoint": saved.path, "checkpoint_kind": saved.kind, "seed": cfg.seed,
          "noise_seed": noise_seed(cfg.seed), "steps": steps,
          "adapted_here": saved.kind == "meta_init" and steps > 0,
          "config_hash": saved.config_hash, "meta_algo": run_cfg.meta_algo.name,

@@ -62,7 +62,7 @@ def launch(argv: list[str]) -> None:
             f"{' '.join(flags)}; a sweep's jobs run one process each (hardware.distributed=false)"
         )
     if _meta_trains(cfg):
-        check_batch(int(cfg.meta_algo.meta_batch_size), rdv.size)  # before any work
+        check_batch(cfg.meta_algo.meta_batch_size, rdv.size)  # before any work
     init(rdv, _uses_cuda(str(cfg.hardware.device)))
     if rdv.rank > 0:
         # rank 0 logs the run (its warnings too); an error here is this rank's own

@@ -55,7 +55,7 @@ class ClassImages:
 
 def _read(cfg: DictConfig, key: str, invert: bool) -> dict[str, Tensor]:
     ds = cfg.dataset
-    refuse_incomplete(Path(str(cfg[key])).expanduser())  # a synthetic set cut short
+    refuse_incomplete(Path(cfg[key]).expanduser())  # a synthetic set cut short
     return read_classes(
         str(cfg[key]), key, image_size=ds.image_size, channels=ds.channels,
         invert=invert, alpha_background=ds.get("alpha_background", "white"),
@@ -81,7 +81,7 @@ def read_sets(cfg: DictConfig) -> list[ClassImages]:
     names), or class folders matched by name (every fake class needs a real one)."""
     invert = bool(cfg.dataset.source.get("invert", False))  # the dataset's file polarity
     real = _read(cfg, "real", invert)
-    fake = _read(cfg, "fake", invert and not _foreground_bright(str(cfg.fake)))
+    fake = _read(cfg, "fake", invert and not _foreground_bright(cfg.fake))
     shots = _read(cfg, "shots", invert) if cfg.shots is not None else {}
     if len(real) == 1 and len(fake) == 1:
         name = str(cfg.class_name) if cfg.class_name is not None else next(iter(real))
@@ -132,7 +132,7 @@ def _fidelity(
     settings = evaluator.classifier_settings(cfg, device)
     settings["min_steps"] = f.steps_per_class * len(learn)
     model, info = load_or_train_domain_classifier(
-        learn, list(learn), cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(), key=key,
+        learn, list(learn), cache_dir=Path(cfg.metric.cache_dir).expanduser(), key=key,
         holdout_fraction=0.0, noise=f.noise, width=f.width,
         feature_dim=f.feature_dim, **settings,
     )  # fmt: skip
@@ -230,4 +230,4 @@ def evaluate_images(sets: list[ClassImages], overrides: list[str]) -> dict:
     with initialize_config_module("metaaug.conf", version_base="1.3"):
         cfg = compose("evaluate", overrides=["real=tensor", "fake=tensor", *overrides])
     check(cfg)
-    return evaluate_sets(cfg, sets, hardware.resolve_device(str(cfg.hardware.device)))
+    return evaluate_sets(cfg, sets, hardware.resolve_device(cfg.hardware.device))

@@ -100,7 +100,7 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
     model, info = load_or_train_domain_classifier(
         classes,
         list(classes),
-        cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(),
+        cache_dir=Path(cfg.metric.cache_dir).expanduser(),
         key=key,
         holdout_fraction=0.0,  # the ceiling is measured on the targets' own unseen rows
         noise=f.noise,
@@ -128,7 +128,7 @@ def class_loss(
     model, info = load_or_train_domain_classifier(
         classes,
         split.train,
-        cache_dir=Path(str(cfg.metric.cache_dir)).expanduser(),
+        cache_dir=Path(cfg.metric.cache_dir).expanduser(),
         key={**classifier_key(cfg), "purpose": "class_loss"},
         **settings,
     )

@@ -32,7 +32,7 @@ log = logging.getLogger("metaaug.fewshot")
 def episode_classes(cfg: DictConfig, split: ClassSplit) -> list[str]:
     """The held-out classes episodes come from: meta-test (`fewshot.classes=test`, to report)
     or meta-val (`val`, to choose settings on)."""
-    which = str(cfg.fewshot.classes)
+    which = cfg.fewshot.classes
     names = list(split.val if which == "val" else split.test)
     if not names:
         raise UserError(
@@ -62,7 +62,7 @@ def episode_sources(
                             alpha_background=ds.get("alpha_background", "white"))  # fmt: skip
 
     tasks = {}
-    for folder in task_folders(Path(str(cfg.task))):
+    for folder in task_folders(Path(cfg.task)):
         task = read_task(folder, read)
         if task.name in tasks:
             raise UserError(f"task='{cfg.task}' holds two tasks named '{task.name}'; rename one")
@@ -148,7 +148,7 @@ def synthetic_folders(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[s
             "fewshot.arms has synthetic but fewshot.synthetic_path is not set; point it at a "
             "`metaaug train` run's synthetic/ folder (or a folder of several)"
         )
-    root = Path(str(cfg.fewshot.synthetic_path)).expanduser()
+    root = Path(cfg.fewshot.synthetic_path).expanduser()
     manifests = sorted(root.rglob("manifest.json")) if root.is_dir() else []
     if not manifests:
         raise UserError(

@@ -55,7 +55,7 @@ def stamp(cfg: DictConfig, split: ClassSplit, arm: str = MAIN) -> dict[str, Any]
     """What every training checkpoint of `arm` in `cfg` records for a verified resume."""
     return {
         "arm": arm,
-        "meta_algo": str(cfg.meta_algo.name),
+        "meta_algo": cfg.meta_algo.name,
         "defines": defining(cfg, arm),
         "split": {"train": list(split.train), "val": list(split.val), "test": list(split.test)},
     }

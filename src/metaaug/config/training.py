@@ -52,7 +52,7 @@ def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
 def arm_plans(cfg: DictConfig, ctx: RunContext) -> ArmPlans:
     """How each arm of a train run meta-trains: the main arm, and with `compare_baselines`
     (and targets to compare on) every baseline of another name than the main arm's."""
-    main = str(cfg.meta_algo.name)
+    main = cfg.meta_algo.name
     checkpoints = ctx.paths.checkpoints
     parts = Parts(ctx.data, ctx.init, ctx.device, ctx.precision, ctx.evaluate, ctx.finetune)
     main_training = plan(cfg, MAIN, parts, checkpoints) if trains(cfg.meta_algo) else None

@@ -154,7 +154,7 @@ def ram_bytes() -> int | None:
 
 
 def _on_cpu(cfg: DictConfig) -> bool:
-    device = str(cfg.hardware.device)
+    device = cfg.hardware.device
     if device == "auto":
         import torch
 
