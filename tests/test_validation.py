@@ -184,6 +184,19 @@ def test_every_value_of_a_sweep_is_typed(args: list[str], fragments: list[str]) 
     assert all(f in str(err.value) for f in fragments), str(err.value)
 
 
+def test_an_untyped_option_of_ones_own_is_still_checked(tmp_path: Path) -> None:
+    """An option in a config dir of one's own, naming no schema, gets the group's rules."""
+    dcgan = (CONF / "gan" / "dcgan.yaml").read_text().split("\n")
+    dropped = ("defaults:", "schema", "_self_")
+    plain = "\n".join(line for line in dcgan if not any(d in line for d in dropped))
+    (tmp_path / "gan").mkdir()
+    (tmp_path / "gan" / "mine.yaml").write_text(plain.replace("z_dim: 64", "z_dim: 0"))
+    cfg = _compose("train", f"hydra.searchpath=[file://{tmp_path}]", "gan=mine")
+    assert OmegaConf.get_type(cfg.gan) is dict
+    with pytest.raises(UserError, match=r"gan\.z_dim=0: use an integer >= 1"):
+        validate.check_config(cfg, "train")
+
+
 def test_every_optional_key_exists_in_some_option() -> None:
     """A misspelt key in the table would never be checked: each must name a real key."""
     configs = [_compose("train", f"{g}={o}", "dataset.root=/d") for g, o in OPTIONS]
@@ -222,6 +235,8 @@ def _paths(node: object, prefix: str = ""):
      ("train", ["meta_algo.iterations=1e4"], ["meta_algo.iterations=10000.0"]),
      ("train", ["meta_algo.meta_lr=inf"], ["meta_algo.meta_lr=inf"]),
      ("train", ["meta_algo.meta_betas=[0.9]"], ["meta_algo.meta_betas=[0.9]"]),
+     ("train", ["meta_algo.meta_betas=[0.9,x]"], ["meta_algo.meta_betas=[0.9, 'x']: use a list"]),
+     ("train", ["finetune.eval_steps=[5,a]"], ["finetune.eval_steps=[5, 'a']: use a list"]),
      ("train", ["hardware.device=gpu"], ["hardware.device='gpu' is not known"]),
      ("train", ["hardware.precision=fp8"], ["hardware.precision='fp8' is not known"]),
      ("train", ["metric.kid_subset_size=1"], ["metric.kid_subset_size=1"]),

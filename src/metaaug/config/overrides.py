@@ -78,8 +78,9 @@ def _unknown_key(config_name: str, key: str, overrides: list[str]) -> str:
     return f"; did you mean {' or '.join(close[:3])}?" if close else ""
 
 
-def _typed(err: Exception, config_name: str) -> str | None:
+def _typed(err: Exception, config_name: str, overrides: list[str]) -> str | None:
     """A value OmegaConf refused for its key's type, in the words of the key's rule."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf.errors import ValidationError
 
     from metaaug.config.schema import rule_for
@@ -87,15 +88,19 @@ def _typed(err: Exception, config_name: str) -> str | None:
     cause = err if isinstance(err, ValidationError) else err.__cause__
     if not isinstance(cause, ValidationError) or not cause.full_key:
         return None
-    key = re.sub(r"\[\d+\]$", "", cause.full_key)  # an item of a list: the list's rule
+    key, value = re.sub(r"\[\d+\]$", "", cause.full_key), cause.value
+    if key != cause.full_key:  # an item of a list: the list as the command line wrote it
+        written = [o for o in OverridesParser.create().parse_overrides(overrides)
+                   if o.key_or_group == key]  # fmt: skip
+        value = written[-1].value() if written else value
     rule = rule_for(config_name, key)
     if rule is None:
-        return f"{key}={cause.value!r}: {str(cause).splitlines()[0]}"
-    return rule.message(key, cause.value)
+        return f"{key}={value!r}: {str(cause).splitlines()[0]}"
+    return rule.message(key, value)
 
 
 def _one_line(err: Exception, config_name: str, overrides: list[str]) -> str:
-    if typed := _typed(err, config_name):
+    if typed := _typed(err, config_name, overrides):
         return typed
     text = str(err)
     if m := re.match(r"Could not override '([^']+)'\.\nTo append to your config use (\S+)", text):
