@@ -20,8 +20,9 @@ and with classic augmentation (`classic+gan_f`, ...), learners plain and protone
 
 Resumable (--root, default outputs/ablation): a train or fewshot run whose output exists is
 kept; one an interrupted bench left unfinished is moved aside (`<name>.unfinished1`) and run
-again, a train run from its last checkpoint (`resume=`). The JSON goes to docs/results/ablation.json (`make results` renders it).
-Not a test: on 2 cores the designs take about 1.5 hours a seed to train, the val stage hours.
+again, a train run from its last checkpoint (`resume=`). The JSON goes to
+docs/results/ablation.json (`make results` renders it). Not a test: on 2 cores the designs
+take about 1.5 hours a seed to train, the val stage hours.
 
     python scripts/bench_ablation.py --stage val --seeds 0,2,3
     python scripts/bench_ablation.py --stage test --seeds 0,2,3
