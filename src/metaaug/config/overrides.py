@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from metaaug.errors import UserError
 
-GROUP_VALUES_CHECKED = 20  # the values of one sweep composed one by one, at most
+SWEEP_VALUES_CHECKED = 20  # the values of one sweep composed one by one, at most
 HYDRA_SYNTAX = "https://hydra.cc/docs/advanced/override_grammar/basic"
 
 
@@ -43,7 +43,7 @@ def _compositions(overrides: list[str]) -> Iterator[list[str]]:
             values = ["0"]
         plain.append(f"{key}={values[0]}")
         # each option of a group must exist, each value of a key must fit its type
-        sweeps.extend((f"{key}={v}", plain[:-1]) for v in values[1:GROUP_VALUES_CHECKED])
+        sweeps.extend((f"{key}={v}", plain[:-1]) for v in values[1:SWEEP_VALUES_CHECKED])
     yield plain
     for changed, before in sweeps:
         yield [*before, changed]
@@ -163,7 +163,7 @@ def composed(config_name: str, overrides: list[str], hydra: bool = False) -> Dic
 
 def check(config_name: str, overrides: list[str]) -> None:
     """Compose `config_name` with `overrides` (Hydra's flags already removed) as Hydra would,
-    once per value of a sweep (up to GROUP_VALUES_CHECKED); raise UserError in one line for
+    once per value of a sweep (up to SWEEP_VALUES_CHECKED); raise UserError in one line for
     what Hydra would refuse."""
     from hydra.errors import HydraException
 
