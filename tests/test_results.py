@@ -402,3 +402,21 @@ def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
     assert f"| dagan | gan_f | +2.0 [{2 - half:+.1f}, {2 + half:+.1f}] | -1.0 [" in text
     assert "Episodes of meta-val (to choose) classes; seeds 0, 2" in text
     assert "**dagan / gan_w**, +0.0 [" in text
+
+
+def test_an_unfinished_bench_run_is_taken_up(tmp_path: Path) -> None:
+    """A run folder an interrupted bench left is moved aside, never overwritten, and a train
+    run resumes from its last checkpoint (`--root` benches rely on it)."""
+    from bench_runs import take_up
+
+    run = tmp_path / "gan_seed0"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"state")
+    first = tmp_path / "gan_seed0.unfinished1"
+    assert take_up(run) == [f"resume={first / 'checkpoints' / 'last.pt'}"]
+    run.mkdir()  # a second interrupted attempt, before any checkpoint
+    assert take_up(run) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gan_seed0.unfinished1",
+                                                          "gan_seed0.unfinished2"]  # fmt: skip
+    assert (first / "checkpoints" / "last.pt").read_bytes() == b"state"
+    assert take_up(tmp_path / "never_started") == []
