@@ -356,6 +356,34 @@ def test_maml_initialization_beats_its_random_start_on_held_out_classes() -> Non
     assert scores[1] > scores[0] + 0.1, scores
 
 
+def test_a_non_finite_meta_step_leaves_the_magnitudes_finite(monkeypatch) -> None:
+    """An episode whose unrolled fit blows up moves nothing: the magnitudes stay those of the
+    other steps (a NaN step once made every learned image NaN: accuracy at chance)."""
+    import metaaug.fewshot.learned as learned
+
+    train, _ = _digit_samplers(3, 2, 5)
+    start = {"rotate": 10.0, "translate": 0.1, "noise": 0.05}
+    kwargs = dict(start=start, copies=2, iterations=3, inner_steps=2, inner_lr=0.5,
+                  meta_lr=0.05, width=4, seed=0)  # fmt: skip
+    clean, skipped = learned.meta_learn_augment(train, **kwargs)
+    assert skipped == 0
+    real, calls = learned.query_loss, []
+
+    def blows_up_last(*args, **kw) -> Tensor:
+        calls.append(1)
+        loss = real(*args, **kw)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setattr(learned, "query_loss", blows_up_last)
+    guarded, skipped = learned.meta_learn_augment(train, **kwargs)
+    assert skipped == 1
+    two = dict(kwargs, iterations=2)
+    monkeypatch.setattr(learned, "query_loss", real)
+    first_two, _ = learned.meta_learn_augment(train, **two)
+    assert torch.equal(guarded.raw, first_two.raw)  # the third step changed nothing
+    assert not torch.equal(guarded.raw, clean.raw)
+
+
 def test_learned_magnitudes_move_to_lower_the_query_loss() -> None:
     """One meta-gradient step on the magnitudes lowers the query loss of the CNN trained on
     the augmented support (same episode, initialization and random draws)."""

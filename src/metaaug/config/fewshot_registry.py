@@ -78,6 +78,10 @@ def _learned(ctx: Context) -> Arm:
                             seed=ctx.cfg.seed)  # fmt: skip
     shown = ", ".join(f"{k}={v.item():.3g}" for k, v in arm.augment.magnitudes().items())
     log.info("learned arm: %s (meta-learned in %.0f s)", shown, time.perf_counter() - t0)
+    if arm.skipped:
+        log.warning("learned arm: %d of %d meta-steps skipped, their unrolled fit non-finite "
+                    "(lower arms.learned.inner_lr if many are)", arm.skipped,
+                    ctx.cfg.arms.learned.iterations)  # fmt: skip
     return arm
 
 

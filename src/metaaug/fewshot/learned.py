@@ -12,7 +12,10 @@ Description:
     `copies` copies, train a small CNN from its initialization with `inner_steps` SGD steps on
     the augmented set (unrolled, second order), measure the cross-entropy on the episode's
     query set, and move m along -dL_query/dm (Adam). Magnitudes that help a learner generalize
-    from the support set to the query set grow; harmful ones shrink.
+    from the support set to the query set grow; harmful ones shrink. An episode whose
+    unrolled fit yields a non-finite loss or gradient moves nothing (its step is skipped and
+    counted): one such step would make the magnitudes NaN for good, and every augmented image
+    with them.
 
 References:
     Rajendran, Irpan & Jang (2020), "Meta-Learning Requires Meta-Augmentation" and the
@@ -109,11 +112,13 @@ def meta_learn_augment(
     meta_lr: float,
     width: int,
     seed: int,
-) -> LearnedAugment:
+) -> tuple[LearnedAugment, int]:
     """Meta-learn the magnitudes on `iterations` episodes of `episodes` (meta-train classes).
-    Each episode trains a freshly initialized CNN (seeded per episode)."""
+    Each episode trains a freshly initialized CNN (seeded per episode). Returns the magnitudes
+    and how many episodes' steps were skipped as non-finite."""
     augment = LearnedAugment(**start)
     opt = torch.optim.Adam(augment.parameters(), lr=meta_lr)
+    skipped = 0
     for it in range(iterations):
         episode = episodes.episode(it)
         with torch.random.fork_rng(devices=[]):
@@ -126,8 +131,11 @@ def meta_learn_augment(
         loss = query_loss(augment, net, init, episode, copies, inner_steps, inner_lr, rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if not (torch.isfinite(loss) and torch.isfinite(augment.raw.grad).all()):
+            skipped += 1
+            continue
         opt.step()
-    return augment
+    return augment, skipped
 
 
 class LearnedArm:
@@ -135,8 +143,9 @@ class LearnedArm:
 
     name = "learned"
 
-    def __init__(self, augment: LearnedAugment, copies: int = 4) -> None:
+    def __init__(self, augment: LearnedAugment, copies: int = 4, skipped: int = 0) -> None:
         self.augment, self.copies = augment, copies
+        self.skipped = skipped  # meta-steps skipped as non-finite (meta_learn_augment)
 
     @classmethod
     def meta_learned(
@@ -144,9 +153,10 @@ class LearnedArm:
         inner_steps: int, inner_lr: float, meta_lr: float, width: int, seed: int,
     ) -> LearnedArm:  # fmt: skip
         """Meta-learn the magnitudes (`meta_learn_augment`), then augment with them."""
-        augment = meta_learn_augment(episodes, dict(start), copies, iterations, inner_steps,
-                                     inner_lr, meta_lr, width, seed)  # fmt: skip
-        return cls(augment, copies)
+        augment, skipped = meta_learn_augment(
+            episodes, dict(start), copies, iterations, inner_steps, inner_lr, meta_lr, width, seed
+        )
+        return cls(augment, copies, skipped)
 
     def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
