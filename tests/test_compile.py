@@ -28,6 +28,7 @@ def _run(algo_cls, compile: bool, vectorize: bool, tasks: int = 1, **kw) -> torc
     return torch.cat([p.detach().flatten() for p in gan.parameters()])
 
 
+@pytest.mark.slow  # 23 s of compiling: make test-full (the default suite neared 15 minutes)
 def test_compiled_reptile_gives_the_eager_initialization(caplog) -> None:
     with caplog.at_level(logging.WARNING):
         got = _run(Reptile, compile=True, vectorize=False)

@@ -134,6 +134,7 @@ def test_the_rendezvous_comes_from_torchrun_or_slurm() -> None:
     assert distributed.first_host("a[3,5]b[08-09],c") == "a3b08"
 
 
+@pytest.mark.slow  # two ranks' train runs, 18 s: make test-full (the rank logic's unit tests stay)
 def test_torchrun_writes_one_run_directory_with_the_one_process_initialization(
     metaaug: Runner, metric_cache: Path, tmp_path: Path
 ) -> None:
