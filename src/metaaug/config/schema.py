@@ -289,9 +289,9 @@ def rule_for(command: str, path: str) -> Rule | None:
 def register() -> None:
     """Store every schema as `schema_<name>`, the name the YAML files' defaults lists use."""
     store = ConfigStore.instance()
-    for cls in (*COMMANDS.values(), Dataset, *subclasses(Dataset), Gan, *subclasses(Gan),
-                *subclasses(MetaAlgo), MetaAlgo, *subclasses(Augment), Augment, Hardware,
-                DomainMetric):  # fmt: skip
+    bases = (Dataset, Gan, MetaAlgo, Augment, Hardware)  # with every option's schema
+    groups = [cls for base in bases for cls in (base, *subclasses(base))]
+    for cls in (*COMMANDS.values(), *groups, DomainMetric):
         name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
         store.store(name=f"schema_{name}", node=cls)
 
