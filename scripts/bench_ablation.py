@@ -122,8 +122,8 @@ def main() -> None:
                 if not (out / "fewshot.json").is_file():
                     # DAGAN adapts on pairs of shots: at 1 shot it transforms the shot as is
                     steps = 0 if fusion or shots < 2 else (2 if args.quick else 50)
-                    take_up(out)
-                    run("fewshot", *data, *fewshot, f"fewshot.classes={args.stage}",
+                    scored = take_up(out)  # the episodes an interrupted run scored
+                    run("fewshot", *scored, *data, *fewshot, f"fewshot.classes={args.stage}",
                         f"fewshot.shots={shots}", f"fewshot.episodes={episodes[args.stage]}",
                         "fewshot.learners=[plain,protonet]", *views(args.weight),
                         f"arms.gan.checkpoint={checkpoint}", f"arms.gan.steps={steps}",

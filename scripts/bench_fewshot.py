@@ -158,9 +158,10 @@ def main() -> None:
             if (run_dir / "fewshot.json").is_file():
                 print(f"reusing {run_dir}", flush=True)
             else:
-                take_up(run_dir)
+                scored = take_up(run_dir)  # the episodes an interrupted run scored
                 metaaug(
-                    "fewshot", *data, f"fewshot.shots={shots}", *fewshot_budget, *learners_arms,
+                    "fewshot", *scored, *data, f"fewshot.shots={shots}", *fewshot_budget,
+                    *learners_arms,
                     f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
                     f"arms.gan.steps={steps}", *args.extra, f"seed={seed}", threads, workers,
                     f"hydra.run.dir={run_dir}",

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+JOURNAL = "episodes.jsonl"  # metaaug.fewshot.journal.FILE: a fewshot run's scored episodes
+
 
 def metaaug(*args: str) -> None:
     """`metaaug <args>` in a fresh process; the bench stops with its stderr when it fails."""
@@ -21,14 +23,22 @@ def metaaug(*args: str) -> None:
 def take_up(run_dir: Path) -> list[str]:
     """Before a run into `run_dir` (whose finished output is absent): a folder an interrupted
     bench left there is moved aside to `<name>.unfinished<N>` (metaaug refuses a used run
-    folder, and keeps what is in one), and a train run continues from its last checkpoint:
-    the overrides that say so (`resume=...`), or none."""
-    if not run_dir.exists():
-        return []
-    n = 1
-    while (aside := run_dir.with_name(f"{run_dir.name}.unfinished{n}")).exists():
-        n += 1
-    run_dir.rename(aside)
-    last = aside / "checkpoints" / "last.pt"
-    print(f"moved the unfinished {run_dir} to {aside}", flush=True)
-    return [f"resume={last}"] if last.is_file() else []
+    folder, and keeps what is in one), and the run goes on from what the newest attempt that
+    kept anything kept (a later attempt holds what it took up from an earlier one): the
+    overrides that say so, `resume=<its last.pt>` for a train run, `resume=<its folder>` for
+    a fewshot run's scored episodes; or none."""
+    if run_dir.exists():
+        n = 1
+        while run_dir.with_name(f"{run_dir.name}.unfinished{n}").exists():
+            n += 1
+        aside = run_dir.with_name(f"{run_dir.name}.unfinished{n}")
+        run_dir.rename(aside)
+        print(f"moved the unfinished {run_dir} to {aside}", flush=True)
+    attempts = sorted(run_dir.parent.glob(f"{run_dir.name}.unfinished*"),
+                      key=lambda p: int(p.name.rpartition("unfinished")[2] or 0))  # fmt: skip
+    for attempt in reversed(attempts):
+        if (attempt / "checkpoints" / "last.pt").is_file():
+            return [f"resume={attempt / 'checkpoints' / 'last.pt'}"]
+        if (attempt / JOURNAL).is_file():
+            return [f"resume={attempt}"]
+    return []

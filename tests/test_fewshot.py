@@ -5,6 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +19,13 @@ from torch import Tensor
 
 from metaaug.augment.classic import ClassicAugment
 from metaaug.errors import UserError
+from metaaug.fewshot import journal
 from metaaug.fewshot.arms import ClassicArm, GanArm, MixupArm, NoAugment
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
 from metaaug.fewshot.learned import LearnedAugment, query_loss
 from metaaug.fewshot.learners import Prototypes, SupportCNN, meta_train_maml_classifier, small_cnn
 from metaaug.fewshot.report import summarize
-from metaaug.fewshot.scoring import score
+from metaaug.fewshot.scoring import Schedule, score
 from metaaug.fewshot.stats import mean_ci, paired_comparison
 from metaaug.io.checkpoint import load, save_atomic
 from metaaug.meta.functional import Pair, draw_noise, parameters
@@ -107,7 +112,7 @@ def test_every_arm_sees_the_same_episodes_and_learner_randomness() -> None:
     sampler = EpisodeSampler(classes, list(classes), ways=2, shots=2, queries=2, seed=1)
     recorder = Recorder()
     arms = {"none": NoAugment(), "mixup": MixupArm(copies=2)}
-    acc, _ = score(sampler, arms, {"recorder": recorder}, episodes=5, seed=1)
+    acc, _ = score(sampler, arms, {"recorder": recorder}, Schedule(episodes=5, seed=1))
     calls = recorder.calls
     assert [calls[2 * i] for i in range(5)] == [calls[2 * i + 1] for i in range(5)]
     assert acc["recorder"]["none"].tolist() == [4.0] * 5
@@ -136,7 +141,8 @@ def test_a_combined_arm_adds_what_each_of_its_arms_adds_to_the_same_episode() ->
         keeper = Keeper()
         arms = {"none": NoAugment(), "classic": ClassicArm(ClassicAugment(), copies=2),
                 "mixup": MixupArm(copies=3), "classic+mixup": None}  # fmt: skip
-        acc, _ = score(sampler, {n: arms[n] for n in names}, {"keeper": keeper}, 2, seed=1)
+        chosen = {n: arms[n] for n in names}
+        acc, _ = score(sampler, chosen, {"keeper": keeper}, Schedule(2, seed=1))
         assert acc["keeper"]["classic+mixup"].tolist() == [4 + 8 + 12] * 2
         seen = dict(zip(names, keeper.seen[: len(names)], strict=True))  # episode 0
         both, classic, mixup = seen["classic+mixup"], seen["classic"], seen["mixup"]
@@ -156,14 +162,85 @@ def test_workers_give_the_numbers_of_a_one_thread_run() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        alone, _ = score(test, arms, learners, episodes=6, seed=3)
+        alone, _ = score(test, arms, learners, Schedule(episodes=6, seed=3))
     finally:
         torch.set_num_threads(threads)
-    shared, _ = score(test, arms, {**learners, "pid": Pid()}, episodes=6, seed=3, workers=2)
+    shared, _ = score(test, arms, {**learners, "pid": Pid()}, Schedule(6, seed=3, workers=2))
     for arm in arms:
         assert shared["plain"][arm].tolist() == alone["plain"][arm].tolist()
     assert len(set(alone["plain"]["none"].tolist())) > 1  # the episodes differ
     assert os.getpid() not in set(shared["pid"]["none"].tolist())  # other processes ran them
+
+
+class Counting:
+    """An episode sampler that notes which episodes were drawn from it."""
+
+    def __init__(self, sampler: EpisodeSampler) -> None:
+        self.sampler, self.drawn = sampler, []
+
+    def episode(self, i: int) -> Episode:
+        self.drawn.append(i)
+        return self.sampler.episode(i)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stopped_run_s_journal_is_taken_up_with_the_figures_of_one_run(
+    tmp_path: Path, workers: int
+) -> None:
+    """A run stopped after 3 of 6 episodes kept them in its journal; a run taking the journal
+    up scores only episodes 3-5, and its figures equal those of a run never stopped."""
+    _, test = _digit_samplers(3, 2, 5)
+    arms = {"none": NoAugment(), "classic": ClassicArm(ClassicAugment(), copies=2)}
+    learners = {"plain": SupportCNN(steps=10, width=4)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the numbers of forked workers are one-thread numbers
+    try:
+        whole, _ = score(test, arms, learners, Schedule(6, seed=3))
+        path = tmp_path / journal.FILE
+        with journal.opened(path, {"seed": 3}, {}) as stopped:
+            part = stopped.part("episodes")
+
+            def stop_after_2(i: int, result: journal.Result) -> None:
+                part.record(i, result)
+                if i == 2:
+                    raise KeyboardInterrupt
+
+            with pytest.raises(KeyboardInterrupt):
+                score(test, arms, learners, Schedule(6, seed=3), journal.Part({}, stop_after_2))
+        defines, taken = journal.read(path)
+        assert defines == {"seed": 3} and sorted(taken["episodes"]) == [0, 1, 2]
+        counting = Counting(test)
+        again = tmp_path / "again.jsonl"
+        with journal.opened(again, defines, taken) as resumed:
+            part = resumed.part("episodes")
+            acc, _ = score(counting, arms, learners, Schedule(6, seed=3, workers=workers), part)
+    finally:
+        torch.set_num_threads(threads)
+    if workers == 1:  # (forked workers draw in their own processes)
+        assert counting.drawn == [3, 4, 5]
+    for arm in arms:
+        assert acc["plain"][arm].tolist() == whole["plain"][arm].tolist()
+    # the new journal is whole by itself: all six episodes, for a run stopped once more
+    assert sorted(journal.read(again)[1]["episodes"]) == list(range(6))
+
+
+def test_a_journal_s_torn_last_line_is_dropped_and_other_damage_refused(tmp_path: Path) -> None:
+    path = tmp_path / journal.FILE
+    with journal.opened(path, {"seed": 0}, {}) as j:
+        record = j.part("episodes").record
+        for i in range(3):
+            record(i, ({"plain": {"none": 0.5 + i / 10}}, {}))
+    with open(path, "a") as f:
+        f.write('{"source": "episodes", "episode": 3, "accur')  # killed while writing
+    _, taken = journal.read(path)
+    assert taken["episodes"] == {i: ({"plain": {"none": 0.5 + i / 10}}, {}) for i in range(3)}
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], "{not json", *lines[1:3]]) + "\n")
+    with pytest.raises(UserError, match=r"line 2 of .* is not a scored episode.*start a new run"):
+        journal.read(path)
+    path.write_text("{}\n")
+    with pytest.raises(UserError, match=r"line 1 of .* is not the header"):
+        journal.read(path)
 
 
 class Pid:
@@ -441,6 +518,52 @@ def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path
         np.mean(report["per_episode"]["protonet"]["learned"])
     )
     assert any(p.name.startswith("events") for p in (run_dir / "tensorboard").iterdir())
+
+
+def test_a_stopped_fewshot_run_says_how_to_go_on_and_is_taken_up(
+    metaaug: Runner, metric_cache: Path, tmp_path: Path
+) -> None:
+    """SIGTERM while the episodes are scored: exit 143, one line naming the journal and the
+    `resume=` that goes on; the run given it scores only the episodes not yet scored (and more
+    of them: fewshot.episodes may change), and one defined otherwise is refused."""
+    stopped, again = tmp_path / "stopped", tmp_path / "again"
+    quick = [*QUICK, "fewshot.learners=[protonet,plain]", "fewshot.arms=[none,classic]"]
+    env = {**os.environ, "METAAUG_CACHE": str(metric_cache), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "metaaug.cli", "fewshot", *quick, "fewshot.episodes=100000",
+         f"hydra.run.dir={stopped}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    path, deadline = stopped / journal.FILE, time.time() + 300
+    while (not path.is_file() or path.read_text().count("\n") < 4) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("metaaug: interrupted:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
+    assert f"are kept in {path}; continue with resume={stopped}" in lines[0]
+    assert not (stopped / "fewshot.json").exists()
+    _, taken = journal.read(path)
+    count = len(taken["episodes"])
+    assert count >= 3 and sorted(taken["episodes"]) == list(range(count))
+
+    done = metaaug("fewshot", *quick, f"fewshot.episodes={count + 2}", f"resume={stopped}",
+                   f"hydra.run.dir={again}")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"took up {count} scored episode(s)" in (again / "fewshot.log").read_text()
+    per_episode = json.loads((again / "fewshot.json").read_text())["per_episode"]
+    for i, (acc, _) in taken["episodes"].items():
+        for learner, arms in acc.items():
+            for arm, value in arms.items():
+                assert per_episode[learner][arm][i] == value
+    assert len(per_episode["plain"]["none"]) == count + 2
+
+    other = metaaug("fewshot", *quick, "fewshot.shots=3", f"resume={stopped}")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "scored its episodes with other settings (fewshot.shots: 5 -> 3)" in other.stderr
+    nothing = metaaug("fewshot", *quick, f"resume={tmp_path}")
+    assert nothing.returncode == 2 and f"holds no {journal.FILE}" in nothing.stderr
 
 
 def _train_on_fewshot_split(metaaug: Runner, tmp_path: Path, *extra: str) -> Path:

@@ -405,18 +405,27 @@ def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
 
 
 def test_an_unfinished_bench_run_is_taken_up(tmp_path: Path) -> None:
-    """A run folder an interrupted bench left is moved aside, never overwritten, and a train
-    run resumes from its last checkpoint (`--root` benches rely on it)."""
-    from bench_runs import take_up
+    """A run folder an interrupted bench left is moved aside, never overwritten; a train run
+    resumes from its last checkpoint, a fewshot run from its scored episodes, each from the
+    newest attempt that kept any (`--root` benches rely on it)."""
+    from bench_runs import JOURNAL, take_up
 
+    from metaaug.fewshot import journal
+
+    assert JOURNAL == journal.FILE
     run = tmp_path / "gan_seed0"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.pt").write_bytes(b"state")
     first = tmp_path / "gan_seed0.unfinished1"
     assert take_up(run) == [f"resume={first / 'checkpoints' / 'last.pt'}"]
-    run.mkdir()  # a second interrupted attempt, before any checkpoint
-    assert take_up(run) == []
+    run.mkdir()  # a second interrupted attempt, before any checkpoint of its own
+    assert take_up(run) == [f"resume={first / 'checkpoints' / 'last.pt'}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gan_seed0.unfinished1",
                                                           "gan_seed0.unfinished2"]  # fmt: skip
     assert (first / "checkpoints" / "last.pt").read_bytes() == b"state"
+    episodes = tmp_path / "seed0_5shot"
+    for attempt in range(1, 12):  # the 11th attempt is newer than the 2nd, not older
+        (episodes / JOURNAL).parent.mkdir()
+        (episodes / JOURNAL).write_text(str(attempt))
+        assert take_up(episodes) == [f"resume={tmp_path / f'seed0_5shot.unfinished{attempt}'}"]
     assert take_up(tmp_path / "never_started") == []

@@ -11,7 +11,7 @@ from metaaug.fewshot.arms import NoAugment, one_hot
 from metaaug.fewshot.episodes import Episode
 from metaaug.fewshot.learners import Prototypes, soft_cross_entropy
 from metaaug.fewshot.report import markdown, summarize
-from metaaug.fewshot.scoring import score
+from metaaug.fewshot.scoring import Schedule, score
 from metaaug.fewshot.trust import PrototypeJudge, Trusted, View
 
 
@@ -129,7 +129,7 @@ class Sampler:
 
 def test_the_report_says_what_share_each_filter_kept() -> None:
     arms = {"none": NoAugment(), "gan": Trusted(Fixed(), judge=PrototypeJudge(Pixels()))}  # type: ignore[arg-type]
-    acc, kept = score(Sampler(), arms, {"count": Count()}, episodes=3, seed=0)  # type: ignore[arg-type]
+    acc, kept = score(Sampler(), arms, {"count": Count()}, Schedule(episodes=3, seed=0))  # type: ignore[arg-type]
     assert acc["count"]["gan"].tolist() == [6.0] * 3
     assert list(kept) == ["gan"] and kept["gan"].tolist() == [0.5] * 3
     rows = summarize(acc, 0.95, kept)
@@ -149,7 +149,7 @@ def test_a_view_filters_the_very_images_its_arm_made() -> None:
 
     arms = {"none": NoAugment(), "gan": Counted(),
             "gan_filtered": View("gan_filtered", "gan", 0.5, PrototypeJudge(Pixels()))}  # type: ignore[arg-type]  # fmt: skip
-    acc, kept = score(Sampler(), arms, {"count": Count()}, episodes=2, seed=0)  # type: ignore[arg-type]
+    acc, kept = score(Sampler(), arms, {"count": Count()}, Schedule(episodes=2, seed=0))  # type: ignore[arg-type]
     assert len(calls) == 2  # the gan arm made its images once an episode, for both rows
     assert acc["count"]["gan"].tolist() == [8.0] * 2
     assert acc["count"]["gan_filtered"].tolist() == [6.0] * 2

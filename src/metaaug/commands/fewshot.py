@@ -20,16 +20,18 @@ from torch.utils.tensorboard import SummaryWriter
 from metaaug.config import build, keys, validate
 from metaaug.config import fewshot_registry as registry
 from metaaug.config.fewshot_inputs import episode_sources, synthetic_folders
-from metaaug.errors import exits_on_user_error
+from metaaug.config.resume import fewshot_defining, taken_episodes
+from metaaug.errors import continue_with, exits_on_user_error
+from metaaug.fewshot import journal
 from metaaug.fewshot.arms import Arm
 from metaaug.fewshot.report import markdown, per_episode, summarize, to_csv
-from metaaug.fewshot.scoring import check_workers, score
+from metaaug.fewshot.scoring import Schedule, check_workers, score
 from metaaug.fewshot.tasks import task_report
 from metaaug.io.rundir import run_dir_lock
 from metaaug.io.synthetic import ensure_outputs_free
 from metaaug.io.tensorboard import log_hparams
 
-OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard")
+OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard", journal.FILE)
 log = logging.getLogger("metaaug.fewshot")
 
 
@@ -41,6 +43,8 @@ def run(cfg: DictConfig) -> float:
     arm_names, learner_names, goal = registry.check_names(cfg)
     device = build.device(cfg)
     workers = check_workers(f.workers, device)
+    schedule = Schedule(f.episodes, cfg.seed, workers, build.progress(cfg))
+    taken = taken_episodes(cfg)  # what an interrupted run scored (`resume=`), verified
     classes, split = build.classes_and_split(cfg)
     synthetic, fixed = ({}, {}) if "synthetic" not in arm_names else synthetic_folders(cfg, split)
     context = registry.Context(cfg, classes, split, device, synthetic)
@@ -53,10 +57,11 @@ def run(cfg: DictConfig) -> float:
     }
 
     t0 = time.perf_counter()
-    results = {
-        name: score(source, arms, learners, f.episodes, cfg.seed, build.progress(cfg), workers)
-        for name, source in sources.items()
-    }
+    with journal.opened(run_dir / journal.FILE, fewshot_defining(cfg), taken) as episodes:
+        if taken:
+            log.info("took up %d scored episode(s) from %s", episodes.count(), cfg.resume)
+        results = {name: score(source, arms, learners, schedule, episodes.part(name))
+                   for name, source in sources.items()}  # fmt: skip
     elapsed = time.perf_counter() - t0
     title = f"{f.ways}-way {f.shots}-shot on {cfg.dataset.name}"
     if cfg.task is None:
@@ -92,5 +97,18 @@ def run(cfg: DictConfig) -> float:
 @hydra.main(config_path="../conf", config_name="fewshot", version_base="1.3")
 @exits_on_user_error(keys=keys.FEWSHOT)
 def main(cfg: DictConfig) -> float:
-    with run_dir_lock(HydraConfig.get().runtime.output_dir):  # one process per run directory
-        return run(cfg)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    with run_dir_lock(run_dir), continue_with(lambda: resume_hint(run_dir)):
+        return run(cfg)  # (the lock: one process per run directory)
+
+
+def resume_hint(run_dir: Path) -> str | None:
+    """How a stopped run goes on: from the episodes its journal kept, once there is one."""
+    path = run_dir / journal.FILE
+    if not path.is_file():
+        return None
+    count = sum(1 for line in path.read_text().splitlines()[1:] if line.endswith("}"))
+    return (
+        f"{count} scored episode(s) are kept in {path}; continue with resume={run_dir} and "
+        "the same overrides"
+    )

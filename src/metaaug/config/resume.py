@@ -5,6 +5,10 @@ resumes from it must define the same (one line lists what differs).
 `resume=` names the main arm's `checkpoints/last.pt`; each baseline resumes from its own
 `checkpoints/baseline_<name>/last.pt` beside it where the interrupted run got that far, so a
 run stopped while it trained a baseline loses nothing either.
+
+`metaaug fewshot resume=<run folder>` takes up the episodes an interrupted fewshot run scored
+(its `episodes.jsonl`, `metaaug.fewshot.journal`), verified the same way: everything but the
+keys that do not change an episode's figures must be as that run had it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError
+from metaaug.fewshot import journal
 from metaaug.io.checkpoint import load_checked
 
 # the config that defines meta-training; the listed leaves may change between the runs
@@ -129,3 +134,39 @@ def verified_state(
             f"{arm}.iterations >= {done}"
         )
     return state
+
+
+# what may differ from the interrupted fewshot run: how the episodes are shared and shown,
+# how many there are (episode i is the same either way), and where the dataset lies
+FEWSHOT_FREE = ("resume", "progress", "fewshot.workers", "fewshot.episodes", "dataset.root")
+
+
+def fewshot_defining(cfg: DictConfig) -> dict[str, Any]:
+    """The dotted keys and resolved values of a fewshot config that define its episodes'
+    figures."""
+    flat = _flat(OmegaConf.to_container(cfg, resolve=True), "")
+    return {k: v for k, v in flat.items() if k not in FEWSHOT_FREE}
+
+
+def taken_episodes(cfg: DictConfig) -> journal.Taken:
+    """The episodes the fewshot run at `resume` scored (none without `resume`), refused
+    (UserError, one line) when its journal is missing or damaged, or its run was defined
+    otherwise."""
+    if not cfg.resume:
+        return {}
+    path = Path(cfg.resume)
+    path = path / journal.FILE if path.is_dir() else path
+    if not path.is_file():
+        raise UserError(
+            f"resume='{cfg.resume}' holds no {journal.FILE}; point resume at the folder of an "
+            "interrupted metaaug fewshot run"
+        )
+    defines, taken = journal.read(path)
+    diff = differences(defines, fewshot_defining(cfg))
+    if diff:
+        shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
+        raise UserError(
+            f"resume='{cfg.resume}' scored its episodes with other settings ({shown}); "
+            "resume with that run's overrides (its .hydra/overrides.yaml) or start a new run"
+        )
+    return taken

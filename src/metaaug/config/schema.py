@@ -234,6 +234,7 @@ class Arms:
 class FewshotCommand:
     seed: int = key(integer(0, MAX_SEED))
     task: str | None = key(PATH)
+    resume: str | None = key(PATH)
     dataset: Any = group(Dataset)
     fewshot: Episodes = node(Episodes)
     learners: Learners = node(Learners)

@@ -4,9 +4,12 @@ function of the seeds alone, so the numbers do not depend on how they are shared
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +19,7 @@ from tqdm import tqdm
 from metaaug.errors import BadValue
 from metaaug.fewshot.arms import Arm, combined
 from metaaug.fewshot.episodes import EpisodeSampler
+from metaaug.fewshot.journal import Part, Result
 from metaaug.fewshot.learners import Learner
 
 log = logging.getLogger("metaaug.fewshot")
@@ -52,7 +56,7 @@ def episode_accuracies(
     learners: dict[str, Learner],
     seed: int,
     i: int,
-) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+) -> Result:
     """Query accuracy of every learner x arm on episode `i`, a function of the seeds alone;
     and the share of its generated images each filtering arm kept (`fewshot.trust`)."""
     episode = sampler.episode(i)
@@ -99,48 +103,72 @@ def _worker_start() -> None:
     torch.set_num_threads(1)
 
 
-def _worker_episode(i: int) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+def _worker_episode(i: int) -> Result:
     assert _WORK is not None, "a fewshot worker started outside score()"
     return episode_accuracies(*_WORK, i)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which episodes to score and how: episodes 0..episodes-1 of `seed`, shared among
+    `workers` forked processes (one thread each), with a progress bar or not."""
+
+    episodes: int
+    seed: int
+    workers: int = 1
+    progress: bool = False
 
 
 def score(
     sampler: EpisodeSampler,
     arms: dict[str, Arm | None],
     learners: dict[str, Learner],
-    episodes: int,
-    seed: int,
-    progress: bool = False,
-    workers: int = 1,
+    schedule: Schedule,
+    journal: Part | None = None,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """Per-episode query accuracy [episodes] of every learner x arm, on identical episodes,
     and per filtering arm the share of its generated images kept in each episode.
 
     With `workers` > 1 the episodes are shared among that many forked processes of one thread
     each; every episode depends on its seeds alone, so the numbers are those of a one-thread
-    run in a single process.
+    run in a single process. For the same reason the episodes a `journal` holds already (from
+    an interrupted run) are taken as they are, and each newly scored one is recorded there.
     """
     global _WORK
-    acc = {ln: {an: np.zeros(episodes) for an in arms} for ln in learners}
+    n, seed = schedule.episodes, schedule.seed
+    part = journal or Part()
+    acc = {ln: {an: np.zeros(n) for an in arms} for ln in learners}
     kept: dict[str, np.ndarray] = {}
-    if workers > 1:
+    todo = [i for i in range(n) if i not in part.done]
+    if schedule.workers > 1:
         _WORK = (sampler, arms, learners, seed)
         context = multiprocessing.get_context("fork")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_start)
-        results = pool.map(_worker_episode, range(episodes))
+        pool = ProcessPoolExecutor(schedule.workers, mp_context=context,
+                                   initializer=_worker_start)  # fmt: skip
+        results = pool.map(_worker_episode, todo)
     else:
         pool = None
-        results = (episode_accuracies(sampler, arms, learners, seed, i) for i in range(episodes))
+        results = (episode_accuracies(sampler, arms, learners, seed, i) for i in todo)
+    bar = tqdm(desc="episodes", total=n, initial=n - len(todo),
+               disable=not schedule.progress, leave=False)  # fmt: skip
+
+    def recorded(pairs: Iterable[tuple[int, Result]]) -> Iterator[tuple[int, Result]]:
+        for i, result in pairs:  # in episode order, whichever process scored them
+            part.record(i, result)
+            bar.update()
+            yield i, result
+
+    taken = ((i, part.done[i]) for i in range(n) if i in part.done)
     try:
-        for i, (one, shares) in enumerate(tqdm(results, desc="episodes", total=episodes,
-                                               disable=not progress, leave=False)):  # fmt: skip
+        for i, (one, shares) in itertools.chain(taken, recorded(zip(todo, results, strict=True))):
             for learner_name, per_arm in one.items():
                 for arm_name, value in per_arm.items():
                     acc[learner_name][arm_name][i] = value
             for arm_name, share in shares.items():
-                kept.setdefault(arm_name, np.full(episodes, np.nan))[i] = share
+                kept.setdefault(arm_name, np.full(n, np.nan))[i] = share
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
             _WORK = None
+        bar.close()
     return acc, kept
