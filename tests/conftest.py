@@ -72,6 +72,56 @@ def omniglot_root() -> Path:
     return SHARED_OMNIGLOT
 
 
+@pytest.fixture
+def refused(metric_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Runner:
+    """`metaaug <args>` run in this process, for a command line that is refused before any
+    work: the exit code, stdout and stderr a subprocess would give (`metaaug.cli.main` prints
+    the one line and calls sys.exit), without starting an interpreter and torch for it (about
+    2.5 s a case). A case that goes on to work is still run, as far as it goes; the torch
+    threads it may set are restored."""
+    import contextlib
+    import io
+    import itertools
+    import logging
+
+    import torch
+
+    from metaaug import cli
+
+    calls = itertools.count()
+    monkeypatch.setenv("METAAUG_CACHE", str(metric_cache))
+
+    def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        where = cwd or tmp_path / f"in-process-{next(calls)}"  # a default run dir of its own
+        where.mkdir(parents=True, exist_ok=True)
+        out, err = io.StringIO(), io.StringIO()
+        threads, argv, before = torch.get_num_threads(), sys.argv, os.getcwd()
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level  # Hydra configures logging for its job
+        code: int | str | None = 0
+        try:
+            os.chdir(where)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                cli.main(list(args))
+        except SystemExit as stop:
+            code = stop.code
+        finally:
+            os.chdir(before)
+            sys.argv = argv
+            torch.set_num_threads(threads)
+            for handler in root.handlers[:]:
+                if handler not in handlers:
+                    root.removeHandler(handler)
+                    handler.close()
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        code = code if isinstance(code, int) else (0 if code is None else 1)
+        return subprocess.CompletedProcess(["metaaug", *args], code, out.getvalue(),
+                                           err.getvalue())  # fmt: skip
+
+    return run
+
+
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
     """Bad input: exit code 2, no traceback, exactly one `metaaug: error:` line holding every
     fragment."""

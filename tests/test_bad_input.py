@@ -17,30 +17,30 @@ def _pngs(folder: Path, n: int) -> Path:
     return folder
 
 
-def test_missing_dataset_root(metaaug: Runner, tmp_path: Path) -> None:
-    proc = metaaug("train", "dataset=omniglot", f"dataset.root={tmp_path}/nowhere")
+def test_missing_dataset_root(refused: Runner, tmp_path: Path) -> None:
+    proc = refused("train", "dataset=omniglot", f"dataset.root={tmp_path}/nowhere")
     assert_one_line_error(proc, "dataset.root", "nowhere", "does not exist")
 
 
-def test_empty_dataset_root(metaaug: Runner, tmp_path: Path) -> None:
+def test_empty_dataset_root(refused: Runner, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    proc = metaaug("train", "dataset=imagefolder", f"dataset.root={tmp_path}/empty")
+    proc = refused("train", "dataset=imagefolder", f"dataset.root={tmp_path}/empty")
     assert_one_line_error(proc, "empty")
 
 
-def test_target_path_with_too_few_images(metaaug: Runner, tmp_path: Path) -> None:
+def test_target_path_with_too_few_images(refused: Runner, tmp_path: Path) -> None:
     folder = _pngs(tmp_path / "mine", 3)
-    proc = metaaug("train", f"target.path={folder}", "target.shots=5")
+    proc = refused("train", f"target.path={folder}", "target.shots=5")
     assert_one_line_error(proc, "3 images", "target.shots=5")
 
 
 @pytest.mark.parametrize("shots", ["0", "-1"])
-def test_shots_below_one(metaaug: Runner, shots: str) -> None:
-    assert_one_line_error(metaaug("train", f"target.shots={shots}"), "target.shots")
+def test_shots_below_one(refused: Runner, shots: str) -> None:
+    assert_one_line_error(refused("train", f"target.shots={shots}"), "target.shots")
 
 
-def test_unknown_target_class_lists_nearest_names(metaaug: Runner) -> None:
-    proc = metaaug("train", "target.class_name=nosuch")
+def test_unknown_target_class_lists_nearest_names(refused: Runner) -> None:
+    proc = refused("train", "target.class_name=nosuch")
     assert_one_line_error(proc, "nosuch", "target.class_name")
 
 
@@ -53,84 +53,84 @@ def test_unknown_target_class_lists_nearest_names(metaaug: Runner) -> None:
      (["target.classes=2", "target.class_name=0"], ["both target.class_name=0", "keep one"])],
 )  # fmt: skip
 def test_impossible_target_classes(
-    metaaug: Runner, overrides: list[str], fragments: list[str]
+    refused: Runner, overrides: list[str], fragments: list[str]
 ) -> None:
-    assert_one_line_error(metaaug("train", *overrides), *fragments)
+    assert_one_line_error(refused("train", *overrides), *fragments)
 
 
-def test_target_path_class_folder_with_too_few_images(metaaug: Runner, tmp_path: Path) -> None:
+def test_target_path_class_folder_with_too_few_images(refused: Runner, tmp_path: Path) -> None:
     _pngs(tmp_path / "mine" / "crack", 6)
     _pngs(tmp_path / "mine" / "dent", 2)
-    proc = metaaug("train", f"target.path={tmp_path / 'mine'}", "target.shots=5")
+    proc = refused("train", f"target.path={tmp_path / 'mine'}", "target.shots=5")
     assert_one_line_error(proc, "class folder", "dent", "2 images but target.shots=5")
 
 
-def test_unknown_precision(metaaug: Runner) -> None:
-    proc = metaaug("train", "hardware.precision=fp8")
+def test_unknown_precision(refused: Runner) -> None:
+    proc = refused("train", "hardware.precision=fp8")
     assert_one_line_error(proc, "hardware.precision='fp8' is not known", "32, bf16, bf16-mixed")
 
 
-def test_unsupported_image_size(metaaug: Runner) -> None:
-    proc = metaaug("train", "dataset.image_size=20")
+def test_unsupported_image_size(refused: Runner) -> None:
+    proc = refused("train", "dataset.image_size=20")
     assert_one_line_error(proc, "image_size=20", "16, 28, 32, 64")
 
 
-def test_unreadable_image_file(metaaug: Runner, tmp_path: Path) -> None:
+def test_unreadable_image_file(refused: Runner, tmp_path: Path) -> None:
     root = tmp_path / "data"
     for c in "abcde":
         _pngs(root / c, 8)
     (root / "c" / "broken.png").write_bytes(b"not a png at all")
-    proc = metaaug("train", "dataset=imagefolder", f"dataset.root={root}")
+    proc = refused("train", "dataset=imagefolder", f"dataset.root={root}")
     assert_one_line_error(proc, "broken.png")
 
 
-def test_used_run_directory_is_never_overwritten(metaaug: Runner, tmp_path: Path) -> None:
+def test_used_run_directory_is_never_overwritten(refused: Runner, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     keep = run_dir / "metrics.json"
     keep.write_text("precious")
-    proc = metaaug("train", *TINY, f"hydra.run.dir={run_dir}")
+    proc = refused("train", *TINY, f"hydra.run.dir={run_dir}")
     assert_one_line_error(proc, "run directory", "not empty")
     assert keep.read_text() == "precious"
     assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.json"]
 
 
-def test_non_empty_synthetic_output_is_never_overwritten(metaaug: Runner, tmp_path: Path) -> None:
+def test_non_empty_synthetic_output_is_never_overwritten(refused: Runner, tmp_path: Path) -> None:
     out = _pngs(tmp_path / "synthetic" / "old", 1).parent
-    proc = metaaug("train", *TINY, f"generate.out={out}", f"hydra.run.dir={tmp_path}/run")
+    proc = refused("train", *TINY, f"generate.out={out}", f"hydra.run.dir={tmp_path}/run")
     assert_one_line_error(proc, "generate.out", "not empty")
     assert [p.name for p in (out / "old").iterdir()] == ["0.png"]
 
 
-def test_unknown_command(metaaug: Runner) -> None:
-    assert_one_line_error(metaaug("trian"), "unknown command", "train")
+def test_unknown_command(refused: Runner) -> None:
+    assert_one_line_error(refused("trian"), "unknown command", "train")
 
 
-def test_missing_resume_checkpoint(metaaug: Runner, tmp_path: Path) -> None:
-    proc = metaaug("train", f"resume={tmp_path}/last.pt")
+def test_missing_resume_checkpoint(refused: Runner, tmp_path: Path) -> None:
+    proc = refused("train", f"resume={tmp_path}/last.pt")
     assert_one_line_error(proc, "resume=", "last.pt")
 
 
-def test_cuda_requested_without_a_gpu(metaaug: Runner) -> None:
+def test_cuda_requested_without_a_gpu(refused: Runner) -> None:
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    assert_one_line_error(metaaug("train", "hardware=cuda"), "hardware", "no CUDA device")
+    assert_one_line_error(refused("train", "hardware=cuda"), "hardware", "no CUDA device")
 
 
-def test_dagan_fine_tune_on_one_shot_needs_a_pair(metaaug: Runner) -> None:
-    proc = metaaug("train", "gan=dagan", "target.shots=1", *TINY)
+def test_dagan_fine_tune_on_one_shot_needs_a_pair(refused: Runner) -> None:
+    proc = refused("train", "gan=dagan", "target.shots=1", *TINY)
     assert_one_line_error(proc, "target.shots=1", "finetune.steps=0")
 
 
-def test_a_split_by_group_of_classes_without_groups(metaaug: Runner) -> None:
-    proc = metaaug("train", "dataset.split_by=group", *TINY)
+def test_a_split_by_group_of_classes_without_groups(refused: Runner) -> None:
+    proc = refused("train", "dataset.split_by=group", *TINY)
     assert_one_line_error(proc, "needs classes in groups", "dataset.split_by=class")
 
 
-def test_more_ways_than_meta_train_classes(metaaug: Runner) -> None:
-    proc = metaaug("train", "gan=conditional", "gan.ways=50", *TINY)
+def test_more_ways_than_meta_train_classes(refused: Runner) -> None:
+    proc = refused("train", "gan=conditional", "gan.ways=50", *TINY)
     assert_one_line_error(proc, "gan.ways=50", "at most 6")
 
 
@@ -142,6 +142,6 @@ def test_more_ways_than_meta_train_classes(metaaug: Runner) -> None:
      (["objective_on=validation", "dataset.val_fraction=0"], ["no meta-val class"])],
 )  # fmt: skip
 def test_objective_on_validation_needs_validation(
-    metaaug: Runner, overrides: list[str], fragments: list[str]
+    refused: Runner, overrides: list[str], fragments: list[str]
 ) -> None:
-    assert_one_line_error(metaaug("train", *overrides), *fragments)
+    assert_one_line_error(refused("train", *overrides), *fragments)

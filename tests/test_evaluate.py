@@ -158,18 +158,18 @@ def test_copies_of_the_shots_score_memorization_zero(metaaug: Runner, tmp_path: 
     assert row.split()[:4] == ["7", "25", "5", f"{c['results']['fid']:.4g}"]
 
 
-def test_bad_folders_are_refused_in_one_line(metaaug: Runner, tmp_path: Path) -> None:
+def test_bad_folders_are_refused_in_one_line(refused: Runner, tmp_path: Path) -> None:
     real = _digits(tmp_path / "real", (1,), 6)
     fake = _digits(tmp_path / "fake", (1, 2), 6)
     assert_one_line_error(
-        metaaug("evaluate", f"real={tmp_path / 'nope'}", f"fake={fake}"),
+        refused("evaluate", f"real={tmp_path / 'nope'}", f"fake={fake}"),
         "real=", "does not exist",
     )  # fmt: skip
     assert_one_line_error(
-        metaaug("evaluate", f"real={real}", f"fake={fake}"), "fake class folder(s) ['2']", "real="
+        refused("evaluate", f"real={real}", f"fake={fake}"), "fake class folder(s) ['2']", "real="
     )
-    assert_one_line_error(metaaug("evaluate", f"real={real}", f"fake={fake}", "k=0"), "k=0")
-    assert_one_line_error(metaaug("evaluate", f"fake={fake}"), "real is not set")
+    assert_one_line_error(refused("evaluate", f"real={real}", f"fake={fake}", "k=0"), "k=0")
+    assert_one_line_error(refused("evaluate", f"fake={fake}"), "real is not set")
 
 
 def test_inception_without_weights_says_how_to_supply_them(metaaug: Runner, tmp_path: Path) -> None:

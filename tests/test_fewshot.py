@@ -652,8 +652,8 @@ def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
      ("fewshot.objective.arm=gan", "fewshot.objective"),
      ("fewshot.workers=0", "fewshot.workers=0: use 1")],
 )  # fmt: skip
-def test_fewshot_bad_input_is_one_line(metaaug: Runner, override: str, fragment: str) -> None:
-    proc = metaaug("fewshot", *QUICK, override)
+def test_fewshot_bad_input_is_one_line(refused: Runner, override: str, fragment: str) -> None:
+    proc = refused("fewshot", *QUICK, override)
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("metaaug: error:")]
     assert len(errors) == 1 and fragment in errors[0], proc.stderr

@@ -86,29 +86,29 @@ def test_fewshot_scores_each_task_and_pools_them(metaaug: Runner, tmp_path: Path
      ({"1": (3, 4)}, "has 1 class")],
 )  # fmt: skip
 def test_a_task_folder_that_cannot_be_scored_is_refused(
-    metaaug: Runner, tmp_path: Path, classes: dict, fragment: str
+    refused: Runner, tmp_path: Path, classes: dict, fragment: str
 ) -> None:
     root = _write_task(tmp_path / "task", classes)
-    proc = metaaug("fewshot", f"task={root}", *QUICK)
+    proc = refused("fewshot", f"task={root}", *QUICK)
     assert_one_line_error(proc, fragment)
 
 
-def test_support_and_query_must_hold_the_same_classes(metaaug: Runner, tmp_path: Path) -> None:
+def test_support_and_query_must_hold_the_same_classes(refused: Runner, tmp_path: Path) -> None:
     root = _write_task(tmp_path / "task", {"1": (3, 4), "7": (3, 4)})
     for png in (root / "query" / "7").iterdir():
         png.unlink()
     (root / "query" / "7").rmdir()
-    proc = metaaug("fewshot", f"task={root}", *QUICK)
+    proc = refused("fewshot", f"task={root}", *QUICK)
     assert_one_line_error(proc, "support classes ['1', '7'] but query classes ['1']")
 
 
-def test_a_folder_without_tasks_is_refused(metaaug: Runner, tmp_path: Path) -> None:
+def test_a_folder_without_tasks_is_refused(refused: Runner, tmp_path: Path) -> None:
     (tmp_path / "empty" / "x").mkdir(parents=True)
-    proc = metaaug("fewshot", f"task={tmp_path / 'empty'}", *QUICK)
+    proc = refused("fewshot", f"task={tmp_path / 'empty'}", *QUICK)
     assert_one_line_error(proc, "holds no support/ and query/ folders", "<task>/support/<class>")
-    proc = metaaug("fewshot", f"task={tmp_path / 'missing'}", *QUICK)
+    proc = refused("fewshot", f"task={tmp_path / 'missing'}", *QUICK)
     assert_one_line_error(proc, "is not a folder")
-    proc = metaaug("fewshot", f"task={tmp_path / 'empty'}", *QUICK, "fewshot.arms=[none,synthetic]")
+    proc = refused("fewshot", f"task={tmp_path / 'empty'}", *QUICK, "fewshot.arms=[none,synthetic]")
     assert_one_line_error(proc, "drop the synthetic arm")
 
 

@@ -111,34 +111,34 @@ def test_a_path_with_a_space_and_a_non_ascii_letter_works_quoted_as_the_error_sa
 
 
 def test_bad_requests_are_refused_in_one_line(
-    metaaug: Runner, run_dir: Path, tmp_path: Path
+    refused: Runner, run_dir: Path, tmp_path: Path
 ) -> None:
     meta_init = run_dir / "checkpoints" / "meta_init.pt"
     used = tmp_path / "used"
     used.mkdir()
     (used / "keep.txt").write_text("mine")
     assert_one_line_error(
-        metaaug("generate", f"checkpoint={_finetuned(run_dir)}", f"out={used}"),
+        refused("generate", f"checkpoint={_finetuned(run_dir)}", f"out={used}"),
         f"out '{used}'", "not empty",
     )  # fmt: skip
     assert (used / "keep.txt").read_text() == "mine"
-    assert_one_line_error(metaaug("generate", f"checkpoint={tmp_path / 'nope.pt'}"),
+    assert_one_line_error(refused("generate", f"checkpoint={tmp_path / 'nope.pt'}"),
                           "checkpoint=", "is not a file", "meta_init.pt")  # fmt: skip
-    assert_one_line_error(metaaug("generate", f"checkpoint={meta_init}"),
+    assert_one_line_error(refused("generate", f"checkpoint={meta_init}"),
                           "meta-learned initialization", "shots=DIR")  # fmt: skip
     assert_one_line_error(
-        metaaug("generate", f"checkpoint={_finetuned(run_dir)}", f"shots={tmp_path}"),
+        refused("generate", f"checkpoint={_finetuned(run_dir)}", f"shots={tmp_path}"),
         "finetuned GAN", "drop shots=",
     )  # fmt: skip
     assert_one_line_error(
-        metaaug("generate", f"checkpoint={run_dir / 'checkpoints' / 'last.pt'}"),
+        refused("generate", f"checkpoint={run_dir / 'checkpoints' / 'last.pt'}"),
         "is a training_state checkpoint, not a finetuned one",
     )  # fmt: skip
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_one_line_error(metaaug("generate", f"checkpoint={meta_init}", f"shots={empty}"),
+    assert_one_line_error(refused("generate", f"checkpoint={meta_init}", f"shots={empty}"),
                           "shots=", "holds no png")  # fmt: skip
-    assert_one_line_error(metaaug("generate", f"checkpoint={meta_init}", "num_images=0"),
+    assert_one_line_error(refused("generate", f"checkpoint={meta_init}", "num_images=0"),
                           "num_images=0", "integer >= 1")  # fmt: skip
 
 

@@ -26,21 +26,21 @@ from tests.conftest import Runner, assert_one_line_error
      (["-m", "dataset=digits,omniglt"], ["dataset=omniglt is not an option"])],
 )  # fmt: skip
 def test_a_command_line_hydra_cannot_compose_is_one_line(
-    metaaug: Runner, args: list[str], fragments: list[str]
+    refused: Runner, args: list[str], fragments: list[str]
 ) -> None:
-    proc = metaaug("train", *args)
+    proc = refused("train", *args)
     assert_one_line_error(proc, *fragments)
     assert "Could not override" not in proc.stderr + proc.stdout  # not Hydra's report as well
 
 
-def test_each_command_checks_its_own_config(metaaug: Runner) -> None:
+def test_each_command_checks_its_own_config(refused: Runner) -> None:
     assert_one_line_error(
-        metaaug("fewshot", "arms.synthetic.path=x"),
+        refused("fewshot", "arms.synthetic.path=x"),
         "arms.synthetic.path is not a key of the fewshot config", "fewshot.synthetic_path",
     )  # fmt: skip
-    assert_one_line_error(metaaug("generate", "num_image=3"), "did you mean num_images")
+    assert_one_line_error(refused("generate", "num_image=3"), "did you mean num_images")
     # a config group option a command stores itself (evaluate's metric=inception) is known
-    proc = metaaug("evaluate", "metric=inception", "real=r", "fake=f")
+    proc = refused("evaluate", "metric=inception", "real=r", "fake=f")
     assert "is not an option" not in proc.stderr
 
 

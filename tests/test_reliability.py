@@ -83,44 +83,47 @@ def test_rollback_lowers_the_rates_and_finishes(metaaug: Runner, tmp_path: Path)
     assert manifest["complete"] is True
 
 
-def _resume(metaaug: Runner, tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+def _resume(
+    metaaug: Runner, refused: Runner, tmp_path: Path, *overrides: str
+) -> subprocess.CompletedProcess:
+    """A run resumed from a first TINY run (trained once), asked to refuse: in this process."""
     first = tmp_path / "first"
     if not first.exists():
         assert metaaug("train", *TINY, f"hydra.run.dir={first}").returncode == 0
-    return metaaug(
+    return refused(
         "train", *TINY, "meta_algo.iterations=6", *overrides,
         f"hydra.run.dir={tmp_path / 'next' / str(len(list(tmp_path.glob('next/*'))))}",
     )  # fmt: skip
 
 
-def test_resume_is_verified(metaaug: Runner, tmp_path: Path) -> None:
+def test_resume_is_verified(metaaug: Runner, refused: Runner, tmp_path: Path) -> None:
     last = f"resume={tmp_path / 'first' / 'checkpoints' / 'last.pt'}"
     # another seed draws another class split: the leak guard could be bypassed
-    _one_line(_resume(metaaug, tmp_path, last, "seed=1"), 2, "error", "seed: 0 -> 1")
-    _one_line(_resume(metaaug, tmp_path, last, "meta_algo=maml"), 2, "error",
+    _one_line(_resume(metaaug, refused, tmp_path, last, "seed=1"), 2, "error", "seed: 0 -> 1")
+    _one_line(_resume(metaaug, refused, tmp_path, last, "meta_algo=maml"), 2, "error",
               "meta_algo.name: reptile -> maml")  # fmt: skip
-    _one_line(_resume(metaaug, tmp_path, last, "gan.width=16"), 2, "error",
+    _one_line(_resume(metaaug, refused, tmp_path, last, "gan.width=16"), 2, "error",
               "gan.width: 32 -> 16")  # fmt: skip
     # a named target that the checkpoint meta-trained on: another split
-    _one_line(_resume(metaaug, tmp_path, last, "target.class_name=9"), 2, "error",
+    _one_line(_resume(metaaug, refused, tmp_path, last, "target.class_name=9"), 2, "error",
               "another class split")  # fmt: skip
-    proc = metaaug("train", *TINY, "meta_algo.iterations=2", last,
+    proc = refused("train", *TINY, "meta_algo.iterations=2", last,
                    f"hydra.run.dir={tmp_path / 'fewer'}")  # fmt: skip
     _one_line(proc, 2, "error", "meta-iteration 4", "meta_algo.iterations >= 4")
     meta_init = f"resume={tmp_path / 'first' / 'checkpoints' / 'meta_init.pt'}"
-    _one_line(_resume(metaaug, tmp_path, meta_init), 2, "error", "meta_init checkpoint")
+    _one_line(_resume(metaaug, refused, tmp_path, meta_init), 2, "error", "meta_init checkpoint")
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "text"])
 def test_damaged_resume_checkpoints_get_one_line(
-    metaaug: Runner, tmp_path: Path, damage: str
+    refused: Runner, tmp_path: Path, damage: str
 ) -> None:
     good = tmp_path / "good.pt"
     save_atomic({"gan": {"w": torch.ones(3)}, "iteration": 1}, good)
     bad = tmp_path / "bad.pt"
     content = {"truncated": good.read_bytes()[:100], "empty": b"", "text": b"not a checkpoint"}
     bad.write_bytes(content[damage])
-    proc = metaaug("train", *TINY, f"resume={bad}")
+    proc = refused("train", *TINY, f"resume={bad}")
     _one_line(proc, 2, "error", "damaged or not a metaaug checkpoint", "checkpoints/last.pt")
 
 
@@ -135,17 +138,17 @@ def test_load_checked_refuses_non_finite_and_foreign_states(tmp_path: Path) -> N
 
 
 def test_fewshot_refuses_a_diverged_gan_and_an_incomplete_synthetic_set(
-    metaaug: Runner, tmp_path: Path
+    refused: Runner, tmp_path: Path
 ) -> None:
     ckpt = tmp_path / "meta_init.pt"
     save_atomic({"kind": "meta_init", "gan": {"w": torch.tensor([float("inf")])},
                  "classes": {"train": []}, "config": {}}, ckpt)  # fmt: skip
-    proc = metaaug("fewshot", "fewshot.arms=[none,gan]", f"arms.gan.checkpoint={ckpt}")
+    proc = refused("fewshot", "fewshot.arms=[none,gan]", f"arms.gan.checkpoint={ckpt}")
     _one_line(proc, 2, "error", "non-finite weights", "diverged")
     folder = tmp_path / "synthetic"
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"classes": []}))
-    proc = metaaug("fewshot", "fewshot.arms=[none,synthetic]",
+    proc = refused("fewshot", "fewshot.arms=[none,synthetic]",
                    f"fewshot.synthetic_path={folder}")  # fmt: skip
     _one_line(proc, 2, "error", "not marked complete")
 

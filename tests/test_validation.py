@@ -63,8 +63,8 @@ def _refusal(command: str, *args: str) -> str:
      ("hardware.threads=0", ["hardware.threads=0", "or null (null = torch's default)"]),
      ("baselines.pretrain.iterations=-1", ["baselines.pretrain.iterations=-1"])],
 )  # fmt: skip
-def test_bad_train_value_is_one_line(metaaug: Runner, override: str, fragments: list[str]) -> None:
-    assert_one_line_error(metaaug("train", override), *fragments)
+def test_bad_train_value_is_one_line(refused: Runner, override: str, fragments: list[str]) -> None:
+    assert_one_line_error(refused("train", override), *fragments)
 
 
 @pytest.mark.parametrize(
@@ -77,33 +77,33 @@ def test_bad_train_value_is_one_line(metaaug: Runner, override: str, fragments: 
      ("seed=-1", ["seed=-1"])],
 )  # fmt: skip
 def test_bad_fewshot_value_is_one_line(
-    metaaug: Runner, override: str, fragments: list[str]
+    refused: Runner, override: str, fragments: list[str]
 ) -> None:
-    assert_one_line_error(metaaug("fewshot", override), *fragments)
+    assert_one_line_error(refused("fewshot", override), *fragments)
 
 
-def test_more_threads_than_cores_is_refused(metaaug: Runner) -> None:
+def test_more_threads_than_cores_is_refused(refused: Runner) -> None:
     cpus = hardware.usable_cpus()
-    proc = metaaug("train", f"hardware.threads={cpus + 1}")
+    proc = refused("train", f"hardware.threads={cpus + 1}")
     assert_one_line_error(proc, f"hardware.threads={cpus + 1}", f"may use {cpus} CPU core",
                           f"use 1..{cpus} or null")  # fmt: skip
     validate.check_config(_compose("train", f"hardware.threads={cpus}"), "train")
 
 
-def test_image_size_beyond_memory(metaaug: Runner) -> None:
+def test_image_size_beyond_memory(refused: Runner) -> None:
     need, _ = validate.memory_estimate(_compose("train", "dataset.image_size=1024"), "train")
     ram = validate.ram_bytes()
     if ram is None or need <= ram:
         pytest.skip(f"this machine has memory for image_size 1024 ({ram} bytes)")
-    proc = metaaug("train", "dataset.image_size=1024")
+    proc = refused("train", "dataset.image_size=1024")
     assert_one_line_error(proc, "dataset.image_size=1024", "GiB of memory", "smaller")
 
 
 @pytest.mark.parametrize("command", ["train", "fewshot"])
-def test_dataset_root_that_is_a_file(metaaug: Runner, tmp_path: Path, command: str) -> None:
+def test_dataset_root_that_is_a_file(refused: Runner, tmp_path: Path, command: str) -> None:
     root = tmp_path / "omniglot.zip"
     root.write_bytes(b"not a folder")
-    proc = metaaug(command, "dataset=omniglot", f"dataset.root={root}")
+    proc = refused(command, "dataset=omniglot", f"dataset.root={root}")
     assert_one_line_error(proc, "dataset.root", "omniglot.zip", "is a file, not a folder")
 
 
