@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench_runs import metaaug, take_up
 from PIL import Image
 from recipe_summary import summarize
 from render_results import recipe as render_recipe
@@ -39,11 +37,8 @@ def train(run_dir: Path, overrides: list[str]) -> dict:
         print(f"  {run_dir.name}: read", flush=True)
         return json.loads((run_dir / "metrics.json").read_text())
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "metaaug.cli", "train", *overrides, f"hydra.run.dir={run_dir}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    if proc.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    # a run an interrupted bench left there is moved aside and continued from its last.pt
+    metaaug("train", *overrides, *take_up(run_dir), f"hydra.run.dir={run_dir}")
     report = json.loads((run_dir / "metrics.json").read_text())
     print(f"  {run_dir.name}: {time.perf_counter() - t0:.0f} s", flush=True)
     return report
@@ -66,7 +61,8 @@ def main() -> None:
     parser.add_argument("--extra", nargs="*", default=[], help="more overrides (key=value)")
     parser.add_argument("--out", default=None,
                         help="where the runs go (default: a new temporary folder); a seed whose "
-                             "run there has its metrics.json is read, not run again")  # fmt: skip
+                             "run there has its metrics.json is read, not run again, and an "
+                             "unfinished one is continued")  # fmt: skip
     args = parser.parse_args()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="metaaug-recipe-"))
     common = [f"experiment={args.experiment}", f"dataset.root={args.root}",

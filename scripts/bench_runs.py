@@ -1,5 +1,6 @@
-"""What the resumable benchmarks (`bench_fewshot.py --root`, `bench_ablation.py --root`) share:
-running a `metaaug` command, and taking up a run an interrupted bench left unfinished."""
+"""What the resumable benchmarks (`bench_fewshot.py --root`, `bench_ablation.py --root`,
+`bench_recipe.py --out`) share: running a `metaaug` command, and taking up a run an
+interrupted bench left unfinished."""
 
 from __future__ import annotations
 
