@@ -78,6 +78,11 @@ def differences(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
     ]
 
 
+def first_few(diff: list[str], n: int = 4) -> str:
+    """The first `n` differences for a one-line message, and how many more there are."""
+    return "; ".join(diff[:n]) + (f"; and {len(diff) - n} more" if len(diff) > n else "")
+
+
 def checkpoint_of(cfg: DictConfig, arm: str, checkpoint_dir: Path) -> Path | None:
     """The checkpoint `arm` resumes from: `resume` itself for the main arm, for a baseline
     its last.pt beside `resume` under the folder name it has in this run (None where the
@@ -113,9 +118,8 @@ def verified_state(
         )
     diff = differences(state["defines"], defining(cfg, arm))
     if diff:
-        shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
         raise UserError(
-            f"{what} was meta-trained with other settings ({shown}); resume with the "
+            f"{what} was meta-trained with other settings ({first_few(diff)}); resume with the "
             "checkpoint's settings (its run's .hydra/overrides.yaml) or start a new run"
         )
     saved = state["split"]
@@ -164,9 +168,9 @@ def taken_episodes(cfg: DictConfig) -> journal.Taken:
     defines, taken = journal.read(path)
     diff = differences(defines, fewshot_defining(cfg))
     if diff:
-        shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
         raise UserError(
-            f"resume='{cfg.resume}' scored its episodes with other settings ({shown}); "
+            f"resume='{cfg.resume}' scored its episodes with other settings "
+            f"({first_few(diff)}); "
             "resume with that run's overrides (its .hydra/overrides.yaml) or start a new run"
         )
     return taken

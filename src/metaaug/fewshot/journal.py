@@ -98,7 +98,11 @@ def read(path: Path) -> tuple[dict[str, Any], Taken]:
         head = json.loads(lines[0]) if lines else None
     except json.JSONDecodeError:
         head = None
-    if not isinstance(head, dict) or head.get("journal") != KIND:
+    if (
+        not isinstance(head, dict)
+        or head.get("journal") != KIND
+        or not isinstance(head.get("defines"), dict)
+    ):
         raise damaged(1, f"is not the header of a {KIND} journal")
     taken: Taken = {}
     for n, line in enumerate(lines[1:], start=2):
