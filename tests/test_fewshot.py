@@ -243,6 +243,26 @@ def test_a_journal_s_torn_last_line_is_dropped_and_other_damage_refused(tmp_path
         journal.read(path)
 
 
+def test_a_journal_is_taken_up_wherever_the_dataset_now_lies(tmp_path: Path) -> None:
+    """`dataset.root` (and the source's copy of it) may move between the stopped run and the
+    one that goes on; a key that defines the episodes may not."""
+    from metaaug.config.overrides import composed
+    from metaaug.config.resume import defining, fewshot_defining, taken_episodes
+
+    def config(*extra: str):
+        return composed("fewshot", ["dataset=omniglot", *extra])
+
+    stopped = config("dataset.root=/data/here")
+    path = tmp_path / journal.FILE
+    with journal.opened(path, fewshot_defining(stopped), {}) as j:
+        j.part("episodes").record(0, ({"plain": {"none": 0.5}}, {}))
+    moved = config("dataset.root=/data/there", f"resume={path}", "fewshot.workers=2")
+    assert taken_episodes(moved) == {"episodes": {0: ({"plain": {"none": 0.5}}, {})}}
+    with pytest.raises(UserError, match=r"other settings \(fewshot.queries: 15 -> 10\)"):
+        taken_episodes(config("dataset.root=/data/there", f"resume={path}", "fewshot.queries=10"))
+    assert not {"dataset.root", "dataset.source.root"} & set(defining(moved))  # train's too
+
+
 class Pid:
     """A learner whose "accuracy" is the id of the process that ran it."""
 

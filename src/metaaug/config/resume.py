@@ -25,7 +25,7 @@ from metaaug.io.checkpoint import load_checked
 
 # the config that defines meta-training; the listed leaves may change between the runs
 DEFINING = ("seed", "dataset", "gan", "meta_algo", "augment")
-FREE = ("dataset.root", "meta_algo.iterations", "meta_algo.vectorize")
+FREE = ("dataset.root", "dataset.source.root", "meta_algo.iterations", "meta_algo.vectorize")
 # nodes that only instantiate what the keys beside them say (their interpolations)
 DERIVED = ("algorithm", "generator", "discriminator", "transform")
 MAIN = "meta_algo"  # the main arm's node
@@ -116,7 +116,9 @@ def verified_state(
             f"{what} holds the meta-training of {trained}, not of {arm}; {FIX} (each baseline "
             "resumes from its checkpoints/baseline_<name>/last.pt beside it)"
         )
-    diff = differences(state["defines"], defining(cfg, arm))
+    # a key freed since the checkpoint was written does not count against it
+    recorded = {k: v for k, v in state["defines"].items() if k not in FREE}
+    diff = differences(recorded, defining(cfg, arm))
     if diff:
         raise UserError(
             f"{what} was meta-trained with other settings ({first_few(diff)}); resume with the "
@@ -142,7 +144,8 @@ def verified_state(
 
 # what may differ from the interrupted fewshot run: how the episodes are shared and shown,
 # how many there are (episode i is the same either way), and where the dataset lies
-FEWSHOT_FREE = ("resume", "progress", "fewshot.workers", "fewshot.episodes", "dataset.root")
+FEWSHOT_FREE = ("resume", "progress", "fewshot.workers", "fewshot.episodes", "dataset.root",
+                "dataset.source.root")  # fmt: skip
 
 
 def fewshot_defining(cfg: DictConfig) -> dict[str, Any]:
@@ -166,7 +169,8 @@ def taken_episodes(cfg: DictConfig) -> journal.Taken:
             "interrupted metaaug fewshot run"
         )
     defines, taken = journal.read(path)
-    diff = differences(defines, fewshot_defining(cfg))
+    recorded = {k: v for k, v in defines.items() if k not in FEWSHOT_FREE}  # (freed since)
+    diff = differences(recorded, fewshot_defining(cfg))
     if diff:
         raise UserError(
             f"resume='{cfg.resume}' scored its episodes with other settings "
