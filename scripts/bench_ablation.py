@@ -18,15 +18,26 @@ and with classic augmentation (`classic+gan_f`, ...), learners plain and protone
     --stage test   every design x variant on meta-test episodes (--episodes, 600): the
                    ablation table (each mechanism alone, from dagan as made, and the choice).
 
-Resumable (--root, default outputs/ablation): a train or fewshot run whose output exists is
-kept; one an interrupted bench left unfinished is moved aside (`<name>.unfinished1`) and run
-again, a train run from its last checkpoint (`resume=`). The JSON goes to
-docs/results/ablation.json (`make results` renders it). Not a test: on 2 cores the designs
-take about 1.5 hours a seed to train, the val stage hours.
+Kept across sessions (--store, default docs/results/ablation_runs): each finished fewshot
+run's per-episode figures go to `<store>/seed<S>/<design>_<stage>_<K>shot.json` (commit them),
+and a run kept there is never run again, so the bench can be spread over sessions on fresh
+checkouts, a few runs each (--designs, --seeds, --shots select them; --status lists what is
+kept and what remains). The JSON of a stage (docs/results/ablation.json, ablation_val.json;
+`make results` renders it) is written once every design of the asked seeds and shots is kept.
+A design's GAN is trained again in a session that needs it and has not got it: each kept run
+names the CPU its GAN and episodes ran on.
 
-    python scripts/bench_ablation.py --stage val --seeds 0,2,3
+Within a session (--root, default outputs/ablation): a train or fewshot run whose output
+exists is reused; one an interrupted bench left unfinished is moved aside
+(`<name>.unfinished1`) and run again, a train run from its last checkpoint (`resume=`). Not a
+test: on 2 cores a design trains in about 15 minutes a seed; a 600-episode 5-shot run of the
+ten arms takes hours.
+
+    python scripts/bench_ablation.py --stage val --status
+    python scripts/bench_ablation.py --stage val --seeds 0 --designs dagan,fusion --shots 1
+    python scripts/bench_ablation.py --stage val --seeds 0,2,3     # every run not yet kept
     python scripts/bench_ablation.py --stage test --seeds 0,2,3
-    python scripts/bench_ablation.py --quick --stage test     # digits, tiny budgets
+    python scripts/bench_ablation.py --quick --stage test --store /tmp/kept  # digits, tiny
 """
 
 from __future__ import annotations
@@ -37,8 +48,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from bench_runs import keep, kept, take_up
 from bench_runs import metaaug as run
-from bench_runs import take_up
 from fewshot_summary import summarize
 from machine import cpu_name
 from recipe_summary import interval
@@ -50,6 +61,7 @@ DESIGNS = {"dagan": [], "dagan+class": ["gan.class_loss={w}"],
            "fusion+class": ["gan=fusion", "gan.width=16", "finetune.steps=0",
                             "gan.class_loss={w}"]}  # fmt: skip
 VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
+KEPT = REPO / "docs" / "results" / "ablation_runs"
 
 
 def views(weight: float) -> list[str]:
@@ -59,6 +71,15 @@ def views(weight: float) -> list[str]:
         "fewshot.arms=[none,classic," + ",".join(VARIANTS)
         + "," + ",".join(f"classic+{v}" for v in VARIANTS) + "]",
     ]  # fmt: skip
+
+
+def load(path: Path, settings: dict) -> dict:
+    """A kept run, refused if it was measured with other settings than those asked for."""
+    report = kept(path) or {}
+    if differ := {k for k, v in settings.items() if report.get(k) != v}:
+        sys.exit(f"{path} was measured with other {sorted(differ)}: ask for its settings, "
+                 "or give another --store")  # fmt: skip
+    return report
 
 
 def gains(report: dict, learner: str) -> dict[str, float]:
@@ -79,7 +100,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--recipe-runs", help="dagan's train run per seed, '{seed}' in it")
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
     parser.add_argument("--root", type=Path, default=REPO / "outputs" / "ablation")
+    parser.add_argument("--store", type=Path, help="where finished runs' figures are kept "
+                        "across sessions (default docs/results/ablation_runs; <root>/kept with "
+                        "--quick)")  # fmt: skip
+    parser.add_argument("--status", action="store_true", help="list kept and missing runs")
     parser.add_argument("--json", type=Path, help="default: docs/results/ablation.json (test "
                         "stage) or ablation_val.json (val stage)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="digits, tiny budgets")
@@ -104,9 +130,29 @@ def main() -> None:
     threads = f"hardware.threads={args.threads}"
     seeds = [int(s) for s in args.seeds.split(",")]
     shots_list = [int(s) for s in args.shots.split(",")]
-    reports: dict[str, dict[int, dict[int, dict]]] = {d: {} for d in DESIGNS}
+    store = args.store or (args.root / "kept" if args.quick else KEPT)
+    # a kept run counts only if it was measured with the settings asked for now
+    settings = {"class_loss": args.class_loss, "weight": args.weight,
+                "episodes": episodes[args.stage], "quick": args.quick}  # fmt: skip
+    designs = args.designs.split(",")
+    if unknown := set(designs) - set(DESIGNS):
+        sys.exit(f"--designs: unknown {sorted(unknown)}; known: {', '.join(DESIGNS)}")
+    stored = {(s, d, k): store / f"seed{s}" / f"{d}_{args.stage}_{k}shot.json"
+              for s in seeds for d in designs for k in shots_list}  # fmt: skip
+    if args.status:
+        for (s, d, k), path in stored.items():
+            print(f"seed {s} {d:13} {k} shot(s): {'kept' if path.is_file() else 'missing'}")
+        return
+    reports: dict[str, dict[int, dict[int, dict]]] = {d: {} for d in designs}
     for seed in seeds:
-        for design, extra in DESIGNS.items():
+        for design in designs:
+            extra = DESIGNS[design]
+            todo = [k for k in shots_list if not stored[seed, design, k].is_file()]
+            for shots in set(shots_list) - set(todo):
+                reports[design].setdefault(shots, {})[seed] = load(stored[seed, design, shots],
+                                                                   settings)  # fmt: skip
+            if not todo:
+                continue
             train_dir = args.root / f"seed{seed}" / design
             if design == "dagan" and args.recipe_runs:
                 train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
@@ -117,7 +163,7 @@ def main() -> None:
                     threads, *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
                 print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
             fusion = design.startswith("fusion")
-            for shots in shots_list:
+            for shots in todo:
                 out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
                 if not (out / "fewshot.json").is_file():
                     # DAGAN adapts on pairs of shots: at 1 shot it transforms the shot as is
@@ -129,13 +175,24 @@ def main() -> None:
                         f"arms.gan.checkpoint={checkpoint}", f"arms.gan.steps={steps}",
                         f"fewshot.workers={args.workers}", f"seed={seed}", threads,
                         f"hydra.run.dir={out}")  # fmt: skip
-                report = json.loads((out / "fewshot.json").read_text())
+                keep(stored[seed, design, shots], json.loads((out / "fewshot.json").read_text()),
+                     {**settings, "cpu": cpu_name(), "threads": args.threads,
+                      "workers": args.workers, "argv": sys.argv[1:]})  # fmt: skip
+                # read back, so that a fresh run and a kept one give the same figures
+                report = load(stored[seed, design, shots], settings)
                 reports[design].setdefault(shots, {})[seed] = report
                 print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant "
                       f"- classic (plain) {gains(report, 'plain')}", flush=True)  # fmt: skip
 
+    if designs != list(DESIGNS):
+        print(f"kept under {store}; the {args.stage} JSON is written by a run of every "
+              "design (leave out --designs)")  # fmt: skip
+        return
+    cpus = {r["cpu"] for by_shots in reports.values() for by_seed in by_shots.values()
+            for r in by_seed.values()}  # fmt: skip
     out_data = {"bench": "ablation", "stage": args.stage, "seeds": seeds, "threads": args.threads,
-                "workers": args.workers, "cpu": cpu_name(), "class_loss": args.class_loss,
+                "workers": args.workers, "cpu": ", ".join(sorted(cpus)),
+                "class_loss": args.class_loss,
                 "weight": args.weight, "settings": sys.argv[1:], "designs": {}}  # fmt: skip
     scores = {}
     for design, by_shots in reports.items():

@@ -1,9 +1,10 @@
 """What the resumable benchmarks (`bench_fewshot.py --root`, `bench_ablation.py --root`,
-`bench_recipe.py --out`) share: running a `metaaug` command, and taking up a run an
-interrupted bench left unfinished."""
+`bench_recipe.py --out`) share: running a `metaaug` command, taking up a run an interrupted
+bench left unfinished, and keeping a finished run's figures in the repository."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -43,3 +44,27 @@ def take_up(run_dir: Path) -> list[str]:
         if (attempt / JOURNAL).is_file():
             return [f"resume={attempt}"]
     return []
+
+
+def keep(path: Path, report: dict, provenance: dict) -> None:
+    """A finished fewshot run's per-episode figures (accuracies and filter shares, to 6
+    decimals) and where they were measured, written compactly to `path`: a bench too long for
+    one session keeps each run it finished in the repository, so a later session, on a fresh
+    checkout without the run folders, goes on from there instead of starting over."""
+    figures = {key: {name: _rounded(v) for name, v in report[key].items()}
+               for key in ("per_episode", "kept")}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({**provenance, "seconds": round(report["seconds"], 1), **figures},
+                      separators=(",", ":"))  # fmt: skip
+    path.write_text(text + "\n")
+
+
+def kept(path: Path) -> dict | None:
+    """What `keep` wrote at `path`, or None."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _rounded(values: dict | list) -> dict | list:
+    if isinstance(values, dict):
+        return {k: _rounded(v) for k, v in values.items()}
+    return [None if v is None else round(v, 6) for v in values]

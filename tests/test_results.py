@@ -429,3 +429,26 @@ def test_an_unfinished_bench_run_is_taken_up(tmp_path: Path) -> None:
         (episodes / JOURNAL).write_text(str(attempt))
         assert take_up(episodes) == [f"resume={tmp_path / f'seed0_5shot.unfinished{attempt}'}"]
     assert take_up(tmp_path / "never_started") == []
+
+
+def test_a_kept_run_reads_back_with_its_settings_and_refuses_others(tmp_path: Path) -> None:
+    """A bench spread over sessions keeps each finished run in the repository: what it reads
+    back is the run's per-episode figures to 6 decimals, and a run measured with other
+    settings than those asked for stops the bench with a line naming them."""
+    from bench_ablation import load
+    from bench_runs import keep, kept
+
+    report = {"per_episode": {"plain": {"none": [0.8266666666, 0.4]}},
+              "kept": {"gan_f": [0.55, float("nan")]}, "seconds": 12.345678,
+              "objective": 0.5}  # fmt: skip
+    path = tmp_path / "seed0" / "dagan_val_1shot.json"
+    settings = {"class_loss": 1.0, "weight": 0.25, "episodes": 200, "quick": False}
+    keep(path, report, {**settings, "cpu": "x"})
+    back = kept(path)
+    assert back["per_episode"] == {"plain": {"none": [0.826667, 0.4]}}
+    assert back["kept"]["gan_f"][0] == 0.55 and back["kept"]["gan_f"][1] != back["kept"]["gan_f"][1]
+    assert back["seconds"] == 12.3 and back["cpu"] == "x" and "objective" not in back
+    assert load(path, settings) == back
+    with pytest.raises(SystemExit, match=r"other \['episodes', 'weight'\]: ask for its settings"):
+        load(path, {**settings, "weight": 0.5, "episodes": 600})
+    assert kept(tmp_path / "never_kept.json") is None
