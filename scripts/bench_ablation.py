@@ -15,8 +15,13 @@ and with classic augmentation (`classic+gan_f`, ...), learners plain and protone
     --stage val    every design x variant on meta-val episodes (fewshot.classes=val,
                    --val-episodes); the choice is the design x variant whose classic+variant
                    gains most over classic for the plain learner, mean over seeds and shots.
-    --stage test   every design x variant on meta-test episodes (--episodes, 600): the
-                   ablation table (each mechanism alone, from dagan as made, and the choice).
+    --stage test   on meta-test episodes (--episodes, 600), after the val stage: each
+                   mechanism alone and the choice, the ablation table. dagan with every
+                   variant (filter alone, weight alone, both), dagan+class and fusion as
+                   made (the class term alone, fusion alone), and the design val chose with
+                   every variant; the choice is read from the val stage's JSON, never made
+                   on meta-test. A design x variant no mechanism needs is left out: the
+                   plain CNN fitted per arm and episode is most of the cost.
 
 Kept across sessions (--store, default docs/results/ablation_runs): each finished fewshot
 run's per-episode figures go to `<store>/seed<S>/<design>_<stage>_<K>shot.json` (commit them),
@@ -64,13 +69,27 @@ VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
 KEPT = REPO / "docs" / "results" / "ablation_runs"
 
 
-def views(weight: float) -> list[str]:
+def views(weight: float, variants: tuple[str, ...]) -> list[str]:
+    """The overrides that define the trust variants and run `variants`, alone and with
+    classic augmentation, beside none and classic."""
+    arms = ["none", "classic", *variants, *(f"classic+{v}" for v in variants)]
     return [
         "+arms.gan_f={of:gan,filter:true}", f"+arms.gan_w={{of:gan,weight:{weight}}}",
         f"+arms.gan_fw={{of:gan,filter:true,weight:{weight}}}",
-        "fewshot.arms=[none,classic," + ",".join(VARIANTS)
-        + "," + ",".join(f"classic+{v}" for v in VARIANTS) + "]",
+        f"fewshot.arms=[{','.join(arms)}]",
     ]  # fmt: skip
+
+
+def plan(stage: str, choice: str | None) -> dict[str, tuple[str, ...]]:
+    """The variants each design runs with: all of them at val, to choose among; at test those
+    that show each mechanism alone (from dagan as made) and the `choice` ("design / variant")
+    val made, with every variant of its design."""
+    if stage == "val":
+        return dict.fromkeys(DESIGNS, VARIANTS)
+    assert choice is not None
+    chosen = choice.split(" / ")[0]
+    return {d: VARIANTS if d in ("dagan", chosen) else ("gan",)
+            for d in DESIGNS if d != "fusion+class" or d == chosen}  # fmt: skip
 
 
 def load(path: Path, settings: dict) -> dict:
@@ -85,7 +104,46 @@ def load(path: Path, settings: dict) -> dict:
 def gains(report: dict, learner: str) -> dict[str, float]:
     """Each variant's paired gain of classic+variant over classic (this run's mean)."""
     acc = {a: np.asarray(v) for a, v in report["per_episode"][learner].items()}
-    return {v: float((acc[f"classic+{v}"] - acc["classic"]).mean()) for v in VARIANTS}
+    return {v: float((acc[f"classic+{v}"] - acc["classic"]).mean())
+            for v in VARIANTS if f"classic+{v}" in acc}  # fmt: skip
+
+
+def val_choice(path: Path) -> str:
+    """The design / variant the val stage chose, from its JSON."""
+    if not path.is_file():
+        sys.exit(f"{path} is missing: run --stage val first (the test stage measures its choice)")
+    data = json.loads(path.read_text())
+    return data["choice"]
+
+
+def summary(
+    reports: dict, stage: str, choice: str, seeds: list[int], shots_list: list[int], meta: dict
+) -> dict:
+    """The stage's JSON: per design, shots, learner and arm the accuracy over seeds and each
+    arm against none, the plain learner's classic+variant against classic (paired per
+    episode, over seeds), and per design / variant that gain averaged over the shots."""
+    cpus = {r["cpu"] for by_shots in reports.values() for by_seed in by_shots.values()
+            for r in by_seed.values()}  # fmt: skip
+    out = {"bench": "ablation", "stage": stage, "seeds": seeds, **meta,
+           "cpu": ", ".join(sorted(cpus)), "designs": {}}  # fmt: skip
+    scores = {}
+    for design, by_shots in reports.items():
+        table = summarize(by_shots, meta["threads"], [])["shots"]
+        for shots, by_seed in by_shots.items():  # plain: classic+v against classic, paired
+            per_seed = [gains(by_seed[s], "plain") for s in seeds]
+            for v in per_seed[0]:
+                table[str(shots)]["plain"][f"classic+{v}"]["vs_classic"] = interval(
+                    [g[v] for g in per_seed]
+                )
+        out["designs"][design] = table
+        for v in gains(by_shots[shots_list[0]][seeds[0]], "plain"):
+            per_seed = [np.mean([gains(by_shots[k][s], "plain")[v] for k in shots_list])
+                        for s in seeds]  # fmt: skip
+            scores[f"{design} / {v}"] = interval(per_seed)
+    out["classic_plus_gain"] = scores
+    # val chooses the highest; test reports val's choice
+    out["choice"] = max(scores, key=lambda k: scores[k]["mean"]) if stage == "val" else choice
+    return out
 
 
 def main() -> None:
@@ -100,7 +158,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--recipe-runs", help="dagan's train run per seed, '{seed}' in it")
-    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
+    parser.add_argument("--designs", help="comma-separated; default: those the stage runs")
     parser.add_argument("--root", type=Path, default=REPO / "outputs" / "ablation")
     parser.add_argument("--store", type=Path, help="where finished runs' figures are kept "
                         "across sessions (default docs/results/ablation_runs; <root>/kept with "
@@ -108,6 +166,8 @@ def main() -> None:
     parser.add_argument("--status", action="store_true", help="list kept and missing runs")
     parser.add_argument("--json", type=Path, help="default: docs/results/ablation.json (test "
                         "stage) or ablation_val.json (val stage)")  # fmt: skip
+    parser.add_argument("--val-json", type=Path, help="where the test stage reads val's "
+                        "choice (default: docs/results/ablation_val.json)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="digits, tiny budgets")
     args = parser.parse_args()
 
@@ -131,12 +191,14 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     shots_list = [int(s) for s in args.shots.split(",")]
     store = args.store or (args.root / "kept" if args.quick else KEPT)
-    # a kept run counts only if it was measured with the settings asked for now
-    settings = {"class_loss": args.class_loss, "weight": args.weight,
-                "episodes": episodes[args.stage], "quick": args.quick}  # fmt: skip
-    designs = args.designs.split(",")
-    if unknown := set(designs) - set(DESIGNS):
-        sys.exit(f"--designs: unknown {sorted(unknown)}; known: {', '.join(DESIGNS)}")
+    choice = None
+    if args.stage == "test":
+        choice = val_choice(args.val_json or REPO / "docs" / "results" / "ablation_val.json")
+    variants = plan(args.stage, choice)
+    designs = args.designs.split(",") if args.designs else list(variants)
+    if unknown := set(designs) - set(variants):
+        sys.exit(f"--designs: {sorted(unknown)} not run at {args.stage}; it runs "
+                 f"{', '.join(variants)}")  # fmt: skip
     stored = {(s, d, k): store / f"seed{s}" / f"{d}_{args.stage}_{k}shot.json"
               for s in seeds for d in designs for k in shots_list}  # fmt: skip
     if args.status:
@@ -146,7 +208,10 @@ def main() -> None:
     reports: dict[str, dict[int, dict[int, dict]]] = {d: {} for d in designs}
     for seed in seeds:
         for design in designs:
-            extra = DESIGNS[design]
+            # a kept run counts only if it was measured with the settings asked for now
+            settings = {"class_loss": args.class_loss, "weight": args.weight,
+                        "episodes": episodes[args.stage], "quick": args.quick,
+                        "variants": list(variants[design])}  # fmt: skip
             todo = [k for k in shots_list if not stored[seed, design, k].is_file()]
             for shots in set(shots_list) - set(todo):
                 reports[design].setdefault(shots, {})[seed] = load(stored[seed, design, shots],
@@ -158,20 +223,22 @@ def main() -> None:
                 train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
             checkpoint = train_dir / "checkpoints" / "meta_init.pt"
             if not checkpoint.is_file():
-                over = [x.format(w=args.class_loss) for x in extra]
+                over = [x.format(w=args.class_loss) for x in DESIGNS[design]]
                 run("train", *train, *data, *over, "compare_baselines=false", f"seed={seed}",
                     threads, *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
                 print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
-            fusion = design.startswith("fusion")
             for shots in todo:
                 out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
                 if not (out / "fewshot.json").is_file():
-                    # DAGAN adapts on pairs of shots: at 1 shot it transforms the shot as is
-                    steps = 0 if fusion or shots < 2 else (2 if args.quick else 50)
+                    # fusion samples with no fine-tune; DAGAN adapts on pairs of shots, so at
+                    # 1 shot it transforms the shot as is
+                    steps = 0 if design.startswith("fusion") or shots < 2 else (
+                        2 if args.quick else 50)  # fmt: skip
                     scored = take_up(out)  # the episodes an interrupted run scored
                     run("fewshot", *scored, *data, *fewshot, f"fewshot.classes={args.stage}",
                         f"fewshot.shots={shots}", f"fewshot.episodes={episodes[args.stage]}",
-                        "fewshot.learners=[plain,protonet]", *views(args.weight),
+                        "fewshot.learners=[plain,protonet]",
+                        *views(args.weight, variants[design]),
                         f"arms.gan.checkpoint={checkpoint}", f"arms.gan.steps={steps}",
                         f"fewshot.workers={args.workers}", f"seed={seed}", threads,
                         f"hydra.run.dir={out}")  # fmt: skip
@@ -184,36 +251,23 @@ def main() -> None:
                 print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant "
                       f"- classic (plain) {gains(report, 'plain')}", flush=True)  # fmt: skip
 
-    if designs != list(DESIGNS):
+    if designs != list(variants):
         print(f"kept under {store}; the {args.stage} JSON is written by a run of every "
               "design (leave out --designs)")  # fmt: skip
         return
-    cpus = {r["cpu"] for by_shots in reports.values() for by_seed in by_shots.values()
-            for r in by_seed.values()}  # fmt: skip
-    out_data = {"bench": "ablation", "stage": args.stage, "seeds": seeds, "threads": args.threads,
-                "workers": args.workers, "cpu": ", ".join(sorted(cpus)),
-                "class_loss": args.class_loss,
-                "weight": args.weight, "settings": sys.argv[1:], "designs": {}}  # fmt: skip
-    scores = {}
-    for design, by_shots in reports.items():
-        table = summarize(by_shots, args.threads, [])["shots"]
-        for shots, by_seed in by_shots.items():  # plain: classic+v against classic, paired
-            for v in VARIANTS:
-                per_seed = [gains(by_seed[s], "plain")[v] for s in seeds]
-                table[str(shots)]["plain"][f"classic+{v}"]["vs_classic"] = interval(per_seed)
-        out_data["designs"][design] = table
-        for v in VARIANTS:  # the choice's score: plain classic+v over classic, seeds x shots
-            per_seed = [np.mean([gains(by_shots[k][s], "plain")[v] for k in shots_list])
-                        for s in seeds]  # fmt: skip
-            scores[f"{design} / {v}"] = interval(per_seed)
-    best = max(scores, key=lambda k: scores[k]["mean"])
-    out_data["classic_plus_gain"] = scores
-    out_data["choice"] = best
+    meta = {"threads": args.threads, "workers": args.workers, "class_loss": args.class_loss,
+            "weight": args.weight, "settings": sys.argv[1:]}  # fmt: skip
+    out_data = summary(reports, args.stage, choice, seeds, shots_list, meta)
     name = "ablation.json" if args.stage == "test" else "ablation_val.json"
     path = args.json or REPO / "docs" / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out_data, indent=1, allow_nan=False) + "\n")
-    print(f"best on {args.stage}: {best} ({scores[best]['mean']:+.4f}); wrote {path}")
+    best = out_data["choice"]
+    gain = out_data["classic_plus_gain"][best]["mean"]
+    print(
+        f"{'chosen on val' if args.stage == 'val' else 'val chose'}: {best} (classic+ gain "
+        f"here {gain:+.4f}); wrote {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -532,14 +532,20 @@ def ablation(data: dict[str, Any]) -> str:
                   "| protonet: vs none |", "|---|---|---|---|---|"]  # fmt: skip
         for design, table in data["designs"].items():
             plain, proto = table[shots]["plain"], table[shots]["protonet"]
-            for v in ("gan", "gan_f", "gan_w", "gan_fw"):
+            for v in (v for v in ("gan", "gan_f", "gan_w", "gan_fw") if v in plain):
                 cells = [_points(plain[v]["vs_none"]), _points(plain[f"classic+{v}"]["vs_classic"]),
                          _points(proto[v]["vs_none"])]  # fmt: skip
                 row = " | ".join(_cell(c, "{:+.1f}") for c in cells)
                 lines.append(f"| {design} | {v} | {row} |")
-    gain = _points(data["classic_plus_gain"][data["choice"]])
-    lines += ["", f"Highest plain classic+variant gain over classic, mean over seeds and shots: "
-              f"**{data['choice']}**, {_cell(gain, '{:+.1f}')} points."]  # fmt: skip
+    gain = _cell(_points(data["classic_plus_gain"][data["choice"]]), "{:+.1f}")
+    if data["stage"] == "val":
+        lines += ["", "Highest plain classic+variant gain over classic, mean over seeds and "
+                  f"shots: **{data['choice']}**, {gain} points."]  # fmt: skip
+    else:
+        lines += ["", f"The choice made on meta-val, **{data['choice']}**: its plain "
+                  f"classic+variant gain over classic here, mean over seeds and shots, {gain} "
+                  "points. A design runs only the variants a mechanism alone or the choice "
+                  "needs."]  # fmt: skip
     return "\n".join(lines)
 
 

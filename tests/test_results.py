@@ -402,6 +402,12 @@ def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
     assert f"| dagan | gan_f | +2.0 [{2 - half:+.1f}, {2 + half:+.1f}] | -1.0 [" in text
     assert "Episodes of meta-val (to choose) classes; seeds 0, 2" in text
     assert "**dagan / gan_w**, +0.0 [" in text
+    # at test, a design that shows one mechanism alone runs `gan` only: no rows for the rest
+    only = {"plain": {k: plain[k] for k in ("gan", "classic+gan")}, "protonet": protonet}
+    data["designs"]["fusion"] = {"5": only}
+    text = ablation({**data, "stage": "test"})
+    assert "| fusion | gan |" in text and "| fusion | gan_f |" not in text
+    assert "The choice made on meta-val, **dagan / gan_w**: its plain classic+variant" in text
 
 
 def test_an_unfinished_bench_run_is_taken_up(tmp_path: Path) -> None:
@@ -452,3 +458,15 @@ def test_a_kept_run_reads_back_with_its_settings_and_refuses_others(tmp_path: Pa
     with pytest.raises(SystemExit, match=r"other \['episodes', 'weight'\]: ask for its settings"):
         load(path, {**settings, "weight": 0.5, "episodes": 600})
     assert kept(tmp_path / "never_kept.json") is None
+
+
+def test_the_ablation_tests_each_mechanism_alone_and_the_choice_val_made() -> None:
+    """Val runs every design x variant to choose among; test runs those that show each
+    mechanism alone (from dagan as made) and the design val chose, with all its variants."""
+    from bench_ablation import DESIGNS, VARIANTS, plan
+
+    assert plan("val", None) == dict.fromkeys(DESIGNS, VARIANTS)
+    alone = {"dagan": VARIANTS, "dagan+class": ("gan",), "fusion": ("gan",)}
+    assert plan("test", "dagan / gan_w") == alone
+    assert plan("test", "fusion / gan") == {**alone, "fusion": VARIANTS}
+    assert plan("test", "fusion+class / gan_f") == {**alone, "fusion+class": VARIANTS}
