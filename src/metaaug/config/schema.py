@@ -121,8 +121,6 @@ class TrainCommand:
 
 
 # --- fewshot ---------------------------------------------------------------------------------
-
-
 @dataclass
 class Objective:
     learner: str | None = key(NAME)
@@ -246,8 +244,6 @@ class FewshotCommand:
 
 
 # --- generate and evaluate -------------------------------------------------------------------
-
-
 @dataclass
 class GenerateCommand:
     checkpoint: str = key(TEXT)
