@@ -23,6 +23,7 @@ Not a test: on the shared Omniglot subset with 600 episodes this takes hours on 
     python scripts/bench_fewshot.py --shots 1 --train-dir DIR   # reuse a trained GAN
     python scripts/bench_fewshot.py --gan dcgan --meta-algo reptile --gan-steps 50
     python scripts/bench_fewshot.py fewshot.workers=8       # overrides go to every fewshot run
+    python scripts/bench_fewshot.py --shots 5 --learners protonet,plain --arms none,classic,gan
     python scripts/bench_fewshot.py --quick                 # digits, tiny budgets: a smoke run
     python scripts/bench_fewshot.py --recipe --train-dir outputs/bench_recipe/seed0
     python scripts/bench_fewshot.py --recipe --seeds 0,2,3 --train-dir 'runs/seed{seed}'
@@ -81,6 +82,8 @@ def main() -> None:
     parser.add_argument("--train-dir", help="a finished train run to reuse; '{seed}' in it "
                         "stands for each seed's run")  # fmt: skip
     parser.add_argument("--shots", default="1,5")
+    parser.add_argument("--learners", default="protonet,plain,maml", help="fewshot.learners")
+    parser.add_argument("--arms", default="none,classic,mixup,learned,gan", help="fewshot.arms")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds: each sets the "
                         "split, the GAN, the backbone and the episodes")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="hardware.threads of each run")
@@ -113,8 +116,7 @@ def main() -> None:
         fewshot_budget = [f"fewshot.episodes={args.episodes}"]
         gan_steps = args.gan_steps
 
-    learners_arms = ["fewshot.learners=[protonet,plain,maml]",
-                     "fewshot.arms=[none,classic,mixup,learned,gan]"]  # fmt: skip
+    learners_arms = [f"fewshot.learners=[{args.learners}]", f"fewshot.arms=[{args.arms}]"]
     if args.recipe:
         if args.quick:
             sys.exit("--recipe is the Omniglot recipe: it has no --quick form")
