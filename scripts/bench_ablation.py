@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +147,7 @@ def summary(
     return out
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", choices=("val", "test"), required=True)
     parser.add_argument("--seeds", default="0,2,3")
@@ -169,25 +170,90 @@ def main() -> None:
     parser.add_argument("--val-json", type=Path, help="where the test stage reads val's "
                         "choice (default: docs/results/ablation_val.json)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="digits, tiny budgets")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+@dataclass(frozen=True)
+class Budget:
+    """The overrides of every run: data, train, fewshot, and the episodes per stage."""
+
+    data: list[str]
+    train: list[str]
+    fewshot: list[str]
+    episodes: dict[str, int]
+    steps: int  # dagan's adaptation per episode class at 2 shots and more
+
+
+def budget(args: argparse.Namespace) -> Budget:
     if args.quick:
-        data = ["dataset.val_fraction=0.3", "dataset.test_fraction=0.4"]
-        train = ["gan=dagan", "gan.width=4", "meta_algo.iterations=3", "metric.epochs=1",
-                 "metric.min_steps=0",
-                 "metric.fidelity.steps_per_class=0", "generate.num_images=8",
-                 "validation.every=0", "finetune.steps=2", "metric.kid_subset_size=4"]  # fmt: skip
-        fewshot = ["fewshot.ways=3", "learners.plain.steps=3", "metric.epochs=1",
-                   "metric.min_steps=0", "fewshot.queries=3"]  # fmt: skip
-        episodes = {"val": 2, "test": 2}
-    else:
-        if not (OMNIGLOT / "images_background_small1.zip").exists():
-            sys.exit(f"the shared Omniglot subset is not at {OMNIGLOT}")
-        data = ["dataset=omniglot", f"dataset.root={OMNIGLOT}", "dataset.image_size=28",
-                "dataset.val_fraction=0.15", "dataset.test_fraction=0.25"]  # fmt: skip
-        train, fewshot = ["experiment=omniglot_cpu", "target.classes=1"], []
-        episodes = {"val": args.val_episodes, "test": args.episodes}
+        return Budget(
+            data=["dataset.val_fraction=0.3", "dataset.test_fraction=0.4"],
+            train=["gan=dagan", "gan.width=4", "meta_algo.iterations=3", "metric.epochs=1",
+                   "metric.min_steps=0", "metric.fidelity.steps_per_class=0",
+                   "generate.num_images=8", "validation.every=0", "finetune.steps=2",
+                   "metric.kid_subset_size=4"],
+            fewshot=["fewshot.ways=3", "learners.plain.steps=3", "metric.epochs=1",
+                     "metric.min_steps=0", "fewshot.queries=3"],
+            episodes={"val": 2, "test": 2}, steps=2,
+        )  # fmt: skip
+    if not (OMNIGLOT / "images_background_small1.zip").exists():
+        sys.exit(f"the shared Omniglot subset is not at {OMNIGLOT}")
+    return Budget(
+        data=["dataset=omniglot", f"dataset.root={OMNIGLOT}", "dataset.image_size=28",
+              "dataset.val_fraction=0.15", "dataset.test_fraction=0.25"],
+        train=["experiment=omniglot_cpu", "target.classes=1"], fewshot=[],
+        episodes={"val": args.val_episodes, "test": args.episodes}, steps=50,
+    )  # fmt: skip
+
+
+def measure(
+    args: argparse.Namespace,
+    b: Budget,
+    seed: int,
+    design: str,
+    variants: tuple[str, ...],
+    todo: dict[int, Path],
+    settings: dict,
+) -> dict[int, dict]:
+    """Train `design` for `seed` (unless its run is there) and run the fewshot runs of the
+    shot counts in `todo`, keeping each at its path; their reports, read back as kept."""
     threads = f"hardware.threads={args.threads}"
+    train_dir = args.root / f"seed{seed}" / design
+    if design == "dagan" and args.recipe_runs:
+        train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
+    checkpoint = train_dir / "checkpoints" / "meta_init.pt"
+    if not checkpoint.is_file():
+        over = [x.format(w=args.class_loss) for x in DESIGNS[design]]
+        run("train", *b.train, *b.data, *over, "compare_baselines=false", f"seed={seed}",
+            threads, *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
+        print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
+    reports = {}
+    for shots, path in todo.items():
+        out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
+        if not (out / "fewshot.json").is_file():
+            # fusion samples with no fine-tune; DAGAN adapts on pairs of shots, so at 1 shot
+            # it transforms the shot as is
+            steps = 0 if design.startswith("fusion") or shots < 2 else b.steps
+            scored = take_up(out)  # the episodes an interrupted run scored
+            run("fewshot", *scored, *b.data, *b.fewshot, f"fewshot.classes={args.stage}",
+                f"fewshot.shots={shots}", f"fewshot.episodes={b.episodes[args.stage]}",
+                "fewshot.learners=[plain,protonet]", *views(args.weight, variants),
+                f"arms.gan.checkpoint={checkpoint}", f"arms.gan.steps={steps}",
+                f"fewshot.workers={args.workers}", f"seed={seed}", threads,
+                f"hydra.run.dir={out}")  # fmt: skip
+        keep(path, json.loads((out / "fewshot.json").read_text()),
+             {**settings, "cpu": cpu_name(), "threads": args.threads, "workers": args.workers,
+              "argv": sys.argv[1:]})  # fmt: skip
+        # read back, so that a fresh run and a kept one give the same figures
+        reports[shots] = load(path, settings)
+        print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant - "
+              f"classic (plain) {gains(reports[shots], 'plain')}", flush=True)  # fmt: skip
+    return reports
+
+
+def main() -> None:
+    args = arguments()
+    b = budget(args)
     seeds = [int(s) for s in args.seeds.split(",")]
     shots_list = [int(s) for s in args.shots.split(",")]
     store = args.store or (args.root / "kept" if args.quick else KEPT)
@@ -210,46 +276,15 @@ def main() -> None:
         for design in designs:
             # a kept run counts only if it was measured with the settings asked for now
             settings = {"class_loss": args.class_loss, "weight": args.weight,
-                        "episodes": episodes[args.stage], "quick": args.quick,
+                        "episodes": b.episodes[args.stage], "quick": args.quick,
                         "variants": list(variants[design])}  # fmt: skip
-            todo = [k for k in shots_list if not stored[seed, design, k].is_file()]
-            for shots in set(shots_list) - set(todo):
-                reports[design].setdefault(shots, {})[seed] = load(stored[seed, design, shots],
-                                                                   settings)  # fmt: skip
-            if not todo:
-                continue
-            train_dir = args.root / f"seed{seed}" / design
-            if design == "dagan" and args.recipe_runs:
-                train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
-            checkpoint = train_dir / "checkpoints" / "meta_init.pt"
-            if not checkpoint.is_file():
-                over = [x.format(w=args.class_loss) for x in DESIGNS[design]]
-                run("train", *train, *data, *over, "compare_baselines=false", f"seed={seed}",
-                    threads, *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
-                print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
-            for shots in todo:
-                out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
-                if not (out / "fewshot.json").is_file():
-                    # fusion samples with no fine-tune; DAGAN adapts on pairs of shots, so at
-                    # 1 shot it transforms the shot as is
-                    steps = 0 if design.startswith("fusion") or shots < 2 else (
-                        2 if args.quick else 50)  # fmt: skip
-                    scored = take_up(out)  # the episodes an interrupted run scored
-                    run("fewshot", *scored, *data, *fewshot, f"fewshot.classes={args.stage}",
-                        f"fewshot.shots={shots}", f"fewshot.episodes={episodes[args.stage]}",
-                        "fewshot.learners=[plain,protonet]",
-                        *views(args.weight, variants[design]),
-                        f"arms.gan.checkpoint={checkpoint}", f"arms.gan.steps={steps}",
-                        f"fewshot.workers={args.workers}", f"seed={seed}", threads,
-                        f"hydra.run.dir={out}")  # fmt: skip
-                keep(stored[seed, design, shots], json.loads((out / "fewshot.json").read_text()),
-                     {**settings, "cpu": cpu_name(), "threads": args.threads,
-                      "workers": args.workers, "argv": sys.argv[1:]})  # fmt: skip
-                # read back, so that a fresh run and a kept one give the same figures
-                report = load(stored[seed, design, shots], settings)
+            paths = {k: stored[seed, design, k] for k in shots_list}
+            todo = {k: path for k, path in paths.items() if not path.is_file()}
+            got = {k: load(path, settings) for k, path in paths.items() if k not in todo}
+            if todo:
+                got |= measure(args, b, seed, design, variants[design], todo, settings)
+            for shots, report in sorted(got.items()):
                 reports[design].setdefault(shots, {})[seed] = report
-                print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant "
-                      f"- classic (plain) {gains(report, 'plain')}", flush=True)  # fmt: skip
 
     if designs != list(variants):
         print(f"kept under {store}; the {args.stage} JSON is written by a run of every "
@@ -264,10 +299,8 @@ def main() -> None:
     path.write_text(json.dumps(out_data, indent=1, allow_nan=False) + "\n")
     best = out_data["choice"]
     gain = out_data["classic_plus_gain"][best]["mean"]
-    print(
-        f"{'chosen on val' if args.stage == 'val' else 'val chose'}: {best} (classic+ gain "
-        f"here {gain:+.4f}); wrote {path}"
-    )
+    print(f"{'chosen on val' if args.stage == 'val' else 'val chose'}: {best} (classic+ gain "
+          f"here {gain:+.4f}); wrote {path}")  # fmt: skip
 
 
 if __name__ == "__main__":
