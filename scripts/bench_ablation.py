@@ -67,6 +67,7 @@ DESIGNS = {"dagan": [], "dagan+class": ["gan.class_loss={w}"],
            "fusion+class": ["gan=fusion", "gan.width=16", "finetune.steps=0",
                             "gan.class_loss={w}"]}  # fmt: skip
 VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
+ALONE = ("dagan", "dagan+class", "fusion")  # dagan as made, and one mechanism each
 KEPT = REPO / "docs" / "results" / "ablation_runs"
 
 
@@ -90,7 +91,7 @@ def plan(stage: str, choice: str | None) -> dict[str, tuple[str, ...]]:
     assert choice is not None
     chosen = choice.split(" / ")[0]
     return {d: VARIANTS if d in ("dagan", chosen) else ("gan",)
-            for d in DESIGNS if d != "fusion+class" or d == chosen}  # fmt: skip
+            for d in DESIGNS if d in ALONE or d == chosen}  # fmt: skip
 
 
 def load(path: Path, settings: dict) -> dict:
@@ -109,11 +110,15 @@ def gains(report: dict, learner: str) -> dict[str, float]:
             for v in VARIANTS if f"classic+{v}" in acc}  # fmt: skip
 
 
-def val_choice(path: Path) -> str:
-    """The design / variant the val stage chose, from its JSON."""
+def val_choice(path: Path, class_loss: float, weight: float) -> str:
+    """The design / variant the val stage chose, from its JSON, refused if val tried another
+    class term or weight than test would measure."""
     if not path.is_file():
         sys.exit(f"{path} is missing: run --stage val first (the test stage measures its choice)")
     data = json.loads(path.read_text())
+    if (data["class_loss"], data["weight"]) != (class_loss, weight):
+        sys.exit(f"{path} chose with --class-loss {data['class_loss']} --weight "
+                 f"{data['weight']}: give those, or run --stage val with yours")  # fmt: skip
     return data["choice"]
 
 
@@ -130,16 +135,16 @@ def summary(
     scores = {}
     for design, by_shots in reports.items():
         table = summarize(by_shots, meta["threads"], [])["shots"]
-        for shots, by_seed in by_shots.items():  # plain: classic+v against classic, paired
-            per_seed = [gains(by_seed[s], "plain") for s in seeds]
+        # plain: classic+v against classic, paired per episode; per shots, then per seed
+        gain = {k: [gains(by_shots[k][s], "plain") for s in seeds] for k in shots_list}
+        for shots, per_seed in gain.items():
             for v in per_seed[0]:
                 table[str(shots)]["plain"][f"classic+{v}"]["vs_classic"] = interval(
                     [g[v] for g in per_seed]
                 )
         out["designs"][design] = table
-        for v in gains(by_shots[shots_list[0]][seeds[0]], "plain"):
-            per_seed = [np.mean([gains(by_shots[k][s], "plain")[v] for k in shots_list])
-                        for s in seeds]  # fmt: skip
+        for v in gain[shots_list[0]][0]:  # the choice's score: the mean over shots, per seed
+            per_seed = [np.mean([gain[k][i][v] for k in shots_list]) for i in range(len(seeds))]
             scores[f"{design} / {v}"] = interval(per_seed)
     out["classic_plus_gain"] = scores
     # val chooses the highest; test reports val's choice
@@ -259,7 +264,8 @@ def main() -> None:
     store = args.store or (args.root / "kept" if args.quick else KEPT)
     choice = None
     if args.stage == "test":
-        choice = val_choice(args.val_json or REPO / "docs" / "results" / "ablation_val.json")
+        choice = val_choice(args.val_json or REPO / "docs" / "results" / "ablation_val.json",
+                            args.class_loss, args.weight)  # fmt: skip
     variants = plan(args.stage, choice)
     designs = args.designs.split(",") if args.designs else list(variants)
     if unknown := set(designs) - set(variants):

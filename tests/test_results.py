@@ -470,3 +470,18 @@ def test_the_ablation_tests_each_mechanism_alone_and_the_choice_val_made() -> No
     assert plan("test", "dagan / gan_w") == alone
     assert plan("test", "fusion / gan") == {**alone, "fusion": VARIANTS}
     assert plan("test", "fusion+class / gan_f") == {**alone, "fusion+class": VARIANTS}
+
+
+def test_the_ablation_test_stage_refuses_a_choice_made_with_other_settings(
+    tmp_path: Path,
+) -> None:
+    """Test measures val's choice only with the class term and weight val chose with."""
+    from bench_ablation import val_choice
+
+    path = tmp_path / "ablation_val.json"
+    with pytest.raises(SystemExit, match="is missing: run --stage val first"):
+        val_choice(path, 1.0, 0.25)
+    path.write_text(json.dumps({"choice": "fusion / gan_w", "class_loss": 1.0, "weight": 0.25}))
+    assert val_choice(path, 1.0, 0.25) == "fusion / gan_w"
+    with pytest.raises(SystemExit, match="--weight 0.25: give those"):
+        val_choice(path, 1.0, 0.5)
