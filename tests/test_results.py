@@ -483,5 +483,5 @@ def test_the_ablation_test_stage_refuses_a_choice_made_with_other_settings(
         val_choice(path, 1.0, 0.25)
     path.write_text(json.dumps({"choice": "fusion / gan_w", "class_loss": 1.0, "weight": 0.25}))
     assert val_choice(path, 1.0, 0.25) == "fusion / gan_w"
-    with pytest.raises(SystemExit, match="--weight 0.25: give those"):
+    with pytest.raises(SystemExit, match=r"--weight 0\.25: give those"):
         val_choice(path, 1.0, 0.5)
