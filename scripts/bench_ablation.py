@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ablation_progress import progress
 from bench_runs import keep, kept, take_up
 from bench_runs import metaaug as run
 from fewshot_summary import summarize
@@ -249,11 +250,19 @@ def measure(
         keep(path, json.loads((out / "fewshot.json").read_text()),
              {**settings, "cpu": cpu_name(), "threads": args.threads, "workers": args.workers,
               "argv": sys.argv[1:]})  # fmt: skip
+        show_progress(path.parents[1], args.stage)
         # read back, so that a fresh run and a kept one give the same figures
         reports[shots] = load(path, settings)
         print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant - "
               f"classic (plain) {gains(reports[shots], 'plain')}", flush=True)  # fmt: skip
     return reports
+
+
+def show_progress(store: Path, stage: str) -> None:
+    """Write the runs of `stage` kept so far beside `store`, one row each (docs/results.md
+    shows them while the stage's table waits for its last run)."""
+    path = store.parent / f"ablation_{stage}_runs.json"
+    path.write_text(json.dumps(progress(store, stage), indent=1, allow_nan=False) + "\n")
 
 
 def main() -> None:
@@ -276,6 +285,8 @@ def main() -> None:
     if args.status:
         for (s, d, k), path in stored.items():
             print(f"seed {s} {d:13} {k} shot(s): {'kept' if path.is_file() else 'missing'}")
+        if store.is_dir():
+            show_progress(store, args.stage)
         return
     reports: dict[str, dict[int, dict[int, dict]]] = {d: {} for d in designs}
     for seed in seeds:

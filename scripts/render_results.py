@@ -549,8 +549,37 @@ def ablation(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def ablation_runs(data: dict[str, Any]) -> str:
+    """The ablation's runs kept so far (`ablation_progress.py`), one seed each: in points,
+    paired per episode, mean +- the 95% half-width over that seed's episodes."""
+    if not data["runs"]:
+        return "(no run kept yet)"
+    where = "meta-val" if data["stage"] == "val" else "meta-test"
+    lines = [
+        f"The {data['stage']} stage's runs kept so far ({where} episodes), one seed per row: "
+        "the interval is over that seed's episodes (one GAN, one backbone), not over seeds, so "
+        "a row is one split's reading, not a result. Paired differences in points, mean +- "
+        "95% half-width; `kept`: the share of the gan arm's images its filter kept.",
+        "",
+        "| design | shots | seed | variant | plain: vs none | plain: classic+ vs classic "
+        "| protonet: vs none | kept | episodes, minutes, CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in data["runs"]:
+        where = f"{run['episodes']}, {run['minutes']:g}, {run['cpu']}"
+        for v, row in run["variants"].items():
+            cells = [f"{100 * row[k]['mean']:+.1f} ± {100 * row[k]['half_width']:.1f}"
+                     for k in ("plain_vs_none", "plain_classic_plus_vs_classic",
+                               "protonet_vs_none")]  # fmt: skip
+            share = "" if row["kept"] is None else f"{row['kept']:.2f}"
+            lines.append(f"| {run['design']} | {run['shots']} | {run['seed']} | {v} | "
+                         f"{' | '.join(cells)} | {share} | {where} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ablation": ablation,
+    "ablation_runs": ablation_runs,
     "recipe": recipe,
     "fewshot": fewshot,
     "train": train,

@@ -485,3 +485,34 @@ def test_the_ablation_test_stage_refuses_a_choice_made_with_other_settings(
     assert val_choice(path, 1.0, 0.25) == "fusion / gan_w"
     with pytest.raises(SystemExit, match=r"--weight 0\.25: give those"):
         val_choice(path, 1.0, 0.5)
+
+
+def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Path) -> None:
+    """Until a stage's table is complete, docs/results.md lists the runs kept so far: per run
+    and variant, the paired differences in points over that seed's episodes."""
+    from ablation_progress import progress
+    from bench_runs import keep
+    from render_results import ablation_runs
+
+    plain = {"none": [0.4, 0.6, 0.5], "classic": [0.5, 0.6, 0.7], "gan_f": [0.5, 0.7, 0.6],
+             "classic+gan_f": [0.6, 0.6, 0.9]}  # fmt: skip
+    protonet = {"none": [0.8, 0.9, 1.0], "gan_f": [0.7, 0.9, 0.8]}
+    report = {"per_episode": {"plain": plain, "protonet": protonet},
+              "kept": {"gan_f": [0.5, 0.7, float("nan")]}, "seconds": 90.0}  # fmt: skip
+    provenance = {"episodes": 3, "cpu": "Test CPU", "threads": 1, "workers": 2}
+    keep(tmp_path / "seed2" / "fusion_val_5shot.json", report, provenance)
+    keep(tmp_path / "seed0" / "fusion_val_5shot.json", report, provenance)
+    keep(tmp_path / "seed0" / "dagan_test_5shot.json", report, provenance)  # another stage
+    data = progress(tmp_path, "val")
+    assert [(r["seed"], r["design"], r["shots"]) for r in data["runs"]] == [
+        (0, "fusion", 5), (2, "fusion", 5)]  # fmt: skip
+    row = data["runs"][0]["variants"]["gan_f"]
+    # classic+gan_f - classic per episode: +0.1, 0, +0.2; mean 0.1, sd 0.1, t(0.975, 2) 4.303
+    assert row["plain_classic_plus_vs_classic"]["mean"] == pytest.approx(0.1)
+    assert row["plain_classic_plus_vs_classic"]["half_width"] == pytest.approx(
+        stats.t.ppf(0.975, df=2) * 0.1 / 3**0.5)  # fmt: skip
+    assert row["kept"] == pytest.approx(0.6)  # the episode with no share left out
+    text = ablation_runs(data)
+    assert "| fusion | 5 | 0 | gan_f | +10.0 ± 0.0 | +10.0 ± 24.8 | -10.0 ± 24.8 | 0.60 |" in text
+    assert "not over seeds" in text and "3, 1.5, Test CPU" in text
+    assert ablation_runs(progress(tmp_path / "none", "val")) == "(no run kept yet)"

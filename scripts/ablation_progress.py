@@ -1,0 +1,58 @@
+"""The runs of issue 22's ablation kept so far, one row per run: what `bench_ablation.py`
+writes as docs/results/ablation_<stage>_runs.json after each run it keeps, and
+`render_results.py` shows while the stage's table (every design over every seed) is not yet
+complete.
+
+A kept run is one seed: its intervals are over that seed's episodes (one GAN, one backbone),
+not over seeds, so a row says how a design did on one split, never whether it helps.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from metaaug.fewshot.stats import mean_ci
+
+VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
+
+
+def _paired(arm: list[float], reference: list[float]) -> dict[str, float]:
+    """`arm - reference` per episode: the mean and its 95% half-width over episodes."""
+    ci = mean_ci(np.asarray(arm, dtype=np.float64) - np.asarray(reference, dtype=np.float64))
+    return {"mean": ci.mean, "half_width": ci.half_width}
+
+
+def run_row(report: dict[str, Any]) -> dict[str, Any]:
+    """One kept run's figures per variant of the gan arm: plain and protonet against none,
+    plain classic+variant against classic, and the share of images a filter kept."""
+    plain, proto = report["per_episode"]["plain"], report["per_episode"]["protonet"]
+    rows = {}
+    for v in (v for v in VARIANTS if v in plain):
+        kept = report["kept"].get(v)
+        rows[v] = {
+            "plain_vs_none": _paired(plain[v], plain["none"]),
+            "plain_classic_plus_vs_classic": _paired(plain[f"classic+{v}"], plain["classic"]),
+            "protonet_vs_none": _paired(proto[v], proto["none"]),
+            "kept": None if kept is None else float(np.nanmean(np.asarray(kept, dtype=float))),
+        }
+    return rows
+
+
+def progress(store: Path, stage: str) -> dict[str, Any]:
+    """Every run of `stage` kept under `store` (`seed<S>/<design>_<stage>_<K>shot.json`)."""
+    runs = []
+    for path in sorted(store.glob(f"seed*/*_{stage}_*shot.json")):
+        report = json.loads(path.read_text())
+        design, shots = path.stem.rsplit(f"_{stage}_", 1)
+        runs.append({
+            "seed": int(path.parent.name.removeprefix("seed")), "design": design,
+            "shots": int(shots.removesuffix("shot")), "episodes": report["episodes"],
+            "cpu": report["cpu"], "threads": report["threads"], "workers": report["workers"],
+            "minutes": round(report["seconds"] / 60, 1), "variants": run_row(report),
+        })  # fmt: skip
+    runs.sort(key=lambda r: (r["design"], r["shots"], r["seed"]))
+    return {"bench": "ablation_runs", "stage": stage, "runs": runs}
