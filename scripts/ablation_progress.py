@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from recipe_summary import finite_mean, or_none
 
 from metaaug.fewshot.stats import mean_ci
 
@@ -55,4 +56,19 @@ def progress(store: Path, stage: str) -> dict[str, Any]:
             "minutes": round(report["seconds"] / 60, 1), "variants": run_row(report),
         })  # fmt: skip
     runs.sort(key=lambda r: (r["design"], r["shots"], r["seed"]))
-    return {"bench": "ablation_runs", "stage": stage, "runs": runs}
+    return {"bench": "ablation_runs", "stage": stage, "runs": runs, "images": images(store)}
+
+
+def images(store: Path) -> list[dict[str, Any]]:
+    """Each kept measure of a design's images (`seed<S>/<design>_targets.json`): per arm
+    (the design's `gan`, and `copy_shots`) every metric's mean over the seed's targets."""
+    rows = []
+    for path in sorted(store.glob("seed*/*_targets.json")):
+        kept = json.loads(path.read_text())
+        means = {arm: {k: or_none(finite_mean(v)) for k, v in by_metric.items()}
+                 for arm, by_metric in kept["arms"].items()}  # fmt: skip
+        rows.append({"seed": int(path.parent.name.removeprefix("seed")),
+                     "design": path.stem.removesuffix("_targets"), "cpu": kept["cpu"],
+                     "targets": len(kept["targets"]), "means": means})  # fmt: skip
+    rows.sort(key=lambda r: (r["design"], r["seed"]))
+    return rows

@@ -23,6 +23,11 @@ and with classic augmentation (`classic+gan_f`, ...), learners plain and protone
                    on meta-test. A design x variant no mechanism needs is left out: the
                    plain CNN fitted per arm and episode is most of the cost.
 
+Each design's images are measured too (ablation_generation.py): its train run taken up at
+the last checkpoint with ten meta-test classes drawn with the seed, `metaaug train`'s figures
+beside copy_shots, kept at `<store>/seed<S>/<design>_targets.json`. They are on meta-test
+classes, so no choice reads them; the stage JSON reports them (`generation`).
+
 Kept across sessions (--store, default docs/results/ablation_runs): each finished fewshot
 run's per-episode figures go to `<store>/seed<S>/<design>_<stage>_<K>shot.json` (commit them),
 and a run kept there is never run again, so the bench can be spread over sessions on fresh
@@ -54,8 +59,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from ablation_generation import figures
+from ablation_generation import summary as generation_summary
 from ablation_progress import progress
-from bench_runs import keep, kept, take_up
+from bench_runs import keep, kept, rounded, take_up
 from bench_runs import metaaug as run
 from fewshot_summary import summarize
 from machine import cpu_name
@@ -188,6 +195,7 @@ class Budget:
     fewshot: list[str]
     episodes: dict[str, int]
     steps: int  # dagan's adaptation per episode class at 2 shots and more
+    targets: int  # meta-test classes each design's images are measured on
 
 
 def budget(args: argparse.Namespace) -> Budget:
@@ -200,16 +208,55 @@ def budget(args: argparse.Namespace) -> Budget:
                    "metric.kid_subset_size=4"],
             fewshot=["fewshot.ways=3", "learners.plain.steps=3", "metric.epochs=1",
                      "metric.min_steps=0", "fewshot.queries=3"],
-            episodes={"val": 2, "test": 2}, steps=2,
+            episodes={"val": 2, "test": 2}, steps=2, targets=2,
         )  # fmt: skip
     if not (OMNIGLOT / "images_background_small1.zip").exists():
         sys.exit(f"the shared Omniglot subset is not at {OMNIGLOT}")
     return Budget(
         data=["dataset=omniglot", f"dataset.root={OMNIGLOT}", "dataset.image_size=28",
               "dataset.val_fraction=0.15", "dataset.test_fraction=0.25"],
-        train=["experiment=omniglot_cpu", "target.classes=1"], fewshot=[],
-        episodes={"val": args.val_episodes, "test": args.episodes}, steps=50,
+        train=["experiment=omniglot_cpu"], fewshot=[],
+        episodes={"val": args.val_episodes, "test": args.episodes}, steps=50, targets=10,
     )  # fmt: skip
+
+
+def trained(args: argparse.Namespace, b: Budget, seed: int, design: str) -> Path:
+    """The run folder of `design` meta-trained for `seed`, trained here unless it is there
+    (measuring one target: `generated` measures the design's images)."""
+    train_dir = args.root / f"seed{seed}" / design
+    if design == "dagan" and args.recipe_runs:
+        train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
+    if not (train_dir / "checkpoints" / "meta_init.pt").is_file():
+        run("train", *b.train, *b.data, *overrides(design, args.class_loss), "target.classes=1",
+            "compare_baselines=false", f"seed={seed}", f"hardware.threads={args.threads}",
+            *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
+        print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
+    return train_dir
+
+
+def overrides(design: str, class_loss: float) -> list[str]:
+    return [x.format(w=class_loss) for x in DESIGNS[design]]
+
+
+def generated(
+    args: argparse.Namespace, b: Budget, seed: int, design: str, path: Path, settings: dict
+) -> dict:
+    """The design's images of `b.targets` meta-test classes (ablation_generation.py), from
+    its train run taken up at its last checkpoint; kept at `path` and read back."""
+    out = args.root / f"seed{seed}" / f"{design}_targets"
+    if not (out / "metrics.json").is_file():
+        last = trained(args, b, seed, design) / "checkpoints" / "last.pt"
+        run("train", *b.train, *b.data, *overrides(design, args.class_loss),
+            f"target.classes={b.targets}", "compare_baselines=false", f"seed={seed}",
+            f"hardware.threads={args.threads}", f"resume={last}",
+            f"hydra.run.dir={out}")  # fmt: skip
+    got = figures(json.loads((out / "metrics.json").read_text()))
+    got["arms"] = rounded(got["arms"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**settings, "cpu": cpu_name(), "threads": args.threads, **got},
+                               separators=(",", ":")) + "\n")  # fmt: skip
+    show_progress(path.parents[1], args.stage)
+    return load(path, settings)
 
 
 def measure(
@@ -221,18 +268,10 @@ def measure(
     todo: dict[int, Path],
     settings: dict,
 ) -> dict[int, dict]:
-    """Train `design` for `seed` (unless its run is there) and run the fewshot runs of the
+    """Run the fewshot runs of `design` (trained for `seed` unless its run is there) for the
     shot counts in `todo`, keeping each at its path; their reports, read back as kept."""
     threads = f"hardware.threads={args.threads}"
-    train_dir = args.root / f"seed{seed}" / design
-    if design == "dagan" and args.recipe_runs:
-        train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
-    checkpoint = train_dir / "checkpoints" / "meta_init.pt"
-    if not checkpoint.is_file():
-        over = [x.format(w=args.class_loss) for x in DESIGNS[design]]
-        run("train", *b.train, *b.data, *over, "compare_baselines=false", f"seed={seed}",
-            threads, *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
-        print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
+    checkpoint = trained(args, b, seed, design) / "checkpoints" / "meta_init.pt"
     reports = {}
     for shots, path in todo.items():
         out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
@@ -282,15 +321,24 @@ def main() -> None:
                  f"{', '.join(variants)}")  # fmt: skip
     stored = {(s, d, k): store / f"seed{s}" / f"{d}_{args.stage}_{k}shot.json"
               for s in seeds for d in designs for k in shots_list}  # fmt: skip
+    drawn = {(s, d): store / f"seed{s}" / f"{d}_targets.json" for s in seeds for d in designs}
     if args.status:
         for (s, d, k), path in stored.items():
             print(f"seed {s} {d:13} {k} shot(s): {'kept' if path.is_file() else 'missing'}")
+        for (s, d), path in drawn.items():
+            print(f"seed {s} {d:13} images of {b.targets} meta-test classes: "
+                  f"{'kept' if path.is_file() else 'missing'}")  # fmt: skip
         if store.is_dir():
             show_progress(store, args.stage)
         return
     reports: dict[str, dict[int, dict[int, dict]]] = {d: {} for d in designs}
+    images: dict[str, dict[int, dict]] = {d: {} for d in designs}
     for seed in seeds:
         for design in designs:
+            drew = {"class_loss": args.class_loss, "quick": args.quick, "classes": b.targets}
+            path = drawn[seed, design]
+            images[design][seed] = (load(path, drew) if path.is_file()
+                                    else generated(args, b, seed, design, path, drew))  # fmt: skip
             # a kept run counts only if it was measured with the settings asked for now
             settings = {"class_loss": args.class_loss, "weight": args.weight,
                         "episodes": b.episodes[args.stage], "quick": args.quick,
@@ -310,6 +358,7 @@ def main() -> None:
     meta = {"threads": args.threads, "workers": args.workers, "class_loss": args.class_loss,
             "weight": args.weight, "settings": sys.argv[1:]}  # fmt: skip
     out_data = summary(reports, args.stage, choice, seeds, shots_list, meta)
+    out_data["generation"] = {d: generation_summary(images[d]) for d in designs}
     name = "ablation.json" if args.stage == "test" else "ablation_val.json"
     path = args.json or REPO / "docs" / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,7 @@ def keep(path: Path, report: dict, provenance: dict) -> None:
     decimals) and where they were measured, written compactly to `path`: a bench too long for
     one session keeps each run it finished in the repository, so a later session, on a fresh
     checkout without the run folders, goes on from there instead of starting over."""
-    figures = {key: {name: _rounded(v) for name, v in report[key].items()}
+    figures = {key: {name: rounded(v) for name, v in report[key].items()}
                for key in ("per_episode", "kept")}  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps({**provenance, "seconds": round(report["seconds"], 1), **figures},
@@ -64,7 +64,7 @@ def kept(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _rounded(values: dict | list) -> dict | list:
+def rounded(values: dict | list) -> dict | list:
     if isinstance(values, dict):
-        return {k: _rounded(v) for k, v in values.items()}
+        return {k: rounded(v) for k, v in values.items()}
     return [None if v is None else round(v, 6) for v in values]

@@ -50,12 +50,13 @@ def report_arms(report: dict) -> list[str]:
     return [*arms, COPY_SHOTS]
 
 
-def _finite_mean(values: Sequence[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
+def finite_mean(values: Sequence[float | None]) -> float:
+    """The mean of the measured values (nan where none was)."""
+    finite = [v for v in values if v is not None and not math.isnan(v)]
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def _or_none(value: float) -> float | None:
+def or_none(value: float) -> float | None:
     """JSON has no nan: an unmeasured figure is null."""
     return None if math.isnan(value) else value
 
@@ -64,7 +65,7 @@ def interval(per_seed: Sequence[float]) -> dict[str, Any]:
     """Mean over seeds, its 95% interval [low, high] and the per-seed values (null where a
     seed could not measure it)."""
     finite = [v for v in per_seed if not math.isnan(v)]
-    seeds = [_or_none(v) for v in per_seed]
+    seeds = [or_none(v) for v in per_seed]
     if not finite:
         return {"mean": None, "ci95": [None, None], "per_seed": seeds}
     ci = mean_ci(finite)
@@ -89,7 +90,7 @@ def summarize(
 
     def seed_mean(report: dict, arm: str, step: str, key: str) -> float:
         points = [point(report, t, arm, step) for t in report["targets"]]
-        return _finite_mean([_value(p.get(key)) for p in points])
+        return finite_mean([_value(p.get(key)) for p in points])
 
     table = {
         arm: {str(s): {k: interval([seed_mean(r, arm, str(s), k) for r in reports])
@@ -105,7 +106,7 @@ def summarize(
                 - _value(point(r, t, other, goal_step).get(key))
                 for t in r["targets"]
             ]
-            per_seed.append(_finite_mean(diffs))
+            per_seed.append(finite_mean(diffs))
         return interval(per_seed)
 
     comparisons = {other: {k: paired(other, k) for k in ("novel_fidelity", "fidelity", "fid")}
@@ -116,7 +117,7 @@ def summarize(
     copies = at_goal["copies"]["mean"]
     goals = [
         {"goal": f"novel_fidelity >= {NOVEL_RATIO_GOAL} x ceiling (the ratio)",
-         "value": _or_none(ratio), "met": bool(ratio >= NOVEL_RATIO_GOAL)},
+         "value": or_none(ratio), "met": bool(ratio >= NOVEL_RATIO_GOAL)},
         {"goal": f"copies <= {COPIES_GOAL} (the share)", "value": copies,
          "met": bool(copies is not None and copies <= COPIES_GOAL)},
     ]  # fmt: skip

@@ -546,14 +546,15 @@ def ablation(data: dict[str, Any]) -> str:
                   f"classic+variant gain over classic here, mean over seeds and shots, {gain} "
                   "points. A design runs only the variants a mechanism alone or the choice "
                   "needs."]  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join(lines + _generation(data.get("generation", {})))
 
 
 def ablation_runs(data: dict[str, Any]) -> str:
     """The ablation's runs kept so far (`ablation_progress.py`), one seed each: in points,
     paired per episode, mean +- the 95% half-width over that seed's episodes."""
+    images = _images_kept(data.get("images", []))
     if not data["runs"]:
-        return "(no run kept yet)"
+        return "\n".join(images).strip() or "(no run kept yet)"
     where = "meta-val" if data["stage"] == "val" else "meta-test"
     lines = [
         f"The {data['stage']} stage's runs kept so far ({where} episodes), one seed per row: "
@@ -574,7 +575,47 @@ def ablation_runs(data: dict[str, Any]) -> str:
             share = "" if row["kept"] is None else f"{row['kept']:.2f}"
             lines.append(f"| {run['design']} | {run['shots']} | {run['seed']} | {v} | "
                          f"{' | '.join(cells)} | {share} | {where} |")  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join(lines + images)
+
+
+def _images_kept(rows: list[dict[str, Any]]) -> list[str]:
+    """Each kept measure of a design's images: its means over one seed's meta-test targets."""
+    if not rows:
+        return []
+    keys = ("fidelity", "novel_fidelity", "copies", "ceiling")
+    lines = ["", "Each design's images of meta-test classes drawn with the seed (`metaaug "
+             "train`'s figures, mean over the seed's targets; no choice reads them):", "",
+             "| design | seed | targets | " + " | ".join(keys) + " | copy_shots fidelity "
+             "| FID | CPU |", "|---" * (6 + len(keys)) + "|"]  # fmt: skip
+    for r in rows:
+        gan, copy = r["means"]["gan"], r["means"]["copy_shots"]
+        cells = [_num(gan[k], "{:.2f}") for k in keys]
+        lines.append(f"| {r['design']} | {r['seed']} | {r['targets']} | {' | '.join(cells)} | "
+                     f"{_num(copy['fidelity'], '{:.2f}')} | {_num(gan['fid'], '{:.3g}')} | "
+                     f"{r['cpu']} |")  # fmt: skip
+    return lines
+
+
+def _generation(designs: dict[str, Any]) -> list[str]:
+    """Each design's images of meta-test classes over seeds, copy_shots beside, and the goals."""
+    keys = ("fidelity", "novel_fidelity", "copies", "ceiling", "fid")
+    lines = [
+        "",
+        "What each design draws on meta-test classes (`metaaug train`'s figures, "
+        "each seed's targets drawn with it; mean over seeds [95% interval over seeds]):",
+        "",
+        "| design | arm | " + " | ".join(keys) + " |",
+        "|---" * (2 + len(keys)) + "|",
+    ]
+    for design, g in designs.items():
+        for arm in ("gan", "copy_shots"):
+            cells = [_cell(g["arms"][arm][k], _metric_format(k)) for k in keys]
+            lines.append(f"| {design} | {arm} | {' | '.join(cells)} |")
+    for design, g in designs.items():
+        missed = [f"{x['goal']}: {_num(x['value'], '{:.2f}')}" + ("" if x["met"] else " (missed)")
+                  for x in g["goals"]]  # fmt: skip
+        lines.append(f"\n{design}: " + "; ".join(missed) + ".")
+    return lines
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {

@@ -516,3 +516,60 @@ def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Pa
     assert "| fusion | 5 | 0 | gan_f | +10.0 ± 0.0 | +10.0 ± 24.8 | -10.0 ± 24.8 | 0.60 |" in text
     assert "not over seeds" in text and "3, 1.5, Test CPU" in text
     assert ablation_runs(progress(tmp_path / "none", "val")) == "(no run kept yet)"
+
+
+def _train_report(gan: list[dict], copy: list[dict]) -> dict:
+    """A train run's metrics.json as `figures` reads it: one target per entry."""
+    targets = [{"class_name": f"Latin/character{i}", "results": {"reptile": g, "copy_shots": c}}
+               for i, (g, c) in enumerate(zip(gan, copy, strict=True))]  # fmt: skip
+    return {"objective": {"arm": "reptile"}, "targets": targets}
+
+
+def _arm(novel: float, copies: float, ceiling: float = 0.8) -> dict:
+    return {"fidelity": novel + copies, "novel_fidelity": novel, "copies": copies,
+            "ceiling": ceiling, "memorization": 0.5, "fid": 50.0}  # fmt: skip
+
+
+def test_a_designs_images_are_read_over_seeds_paired_with_copy_shots() -> None:
+    """The goal's generation figures: each seed's mean over its targets, the interval over
+    seeds, novel_fidelity paired with copy_shots per target, and the goals against the issue's
+    thresholds."""
+    from ablation_generation import figures, summary
+
+    copy = [_arm(0.0, 1.0), _arm(0.0, 1.0)]
+    kept = {0: figures(_train_report([_arm(0.5, 0.05), _arm(0.3, 0.15)], copy)),
+            1: figures(_train_report([_arm(0.6, 0.0), {**_arm(0.4, 0.1), "fid": None}], copy)),
+            2: figures(_train_report([_arm(0.4, 0.1), _arm(0.4, 0.1)], copy))}  # fmt: skip
+    assert kept[0]["targets"] == ["Latin/character0", "Latin/character1"]
+    got = summary(kept)
+    novel = got["arms"]["gan"]["novel_fidelity"]
+    # per-seed means 0.4, 0.5, 0.4: mean 13/30, sd 0.0577, t(0.975, 2) 4.303
+    half = stats.t.ppf(0.975, df=2) * (1 / 300) ** 0.5 / 3**0.5
+    assert novel["mean"] == pytest.approx(13 / 30)
+    assert novel["ci95"] == pytest.approx([13 / 30 - half, 13 / 30 + half])
+    assert got["arms"]["gan"]["fid"]["mean"] == pytest.approx(50.0)  # a missing FID left out
+    assert got["novel_fidelity_vs_copy_shots"]["mean"] == pytest.approx(13 / 30)
+    goals = {g["goal"].split(" (")[0]: g for g in got["goals"]}
+    ratio = goals["novel_fidelity >= 0.6 x ceiling"]
+    assert ratio["value"] == pytest.approx(13 / 30 / 0.8) and not ratio["met"]
+    copies = goals["copies <= 0.1"]
+    assert copies["value"] == pytest.approx(0.25 / 3) and copies["met"]
+    assert goals["novel_fidelity above copy_shots"]["met"]
+
+
+def test_the_ablation_lists_each_designs_kept_images(tmp_path: Path) -> None:
+    """The images kept per seed and design show in the progress table with their means."""
+    from ablation_generation import figures
+    from ablation_progress import progress
+    from render_results import ablation_runs
+
+    got = figures(_train_report([_arm(0.5, 0.05), _arm(0.3, 0.15)], [_arm(0.0, 1.0)] * 2))
+    (tmp_path / "seed1").mkdir()
+    (tmp_path / "seed1" / "fusion_targets.json").write_text(
+        json.dumps({"class_loss": 1.0, "cpu": "Test CPU", "threads": 1, **got})
+    )
+    data = progress(tmp_path, "val")
+    assert data["runs"] == [] and data["images"][0]["design"] == "fusion"
+    text = ablation_runs(data)
+    # fidelity 0.55/0.45, novel 0.4, copies 0.1, ceiling 0.8; copy_shots fidelity 1.0
+    assert "| fusion | 1 | 2 | 0.50 | 0.40 | 0.10 | 0.80 | 1.00 | 50 | Test CPU |" in text
