@@ -19,7 +19,7 @@ import torch
 from metaaug.errors import UserError
 from metaaug.io.atomic import staged_dir, write_text
 from metaaug.io.checkpoint import load_checked, save_atomic
-from tests.conftest import TINY, Runner
+from tests.conftest import METRIC, TINY, Runner
 
 # an SGD inner loop at this rate sends Reptile's first task to NaN
 DIVERGING_INNER = ["meta_algo.inner_optimizer.lr=1e6"]
@@ -169,7 +169,8 @@ def test_evaluate_refuses_an_incomplete_synthetic_set(
     for fake in (synthetic, class_dir):
         proc = metaaug("evaluate", f"real={own}", f"fake={fake}")
         _one_line(proc, 2, "error", f"'{manifest}' is not marked complete")
-    proc = metaaug("evaluate", f"real={own}", f"fake={own}")
+    # the classifiers' smallest budget: what is tested is that the folder is read
+    proc = metaaug("evaluate", f"real={own}", f"fake={own}", *METRIC)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 

@@ -50,11 +50,14 @@ def run(cfg: DictConfig) -> float:
     context = registry.Context(cfg, classes, split, device, synthetic)
     # the episodes of meta-test classes, or the user's own tasks (`task=DIR`), by name
     sources = episode_sources(cfg, classes, split, fixed)
-    learners = {name: registry.learner(name, context) for name in learner_names}
+    # Arms before learners: a bad GAN checkpoint is refused in a second, not after the
+    # protonet backbone or MAML's initialization has trained (each builder seeds its own
+    # randomness, so the order leaves the figures as they were).
     # None stands for a combination `a+b`, made from its listed arms' images per episode
     arms: dict[str, Arm | None] = {
         name: None if "+" in name else registry.arm(name, context) for name in arm_names
     }
+    learners = {name: registry.learner(name, context) for name in learner_names}
 
     t0 = time.perf_counter()
     with journal.opened(run_dir / journal.FILE, fewshot_defining(cfg), taken) as episodes:
