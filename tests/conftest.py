@@ -13,6 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
 
+# The metric classifiers' smallest budget, for tests of what a command reads and writes
+METRIC = ["metric.epochs=1", "metric.min_steps=0", "metric.fidelity.steps_per_class=0",
+          "metric.kid_subset_size=10", "metric.kid_subsets=5"]  # fmt: skip
+
 # The smallest budget that still runs every stage: for end-to-end tests of the plumbing.
 TINY = [
     "meta_algo.iterations=4",
@@ -22,11 +26,7 @@ TINY = [
     "validation.num_images=16",
     "finetune.steps=3",
     "generate.num_images=24",
-    "metric.epochs=1",
-    "metric.min_steps=0",
-    "metric.fidelity.steps_per_class=0",
-    "metric.kid_subset_size=10",
-    "metric.kid_subsets=5",
+    *METRIC,
     "checkpoint.every=2",
     "baselines.pretrain.iterations=2",
 ]

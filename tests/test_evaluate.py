@@ -16,10 +16,8 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from metaaug.metrics.fid import frechet_distance, inception_score, kernel_inception_distance
-from tests.conftest import Runner, assert_one_line_error
+from tests.conftest import METRIC, Runner, assert_one_line_error
 
-METRIC = ["metric.epochs=1", "metric.min_steps=0", "metric.fidelity.steps_per_class=0",
-          "metric.kid_subset_size=10", "metric.kid_subsets=5"]  # fmt: skip
 WEIGHTS_ENV = "METAAUG_INCEPTION_WEIGHTS"
 
 
