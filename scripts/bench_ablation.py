@@ -246,6 +246,7 @@ def generated(
     out = args.root / f"seed{seed}" / f"{design}_targets"
     if not (out / "metrics.json").is_file():
         last = trained(args, b, seed, design) / "checkpoints" / "last.pt"
+        take_up(out)  # an interrupted attempt moves aside; it starts from `last` all the same
         run("train", *b.train, *b.data, *overrides(design, args.class_loss),
             f"target.classes={b.targets}", "compare_baselines=false", f"seed={seed}",
             f"hardware.threads={args.threads}", f"resume={last}",
