@@ -612,9 +612,9 @@ def _generation(designs: dict[str, Any]) -> list[str]:
             cells = [_cell(g["arms"][arm][k], _metric_format(k)) for k in keys]
             lines.append(f"| {design} | {arm} | {' | '.join(cells)} |")
     for design, g in designs.items():
-        missed = [f"{x['goal']}: {_num(x['value'], '{:.2f}')}" + ("" if x["met"] else " (missed)")
-                  for x in g["goals"]]  # fmt: skip
-        lines.append(f"\n{design}: " + "; ".join(missed) + ".")
+        goals = [f"{x['goal']}: {_num(x['value'], '{:.2f}')}" + ("" if x["met"] else " (missed)")
+                 for x in g["goals"]]  # fmt: skip
+        lines.append(f"\n{design}: " + "; ".join(goals) + ".")
     return lines
 
 
