@@ -25,8 +25,9 @@ and with classic augmentation (`classic+gan_f`, ...), learners plain and protone
 
 Each design's images are measured too (ablation_generation.py): its train run taken up at
 the last checkpoint with ten meta-test classes drawn with the seed, `metaaug train`'s figures
-beside copy_shots, kept at `<store>/seed<S>/<design>_targets.json`. They are on meta-test
-classes, so no choice reads them; the stage JSON reports them (`generation`).
+beside scratch, pretrain and copy_shots, kept at `<store>/seed<S>/<design>_targets.json` (one
+kept without scratch and pretrain is measured again). They are on meta-test classes, so no
+choice reads them; the stage JSON reports them (`generation`).
 
 Kept across sessions (--store, default docs/results/ablation_runs): each finished fewshot
 run's per-episode figures go to `<store>/seed<S>/<design>_<stage>_<K>shot.json` (commit them),
@@ -59,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ablation_generation import figures
+from ablation_generation import BASELINES, figures
 from ablation_generation import summary as generation_summary
 from ablation_progress import progress
 from bench_runs import keep, kept, rounded, take_up
@@ -109,6 +110,13 @@ def load(path: Path, settings: dict) -> dict:
         sys.exit(f"{path} was measured with other {sorted(differ)}: ask for its settings, "
                  "or give another --store")  # fmt: skip
     return report
+
+
+def current(path: Path) -> bool:
+    """Whether a design's images are kept at `path` with every baseline beside them (one
+    kept before scratch and pretrain were measured there is not)."""
+    report = kept(path)
+    return report is not None and set(BASELINES) <= set(report["arms"])
 
 
 def gains(report: dict, learner: str) -> dict[str, float]:
@@ -205,7 +213,7 @@ def budget(args: argparse.Namespace) -> Budget:
             train=["gan=dagan", "gan.width=4", "meta_algo.iterations=3", "metric.epochs=1",
                    "metric.min_steps=0", "metric.fidelity.steps_per_class=0",
                    "generate.num_images=8", "validation.every=0", "finetune.steps=2",
-                   "metric.kid_subset_size=4"],
+                   "metric.kid_subset_size=4", "baselines.pretrain.iterations=3"],
             fewshot=["fewshot.ways=3", "learners.plain.steps=3", "metric.epochs=1",
                      "metric.min_steps=0", "fewshot.queries=3"],
             episodes={"val": 2, "test": 2}, steps=2, targets=2,
@@ -242,16 +250,20 @@ def generated(
     args: argparse.Namespace, b: Budget, seed: int, design: str, path: Path, settings: dict
 ) -> dict:
     """The design's images of `b.targets` meta-test classes (ablation_generation.py), from
-    its train run taken up at its last checkpoint; kept at `path` and read back."""
+    its train run taken up at its last checkpoint, beside scratch and pretrain (trained
+    there: pretrain costs about what the design's meta-training did); kept at `path` and read
+    back."""
     out = args.root / f"seed{seed}" / f"{design}_targets"
-    if not (out / "metrics.json").is_file():
+    metrics = out / "metrics.json"
+    done = metrics.is_file() and set(BASELINES) <= set(json.loads(metrics.read_text())["results"])
+    if not done:
         last = trained(args, b, seed, design) / "checkpoints" / "last.pt"
-        take_up(out)  # an interrupted attempt moves aside; it starts from `last` all the same
+        take_up(out)  # an interrupted or older attempt moves aside; it starts from `last`
         run("train", *b.train, *b.data, *overrides(design, args.class_loss),
-            f"target.classes={b.targets}", "compare_baselines=false", f"seed={seed}",
+            f"target.classes={b.targets}", "compare_baselines=true", f"seed={seed}",
             f"hardware.threads={args.threads}", f"resume={last}",
             f"hydra.run.dir={out}")  # fmt: skip
-    got = figures(json.loads((out / "metrics.json").read_text()))
+    got = figures(json.loads(metrics.read_text()))
     got["arms"] = rounded(got["arms"])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**settings, "cpu": cpu_name(), "threads": args.threads, **got},
@@ -323,12 +335,15 @@ def main() -> None:
     stored = {(s, d, k): store / f"seed{s}" / f"{d}_{args.stage}_{k}shot.json"
               for s in seeds for d in designs for k in shots_list}  # fmt: skip
     drawn = {(s, d): store / f"seed{s}" / f"{d}_targets.json" for s in seeds for d in designs}
+    drew = {"class_loss": args.class_loss, "quick": args.quick, "classes": b.targets}
     if args.status:
         for (s, d, k), path in stored.items():
             print(f"seed {s} {d:13} {k} shot(s): {'kept' if path.is_file() else 'missing'}")
         for (s, d), path in drawn.items():
-            print(f"seed {s} {d:13} images of {b.targets} meta-test classes: "
-                  f"{'kept' if path.is_file() else 'missing'}")  # fmt: skip
+            state = "kept" if current(path) else "missing"
+            if path.is_file() and not current(path):
+                state = "kept without scratch and pretrain: to be measured again"
+            print(f"seed {s} {d:13} images of {b.targets} meta-test classes: {state}")
         if store.is_dir():
             show_progress(store, args.stage)
         return
@@ -336,9 +351,8 @@ def main() -> None:
     images: dict[str, dict[int, dict]] = {d: {} for d in designs}
     for seed in seeds:
         for design in designs:
-            drew = {"class_loss": args.class_loss, "quick": args.quick, "classes": b.targets}
             path = drawn[seed, design]
-            images[design][seed] = (load(path, drew) if path.is_file()
+            images[design][seed] = (load(path, drew) if current(path)
                                     else generated(args, b, seed, design, path, drew))  # fmt: skip
             # a kept run counts only if it was measured with the settings asked for now
             settings = {"class_loss": args.class_loss, "weight": args.weight,

@@ -584,12 +584,16 @@ def _images_kept(rows: list[dict[str, Any]]) -> list[str]:
         return []
     keys = ("fidelity", "novel_fidelity", "copies", "ceiling")
     lines = ["", "Each design's images of meta-test classes drawn with the seed (`metaaug "
-             "train`'s figures, mean over the seed's targets; no choice reads them):", "",
-             "| design | seed | targets | " + " | ".join(keys) + " | copy_shots fidelity "
-             "| FID | CPU |", "|---" * (6 + len(keys)) + "|"]  # fmt: skip
+             "train`'s figures, mean over the seed's targets; no choice reads them; a blank: "
+             "kept before the baselines were measured there):", "",
+             "| design | seed | targets | " + " | ".join(keys) + " | scratch novel_fidelity | "
+             "pretrain novel_fidelity | copy_shots fidelity | FID | CPU |",
+             "|---" * (8 + len(keys)) + "|"]  # fmt: skip
     for r in rows:
         gan, copy = r["means"]["gan"], r["means"]["copy_shots"]
-        cells = [_num(gan[k], "{:.2f}") for k in keys]
+        cells = [_num(gan[k], "{:.2f}") for k in keys] + [
+            _num(r["means"][b]["novel_fidelity"], "{:.2f}") if b in r["means"] else ""
+            for b in ("scratch", "pretrain")]  # fmt: skip
         lines.append(f"| {r['design']} | {r['seed']} | {r['targets']} | {' | '.join(cells)} | "
                      f"{_num(copy['fidelity'], '{:.2f}')} | {_num(gan['fid'], '{:.3g}')} | "
                      f"{r['cpu']} |")  # fmt: skip
@@ -597,7 +601,8 @@ def _images_kept(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _generation(designs: dict[str, Any]) -> list[str]:
-    """Each design's images of meta-test classes over seeds, copy_shots beside, and the goals."""
+    """Each design's images of meta-test classes over seeds, its baselines beside, and the
+    goals."""
     keys = ("fidelity", "novel_fidelity", "copies", "ceiling", "fid")
     lines = [
         "",
@@ -608,7 +613,7 @@ def _generation(designs: dict[str, Any]) -> list[str]:
         "|---" * (2 + len(keys)) + "|",
     ]
     for design, g in designs.items():
-        for arm in ("gan", "copy_shots"):
+        for arm in g["arms"]:  # the design's `gan`, then scratch, pretrain and copy_shots
             cells = [_cell(g["arms"][arm][k], _metric_format(k)) for k in keys]
             lines.append(f"| {design} | {arm} | {' | '.join(cells)} |")
     for design, g in designs.items():

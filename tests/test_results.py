@@ -518,9 +518,12 @@ def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Pa
     assert ablation_runs(progress(tmp_path / "none", "val")) == "(no run kept yet)"
 
 
-def _train_report(gan: list[dict], copy: list[dict]) -> dict:
-    """A train run's metrics.json as `figures` reads it: one target per entry."""
-    targets = [{"class_name": f"Latin/character{i}", "results": {"reptile": g, "copy_shots": c}}
+def _train_report(gan: list[dict], copy: list[dict], scratch: float = 0.0) -> dict:
+    """A train run's metrics.json as `figures` reads it: one target per entry; scratch at
+    novel_fidelity `scratch` and pretrain at 0.3 on every target."""
+    targets = [{"class_name": f"Latin/character{i}",
+                "results": {"reptile": g, "copy_shots": c, "scratch": _arm(scratch, 0.0),
+                            "pretrain": _arm(0.3, 0.0)}}
                for i, (g, c) in enumerate(zip(gan, copy, strict=True))]  # fmt: skip
     return {"objective": {"arm": "reptile"}, "targets": targets}
 
@@ -532,12 +535,12 @@ def _arm(novel: float, copies: float, ceiling: float = 0.8) -> dict:
 
 def test_a_designs_images_are_read_over_seeds_paired_with_copy_shots() -> None:
     """The goal's generation figures: each seed's mean over its targets, the interval over
-    seeds, novel_fidelity paired with copy_shots per target, and the goals against the issue's
-    thresholds."""
+    seeds, novel_fidelity paired with each baseline per target, and the goals against the
+    issue's thresholds."""
     from ablation_generation import figures, summary
 
     copy = [_arm(0.0, 1.0), _arm(0.0, 1.0)]
-    kept = {0: figures(_train_report([_arm(0.5, 0.05), _arm(0.3, 0.15)], copy)),
+    kept = {0: figures(_train_report([_arm(0.5, 0.05), _arm(0.3, 0.15)], copy, 0.1)),
             1: figures(_train_report([_arm(0.6, 0.0), {**_arm(0.4, 0.1), "fid": None}], copy)),
             2: figures(_train_report([_arm(0.4, 0.1), _arm(0.4, 0.1)], copy))}  # fmt: skip
     assert kept[0]["targets"] == ["Latin/character0", "Latin/character1"]
@@ -548,13 +551,26 @@ def test_a_designs_images_are_read_over_seeds_paired_with_copy_shots() -> None:
     assert novel["mean"] == pytest.approx(13 / 30)
     assert novel["ci95"] == pytest.approx([13 / 30 - half, 13 / 30 + half])
     assert got["arms"]["gan"]["fid"]["mean"] == pytest.approx(50.0)  # a missing FID left out
-    assert got["novel_fidelity_vs_copy_shots"]["mean"] == pytest.approx(13 / 30)
+    assert got["novel_fidelity_vs"]["copy_shots"]["mean"] == pytest.approx(13 / 30)
+    # against scratch, per seed 0.4 - 0.1, 0.5 - 0, 0.4 - 0: mean 0.4, sd 0.1
+    scratch = got["novel_fidelity_vs"]["scratch"]
+    half_s = stats.t.ppf(0.975, df=2) * 0.1 / 3**0.5
+    assert scratch["mean"] == pytest.approx(0.4)
+    assert scratch["ci95"] == pytest.approx([0.4 - half_s, 0.4 + half_s])
+    # against pretrain (0.3 everywhere): per seed +0.1, +0.2, +0.1, the low end below 0
+    pretrain = got["novel_fidelity_vs"]["pretrain"]
+    assert pretrain["mean"] == pytest.approx(13 / 30 - 0.3)
     goals = {g["goal"].split(" (")[0]: g for g in got["goals"]}
     ratio = goals["novel_fidelity >= 0.6 x ceiling"]
     assert ratio["value"] == pytest.approx(13 / 30 / 0.8) and not ratio["met"]
     copies = goals["copies <= 0.1"]
     assert copies["value"] == pytest.approx(0.25 / 3) and copies["met"]
     assert goals["novel_fidelity above copy_shots"]["met"]
+    assert goals["novel_fidelity above scratch"]["met"]
+    assert goals["novel_fidelity above pretrain"]["value"] == pytest.approx(
+        13 / 30 - 0.3 - half
+    )  # the same spread as against copy_shots
+    assert not goals["novel_fidelity above pretrain"]["met"]
 
 
 def test_the_ablation_lists_each_designs_kept_images(tmp_path: Path) -> None:
@@ -571,5 +587,15 @@ def test_the_ablation_lists_each_designs_kept_images(tmp_path: Path) -> None:
     data = progress(tmp_path, "val")
     assert data["runs"] == [] and data["images"][0]["design"] == "fusion"
     text = ablation_runs(data)
-    # fidelity 0.55/0.45, novel 0.4, copies 0.1, ceiling 0.8; copy_shots fidelity 1.0
-    assert "| fusion | 1 | 2 | 0.50 | 0.40 | 0.10 | 0.80 | 1.00 | 50 | Test CPU |" in text
+    # fidelity 0.55/0.45, novel 0.4, copies 0.1, ceiling 0.8; scratch novel 0.0, pretrain
+    # 0.3; copy_shots fidelity 1.0
+    row = "| fusion | 1 | 2 | 0.50 | 0.40 | 0.10 | 0.80 | 0.00 | 0.30 | 1.00 | 50 | Test CPU |"
+    assert row in text
+    # one kept before the baselines were measured there: blanks, not zeros
+    del got["arms"]["scratch"], got["arms"]["pretrain"]
+    (tmp_path / "seed2").mkdir()
+    (tmp_path / "seed2" / "dagan_targets.json").write_text(
+        json.dumps({"class_loss": 1.0, "cpu": "Test CPU", "threads": 1, **got})
+    )
+    text = ablation_runs(progress(tmp_path, "val"))
+    assert "| dagan | 2 | 2 | 0.50 | 0.40 | 0.10 | 0.80 |  |  | 1.00 | 50 | Test CPU |" in text
