@@ -23,19 +23,19 @@ def metaaug(*args: str) -> None:
 
 
 def take_up(run_dir: Path) -> list[str]:
-    """Before a run into `run_dir` (whose finished output is absent): a folder an interrupted
-    bench left there is moved aside to `<name>.unfinished<N>` (metaaug refuses a used run
-    folder, and keeps what is in one), and the run goes on from what the newest attempt that
-    kept anything kept (a later attempt holds what it took up from an earlier one): the
-    overrides that say so, `resume=<its last.pt>` for a train run, `resume=<its folder>` for
-    a fewshot run's scored episodes; or none."""
+    """Before a run into `run_dir` (whose finished output is absent or out of date): a folder
+    an interrupted bench, or an older one, left there is moved aside to `<name>.unfinished<N>`
+    (metaaug refuses a used run folder, and keeps what is in one), and the run goes on from
+    what the newest attempt that kept anything kept (a later attempt holds what it took up
+    from an earlier one): the overrides that say so, `resume=<its last.pt>` for a train
+    run, `resume=<its folder>` for a fewshot run's scored episodes; or none."""
     if run_dir.exists():
         n = 1
         while run_dir.with_name(f"{run_dir.name}.unfinished{n}").exists():
             n += 1
         aside = run_dir.with_name(f"{run_dir.name}.unfinished{n}")
         run_dir.rename(aside)
-        print(f"moved the unfinished {run_dir} to {aside}", flush=True)
+        print(f"moved {run_dir} aside to {aside}", flush=True)
     attempts = sorted(run_dir.parent.glob(f"{run_dir.name}.unfinished*"),
                       key=lambda p: int(p.name.rpartition("unfinished")[2] or 0))  # fmt: skip
     for attempt in reversed(attempts):
