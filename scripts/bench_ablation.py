@@ -251,8 +251,7 @@ def generated(
 ) -> dict:
     """The design's images of `b.targets` meta-test classes (ablation_generation.py), from
     its train run taken up at its last checkpoint, beside scratch and pretrain (trained
-    there: pretrain costs about what the design's meta-training did); kept at `path` and read
-    back."""
+    there: pretrain's updates took about 4 minutes on 2 cores); kept at `path` and read back."""
     out = args.root / f"seed{seed}" / f"{design}_targets"
     metrics = out / "metrics.json"
     done = metrics.is_file() and set(BASELINES) <= set(json.loads(metrics.read_text())["results"])
