@@ -381,6 +381,7 @@ def test_an_empty_block_is_filled_and_the_repository_matches_its_json(tmp_path: 
 
 
 def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
+    from ablation_generation import figures, summary
     from recipe_summary import interval
     from render_results import ablation
 
@@ -397,11 +398,24 @@ def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
             "designs": {"dagan": {"5": {"plain": plain, "protonet": protonet}}},
             "classic_plus_gain": {"dagan / gan_w": cell(-0.01, 0.01)},
             "choice": "dagan / gan_w"}  # fmt: skip
+    # the design's images over seeds 0 and 2: novel_fidelity 0.4 and 0.5, scratch 0.0 on
+    # both, pretrain 0.3 on both, copy_shots 0.0
+    copy = [_arm(0.0, 1.0)] * 2
+    made = {0: figures(_train_report([_arm(0.4, 0.1)] * 2, copy)),
+            2: figures(_train_report([_arm(0.5, 0.1)] * 2, copy))}  # fmt: skip
+    data["generation"] = {"dagan": summary(made)}
     text = ablation(data)
     half = stats.t.ppf(0.975, df=1) * stats.tstd([1.0, 3.0]) / 2**0.5
     assert f"| dagan | gan_f | +2.0 [{2 - half:+.1f}, {2 + half:+.1f}] | -1.0 [" in text
     assert "Episodes of meta-val (to choose) classes; seeds 0, 2" in text
     assert "**dagan / gan_w**, +0.0 [" in text
+    # each baseline has its row; a goal the interval misses says so
+    assert [r.split(" | ")[1] for r in text.splitlines() if r.startswith("| dagan | ")][-4:] == [
+        "gan", "scratch", "pretrain", "copy_shots"]  # fmt: skip
+    above = stats.t.ppf(0.975, df=1) * stats.tstd([0.4, 0.5]) / 2**0.5
+    assert f"novel_fidelity above pretrain (the paired 95% interval's low end > 0): " \
+        f"{0.15 - above:.2f} (missed)" in text  # fmt: skip
+    assert "novel_fidelity above scratch (the paired 95% interval's low end > 0): " in text
     # at test, a design that shows one mechanism alone runs `gan` only: no rows for the rest
     only = {"plain": {k: plain[k] for k in ("gan", "classic+gan")}, "protonet": protonet}
     data["designs"]["fusion"] = {"5": only}
