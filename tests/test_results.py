@@ -613,3 +613,15 @@ def test_the_ablation_lists_each_designs_kept_images(tmp_path: Path) -> None:
     )
     text = ablation_runs(progress(tmp_path, "val"))
     assert "| dagan | 2 | 2 | 0.50 | 0.40 | 0.10 | 0.80 |  |  | 1.00 | 50 | Test CPU |" in text
+
+
+def test_a_figure_names_the_cpu_with_the_instructions_torch_runs_on() -> None:
+    """Two machines both called "AMD EPYC" differ by AVX-512 BF16: the name says which."""
+    import torch
+    from machine import cpu_name, described
+
+    assert described("AMD EPYC", "AVX512", True, False) == "AMD EPYC (AVX512, BF16)"
+    assert described("AMD EPYC", "AVX2", False, False) == "AMD EPYC (AVX2)"
+    assert described("Intel Xeon", "AVX512", True, True) == "Intel Xeon (AVX512, BF16, AMX)"
+    here = cpu_name()
+    assert f"({torch.backends.cpu.get_cpu_capability()}" in here and not here.startswith("(")
