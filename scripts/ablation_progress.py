@@ -54,6 +54,8 @@ def progress(store: Path, stage: str) -> dict[str, Any]:
             "shots": int(shots.removesuffix("shot")), "episodes": report["episodes"],
             "cpu": report["cpu"], "threads": report["threads"], "workers": report["workers"],
             "minutes": round(report["seconds"] / 60, 1), "variants": run_row(report),
+            # episodes scored before the kept run began: its minutes are the rest's
+            "taken_up": report.get("taken_up", 0),
         })  # fmt: skip
     runs.sort(key=lambda r: (r["design"], r["shots"], r["seed"]))
     return {"bench": "ablation_runs", "stage": stage, "runs": runs, "images": images(store)}

@@ -36,7 +36,12 @@ checkouts, a few runs each (--designs, --seeds, --shots select them; --status li
 kept and what remains). The JSON of a stage (docs/results/ablation.json, ablation_val.json;
 `make results` renders it) is written once every design of the asked seeds and shots is kept.
 A design's GAN is trained again in a session that needs it and has not got it: each kept run
-names the CPU its GAN and episodes ran on.
+names the CPU its GAN and episodes ran on. A run longer than a session goes on in the next:
+`--keep-unfinished` keeps the episodes each unfinished run has scored
+(`<store>/seed<S>/<design>_<stage>_<K>shot.unfinished.jsonl`, commit them), and a later bench
+on a CPU of the same name and instructions goes on from them. The GAN it trains again must be
+the same to the bit: metaaug fewshot refuses episodes scored with other weights (a line
+naming them; delete the .unfinished.jsonl to start that run over).
 
 Within a session (--root, default outputs/ablation): a train or fewshot run whose output
 exists is reused; one an interrupted bench left unfinished is moved aside
@@ -63,7 +68,16 @@ import numpy as np
 from ablation_generation import BASELINES, figures
 from ablation_generation import summary as generation_summary
 from ablation_progress import progress
-from bench_runs import keep, kept, rounded, take_up
+from bench_runs import (
+    JOURNAL,
+    keep,
+    keep_unfinished,
+    kept,
+    restore_unfinished,
+    rounded,
+    scored,
+    take_up,
+)
 from bench_runs import metaaug as run
 from fewshot_summary import summarize
 from machine import cpu_name
@@ -186,6 +200,9 @@ def arguments() -> argparse.Namespace:
                         "across sessions (default docs/results/ablation_runs; <root>/kept with "
                         "--quick)")  # fmt: skip
     parser.add_argument("--status", action="store_true", help="list kept and missing runs")
+    parser.add_argument("--keep-unfinished", action="store_true", help="keep the scored "
+                        "episodes of the unfinished runs under --root in --store, for the next "
+                        "session to go on from (commit them)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="default: docs/results/ablation.json (test "
                         "stage) or ablation_val.json (val stage)")  # fmt: skip
     parser.add_argument("--val-json", type=Path, help="where the test stage reads val's "
@@ -287,12 +304,17 @@ def measure(
     reports = {}
     for shots, path in todo.items():
         out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
+        taken = 0  # episodes scored before this run began (its minutes leave them out)
         if not (out / "fewshot.json").is_file():
             # fusion samples with no fine-tune; DAGAN adapts on pairs of shots, so at 1 shot
             # it transforms the shot as is
             steps = 0 if design.startswith("fusion") or shots < 2 else b.steps
-            scored = take_up(out)  # the episodes an interrupted run scored
-            run("fewshot", *scored, *b.data, *b.fewshot, f"fewshot.classes={args.stage}",
+            if note := restore_unfinished(unfinished(path), out, cpu_name()):
+                print(note, flush=True)
+            resume = take_up(out)  # the episodes an interrupted run scored
+            if resume:
+                taken = scored(Path(resume[0].removeprefix("resume=")) / JOURNAL)
+            run("fewshot", *resume, *b.data, *b.fewshot, f"fewshot.classes={args.stage}",
                 f"fewshot.shots={shots}", f"fewshot.episodes={b.episodes[args.stage]}",
                 "fewshot.learners=[plain,protonet]", *views(args.weight, variants),
                 f"arms.gan.checkpoint={checkpoint}", f"arms.gan.steps={steps}",
@@ -300,13 +322,20 @@ def measure(
                 f"hydra.run.dir={out}")  # fmt: skip
         keep(path, json.loads((out / "fewshot.json").read_text()),
              {**settings, "cpu": cpu_name(), "threads": args.threads, "workers": args.workers,
-              "argv": sys.argv[1:]})  # fmt: skip
+              "taken_up": taken, "argv": sys.argv[1:]})  # fmt: skip
+        unfinished(path).unlink(missing_ok=True)  # its episodes are in the kept run now
         show_progress(path.parents[1], args.stage)
         # read back, so that a fresh run and a kept one give the same figures
         reports[shots] = load(path, settings)
         print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant - "
               f"classic (plain) {gains(reports[shots], 'plain')}", flush=True)  # fmt: skip
     return reports
+
+
+def unfinished(path: Path) -> Path:
+    """Where the scored episodes of the unfinished run to be kept at `path` are kept between
+    sessions (`--keep-unfinished`)."""
+    return path.with_name(f"{path.stem}.unfinished.jsonl")
 
 
 def show_progress(store: Path, stage: str) -> None:
@@ -335,9 +364,19 @@ def main() -> None:
               for s in seeds for d in designs for k in shots_list}  # fmt: skip
     drawn = {(s, d): store / f"seed{s}" / f"{d}_targets.json" for s in seeds for d in designs}
     drew = {"class_loss": args.class_loss, "quick": args.quick, "classes": b.targets}
+    if args.keep_unfinished:
+        for (s, d, k), path in stored.items():
+            if not path.is_file():
+                run_dir = args.root / f"seed{s}" / f"{d}_{args.stage}_{k}shot"
+                if n := keep_unfinished(run_dir, unfinished(path), cpu_name()):
+                    print(f"{unfinished(path)}: {n} scored episodes of seed {s} {d} {k} shot(s)")
+        return
     if args.status:
         for (s, d, k), path in stored.items():
-            print(f"seed {s} {d:13} {k} shot(s): {'kept' if path.is_file() else 'missing'}")
+            state = "kept" if path.is_file() else "missing"
+            if not path.is_file() and (n := scored(unfinished(path))):
+                state = f"unfinished, {n} episodes kept"
+            print(f"seed {s} {d:13} {k} shot(s): {state}")
         for (s, d), path in drawn.items():
             state = "kept" if current(path) else "missing"
             if path.is_file() and not current(path):

@@ -567,7 +567,9 @@ def ablation_runs(data: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in data["runs"]:
-        where = f"{run['episodes']}, {run['minutes']:g}, {run['cpu']}"
+        taken = run.get("taken_up", 0)  # the minutes are those of the episodes after them
+        rest = f" for the last {run['episodes'] - taken}" if taken else ""
+        where = f"{run['episodes']}, {run['minutes']:g}{rest}, {run['cpu']}"
         for v, row in run["variants"].items():
             cells = [f"{100 * row[k]['mean']:+.1f} ± {100 * row[k]['half_width']:.1f}"
                      for k in ("plain_vs_none", "plain_classic_plus_vs_classic",

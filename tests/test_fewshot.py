@@ -22,6 +22,7 @@ from metaaug.errors import UserError
 from metaaug.fewshot import journal
 from metaaug.fewshot.arms import ClassicArm, GanArm, MixupArm, NoAugment
 from metaaug.fewshot.episodes import Episode, EpisodeSampler
+from metaaug.fewshot.fingerprint import digest
 from metaaug.fewshot.learned import LearnedAugment, query_loss
 from metaaug.fewshot.learners import Prototypes, SupportCNN, meta_train_maml_classifier, small_cnn
 from metaaug.fewshot.report import summarize
@@ -389,6 +390,18 @@ def test_gan_arm_without_adaptation_samples_the_initialization() -> None:
             torch.testing.assert_close(fakes[c], expected)
 
 
+def test_a_digest_names_the_weights_an_arm_holds_and_nothing_else() -> None:
+    """The journal's check on a resumed run: the same weights give the same digest, one weight
+    moved by 1e-6 another; an arm its config alone defines has none."""
+    arm = GanArm(_gans()["dagan"], Adversarial(), OptimizerSpec(), steps=0, per_class=3)
+    same = GanArm(_gans()["dagan"], Adversarial(), OptimizerSpec(), steps=0, per_class=3)
+    assert digest(arm) == digest(same) and len(digest(arm)) == 16
+    with torch.no_grad():
+        next(iter(same.g0.values())).add_(1e-6)
+    assert digest(arm) != digest(same)
+    assert digest(NoAugment()) is None and digest(SupportCNN(steps=1)) is None
+
+
 # --- learners ---------------------------------------------------------------------------------
 
 
@@ -614,6 +627,22 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
         ("plain", "gan"),
     ]
     assert report["objective"]["arm"] == "gan"
+
+    # its episodes are taken up while the GAN is the one that scored them, wherever it now
+    # lies, and refused once a GAN trained again is saved there: two models' episodes
+    moved = tmp_path / "moved" / "meta_init.pt"
+    save_atomic(load(checkpoint), moved)
+    again = metaaug("fewshot", *gan, f"arms.gan.checkpoint={moved}", f"resume={run_dir}",
+                    f"hydra.run.dir={tmp_path / 'again'}")  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "took up 4 scored episode(s)" in (tmp_path / "again" / "fewshot.log").read_text()
+    retrained = load(checkpoint)
+    name = next(k for k in retrained["gan"] if k.endswith("weight"))
+    retrained["gan"][name] = retrained["gan"][name] + 1e-6
+    save_atomic(retrained, checkpoint)
+    proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={checkpoint}", f"resume={run_dir}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"resume='{run_dir}' scored its episodes with other weights in arms.gan " in proc.stderr
 
     # a GAN that was meta-trained on an episode class must not be used on it
     leaky = load(checkpoint)

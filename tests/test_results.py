@@ -451,6 +451,47 @@ def test_an_unfinished_bench_run_is_taken_up(tmp_path: Path) -> None:
     assert take_up(tmp_path / "never_started") == []
 
 
+def test_an_unfinished_run_is_kept_for_the_next_session_and_goes_on_there(tmp_path: Path) -> None:
+    """A 600-episode run longer than a session: the episodes it scored are kept in the store
+    (whole lines only, the CPU in the header), never replaced by fewer; a later session on the
+    same CPU goes on from them (metaaug reads the journal as its own), another CPU starts over."""
+    from bench_runs import keep_unfinished, restore_unfinished, take_up
+
+    from metaaug.fewshot import journal
+
+    def scored(run_dir: Path, n: int, torn: bool = False) -> None:
+        run_dir.mkdir(parents=True)
+        with journal.opened(run_dir / journal.FILE, {"seed": 0}, {}) as j:
+            part = j.part("episodes")
+            for i in range(n):
+                part.record(i, ({"plain": {"none": i / 10}}, {}))
+        if torn:
+            with open(run_dir / journal.FILE, "a") as f:
+                f.write('{"source": "episodes", "episo')
+
+    old, store = tmp_path / "old" / "dagan_test_5shot", tmp_path / "kept.unfinished.jsonl"
+    scored(old.with_name("dagan_test_5shot.unfinished1"), 3, torn=True)
+    scored(old, 1)
+    assert keep_unfinished(old, store, "EPYC (AVX2)") == 3
+    scored(old.with_name("dagan_test_5shot.unfinished2"), 2)
+    assert keep_unfinished(old, store, "EPYC (AVX2)") == 3  # never fewer
+    defines, taken = journal.read(store)
+    assert defines == {"seed": 0} and sorted(taken["episodes"]) == [0, 1, 2]
+    assert taken["episodes"][2] == ({"plain": {"none": 0.2}}, {})
+
+    new = tmp_path / "new" / "dagan_test_5shot"
+    assert "was scored on EPYC (AVX2), not here on Xeon (AVX512): dagan_test_5shot starts over" in (
+        restore_unfinished(store, new, "Xeon (AVX512)")
+    )
+    assert take_up(new) == []
+    scored(new, 1)  # this session's own attempt, newer but with fewer episodes
+    assert "goes on from the 3 episodes kept at" in restore_unfinished(store, new, "EPYC (AVX2)")
+    resume = take_up(new)
+    assert resume == [f"resume={new.with_name('dagan_test_5shot.unfinished1')}"]
+    assert journal.read(Path(resume[0].removeprefix("resume=")) / journal.FILE)[1] == taken
+    assert restore_unfinished(store, new, "EPYC (AVX2)") is None  # already here
+
+
 def test_a_kept_run_reads_back_with_its_settings_and_refuses_others(tmp_path: Path) -> None:
     """A bench spread over sessions keeps each finished run in the repository: what it reads
     back is the run's per-episode figures to 6 decimals, and a run measured with other

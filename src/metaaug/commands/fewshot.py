@@ -20,10 +20,12 @@ from torch.utils.tensorboard import SummaryWriter
 from metaaug.config import build, keys, validate
 from metaaug.config import fewshot_registry as registry
 from metaaug.config.fewshot_inputs import episode_sources, synthetic_folders
-from metaaug.config.resume import fewshot_defining, taken_episodes
+from metaaug.config.resume import WEIGHTS, check_weights, fewshot_defining, taken_episodes
 from metaaug.errors import continue_with, exits_on_user_error
 from metaaug.fewshot import journal
 from metaaug.fewshot.arms import Arm
+from metaaug.fewshot.fingerprint import digest
+from metaaug.fewshot.learners import Learner
 from metaaug.fewshot.report import markdown, per_episode, summarize, to_csv
 from metaaug.fewshot.scoring import Schedule, check_workers, score
 from metaaug.fewshot.tasks import task_report
@@ -58,9 +60,12 @@ def run(cfg: DictConfig) -> float:
         name: None if "+" in name else registry.arm(name, context) for name in arm_names
     }
     learners = {name: registry.learner(name, context) for name in learner_names}
+    weights = held_weights(arms, learners)
+    check_weights(cfg, weights)  # the episodes taken up were scored by these same weights
 
     t0 = time.perf_counter()
-    with journal.opened(run_dir / journal.FILE, fewshot_defining(cfg), taken) as episodes:
+    defines = {**fewshot_defining(cfg), WEIGHTS: weights}
+    with journal.opened(run_dir / journal.FILE, defines, taken) as episodes:
         if taken:
             log.info("took up %d scored episode(s) from %s", episodes.count(), cfg.resume)
         results = {name: score(source, arms, learners, schedule, episodes.part(name))
@@ -103,6 +108,13 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with run_dir_lock(run_dir), continue_with(lambda: resume_hint(run_dir)):
         return run(cfg)  # (the lock: one process per run directory)
+
+
+def held_weights(arms: dict[str, Arm | None], learners: dict[str, Learner]) -> dict[str, str]:
+    """A digest per arm and learner that holds weights or images (`fewshot.fingerprint`)."""
+    named = {**{f"arms.{n}": a for n, a in arms.items()},
+             **{f"learners.{n}": ln for n, ln in learners.items()}}  # fmt: skip
+    return {name: d for name, obj in named.items() if (d := digest(obj)) is not None}
 
 
 def resume_hint(run_dir: Path) -> str | None:

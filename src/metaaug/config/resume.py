@@ -143,9 +143,14 @@ def verified_state(
 
 
 # what may differ from the interrupted fewshot run: how the episodes are shared and shown,
-# how many there are (episode i is the same either way), and where the dataset lies
+# how many there are (episode i is the same either way), and where the dataset lies, and the
+# GAN, the synthetic images and the cached backbone (their contents are checked instead)
 FEWSHOT_FREE = ("resume", "progress", "fewshot.workers", "fewshot.episodes", "dataset.root",
-                "dataset.source.root")  # fmt: skip
+                "dataset.source.root", "arms.gan.checkpoint", "fewshot.synthetic_path",
+                "metric.cache_dir")  # fmt: skip
+# the journal header's digest of what the arms and learners hold (`fewshot.fingerprint`),
+# checked once they are built (`check_weights`)
+WEIGHTS = "weights"
 
 
 def fewshot_defining(cfg: DictConfig) -> dict[str, Any]:
@@ -169,7 +174,7 @@ def taken_episodes(cfg: DictConfig) -> journal.Taken:
             "interrupted metaaug fewshot run"
         )
     defines, taken = journal.read(path)
-    recorded = {k: v for k, v in defines.items() if k not in FEWSHOT_FREE}  # (freed since)
+    recorded = {k: v for k, v in defines.items() if k not in (*FEWSHOT_FREE, WEIGHTS)}
     diff = differences(recorded, fewshot_defining(cfg))
     if diff:
         raise UserError(
@@ -178,3 +183,24 @@ def taken_episodes(cfg: DictConfig) -> journal.Taken:
             "resume with that run's overrides (its .hydra/overrides.yaml) or start a new run"
         )
     return taken
+
+
+def check_weights(cfg: DictConfig, weights: dict[str, str]) -> None:
+    """Refuse (UserError, one line) to take up the episodes of `resume` when the arms and
+    learners built now hold other weights than those that scored them (`weights`, by
+    `arms.<name>` / `learners.<name>`): a GAN checkpoint trained again at the same path, a
+    backbone cached on another machine. A journal that recorded none is taken as it is."""
+    if not cfg.resume:
+        return
+    path = Path(cfg.resume)
+    defines, _ = journal.read(path / journal.FILE if path.is_dir() else path)
+    recorded = defines.get(WEIGHTS)
+    if recorded is None:
+        return
+    changed = sorted(k for k in set(recorded) | set(weights) if recorded.get(k) != weights.get(k))
+    if changed:
+        raise UserError(
+            f"resume='{cfg.resume}' scored its episodes with other weights in "
+            f"{', '.join(changed)} (a checkpoint or backbone changed since); restore them, or "
+            "start a new run without resume"
+        )
