@@ -14,7 +14,7 @@ THREADS ?= 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install train fewshot test test-full lint format bench bench-meta bench-quality \
-	bench-fewshot bench-fewshot-recipe bench-ablation bench-recipe results faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
+	bench-fewshot bench-fewshot-recipe bench-ablation bench-classifiers bench-recipe results faults bench-speed bench-precision tensorboard clean figr-omniglot figr-mnist dawson-mnist
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -49,12 +49,15 @@ format: $(STAMP) ## apply ruff's formatter and safe fixes
 	$(BIN)/ruff format .
 
 # the default runs' own thread count (the 2 cores) unless THREADS=... is given
-bench bench-precision: THREADS = 2
+bench bench-precision bench-classifiers: THREADS = 2
 bench: $(STAMP) ## `metaaug train` defaults per seed: timings and quality, SEEDS, THREADS (2), docs/results/train.json (~2 min)
 	$(BIN)/python scripts/bench_train.py --seeds $(SEEDS) --threads $(THREADS) $(ARGS)
 
 bench-meta: $(STAMP) ## meta-step speed (vmap vs sequential), MAML memory, FIGR's architecture; docs/results/meta.json (~3 min)
 	$(BIN)/python scripts/bench_meta.py $(ARGS)
+
+bench-classifiers: $(STAMP) ## the classifiers a first run trains on the shared Omniglot subset: seconds and accuracy, SEEDS, THREADS (2); docs/results/classifiers.json (~20 min)
+	$(BIN)/python scripts/bench_classifiers.py --seeds $(SEEDS) --threads $(THREADS) $(ARGS)
 
 bench-speed: $(STAMP) ## episode speed per precision/format/compile, FIGR_SOURCE=<FIGR checkout> adds FIGR's loop; docs/results/speed.json (~15 min)
 	$(BIN)/python scripts/bench_speed.py $(if $(FIGR_SOURCE),--figr-source $(FIGR_SOURCE)) $(ARGS)

@@ -357,6 +357,36 @@ def meta(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------------------- classifiers
+
+
+def classifiers(data: dict[str, Any]) -> str:
+    """bench_classifiers.py: each classifier a first run trains, seconds and accuracy."""
+    smoke = f"; overrides {' '.join(data['extra'])} (a smoke run)" if data["extra"] else ""
+    lines = [
+        f"{data['cpu']}, {data['threads']} thread(s), torch {data['torch']}, seeds "
+        f"{', '.join(map(str, data['seeds']))}, each trained from an empty cache{smoke}. Seconds "
+        "and accuracy: mean [95% interval over seeds]. Goal: each classifier "
+        f"<= {data['goal_s']:g} s.",
+        "",
+        "| setting | classifier | classes | seconds | accuracy | goal |",
+        "|---|---|---|---|---|---|",
+    ]
+    # the domain classifier's accuracy on held-out meta-train rows; the fidelity classifier's
+    # on the unseen rows of every val and test class (the mean ceiling)
+    kinds = {"domain": ("domain_accuracy", "held-out meta-train rows"),
+             "fidelity": ("fidelity_ceiling", "mean ceiling, val and test classes")}  # fmt: skip
+    for name, f in data["settings"].items():
+        for kind, (key, what) in kinds.items():
+            seconds, goal = f[f"{kind}_s"]["mean"], data["goal_s"]
+            met = "met" if seconds <= goal else f"missed by {seconds - goal:.0f} s"
+            lines.append(
+                f"| {name} | {kind} | {f[f'{kind}_classes']['mean']:.0f} | "
+                f"{_cell(f[f'{kind}_s'], '{:.0f}')} | {_cell(f[key], '{:.3f}')} ({what}) | {met} |"
+            )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------- bench-speed
 
 
@@ -632,6 +662,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "fewshot": fewshot,
     "train": train,
     "meta": meta,
+    "classifiers": classifiers,
     "speed": speed,
     "precision": precision,
     "quality": quality,

@@ -666,3 +666,25 @@ def test_a_figure_names_the_cpu_with_the_instructions_torch_runs_on() -> None:
     assert described("Intel Xeon", "AVX512", True, True) == "Intel Xeon (AVX512, BF16, AMX)"
     here = cpu_name()
     assert f"({torch.backends.cpu.get_cpu_capability()}" in here and not here.startswith("(")
+
+
+def test_the_classifier_bench_says_which_classifier_misses_its_two_minutes() -> None:
+    from render_results import classifiers
+
+    def iv(*per_seed: float) -> dict:
+        m = sum(per_seed) / len(per_seed)
+        return {"mean": m, "ci95": [m - 1, m + 1], "per_seed": list(per_seed)}
+
+    figures = {"domain_s": iv(14, 16), "domain_accuracy": iv(0.76, 0.78),
+               "domain_classes": iv(86, 86), "fidelity_s": iv(128, 132),
+               "fidelity_ceiling": iv(0.8, 0.9), "fidelity_classes": iv(136, 136)}  # fmt: skip
+    data = {"cpu": "EPYC (AVX2)", "threads": 2, "torch": "2.x", "seeds": [0, 2], "goal_s": 120.0,
+            "extra": [], "settings": {"omniglot (32x32)": figures}}  # fmt: skip
+    text = classifiers(data)
+    assert "EPYC (AVX2), 2 thread(s)" in text and "smoke" not in text
+    assert "| omniglot (32x32) | domain | 86 | 15 [14, 16] | 0.770 [-0.230, 1.770]" in text
+    assert text.rstrip().endswith("(mean ceiling, val and test classes) | missed by 10 s |")
+    assert (
+        "| domain | 86 | 15 [14, 16] | 0.770 [-0.230, 1.770] (held-out meta-train rows) | met |"
+        in text
+    )
