@@ -84,13 +84,16 @@ def keep_unfinished(run_dir: Path, path: Path, cpu: str) -> int:
 def restore_unfinished(path: Path, run_dir: Path, cpu: str) -> str | None:
     """Before a fewshot run into `run_dir`: the episodes an earlier session kept at `path`
     placed as an attempt `take_up` goes on from, when they were scored on this CPU (`cpu`:
-    elsewhere the GAN trained here differs, and metaaug would refuse them) and no attempt
-    here scored as many. What was done, in a line, or None."""
+    elsewhere the GAN trained here differs, and metaaug would refuse them), by weights metaaug
+    can check, and no attempt here scored as many. What was done, in a line, or None."""
     if not path.is_file():
         return None
-    there = json.loads(path.read_text().split("\n", 1)[0]).get("kept_on")
-    if there != cpu:
-        return f"{path} was scored on {there}, not here on {cpu}: {run_dir.name} starts over"
+    head = json.loads(path.read_text().split("\n", 1)[0])
+    if head.get("kept_on") != cpu:
+        return (f"{path} was scored on {head.get('kept_on')}, not here on {cpu}: "
+                f"{run_dir.name} starts over")  # fmt: skip
+    if "weights" not in head["defines"]:  # (a metaaug that recorded none: nothing to check)
+        return f"{path} does not say which weights scored it: {run_dir.name} starts over"
     if max((scored(a / JOURNAL) for a in attempts(run_dir)), default=0) >= scored(path):
         return None
     attempt = next_attempt(run_dir)

@@ -459,9 +459,10 @@ def test_an_unfinished_run_is_kept_for_the_next_session_and_goes_on_there(tmp_pa
 
     from metaaug.fewshot import journal
 
-    def scored(run_dir: Path, n: int, torn: bool = False) -> None:
+    def scored(run_dir: Path, n: int, torn: bool = False, weights: dict | None = None) -> None:
+        weights = {"arms.gan": "0123456789abcdef"} if weights is None else weights
         run_dir.mkdir(parents=True)
-        with journal.opened(run_dir / journal.FILE, {"seed": 0}, {}) as j:
+        with journal.opened(run_dir / journal.FILE, {"seed": 0, "weights": weights}, {}) as j:
             part = j.part("episodes")
             for i in range(n):
                 part.record(i, ({"plain": {"none": i / 10}}, {}))
@@ -476,7 +477,8 @@ def test_an_unfinished_run_is_kept_for_the_next_session_and_goes_on_there(tmp_pa
     scored(old.with_name("dagan_test_5shot.unfinished2"), 2)
     assert keep_unfinished(old, store, "EPYC (AVX2)") == 3  # never fewer
     defines, taken = journal.read(store)
-    assert defines == {"seed": 0} and sorted(taken["episodes"]) == [0, 1, 2]
+    assert defines == {"seed": 0, "weights": {"arms.gan": "0123456789abcdef"}}
+    assert sorted(taken["episodes"]) == [0, 1, 2]
     assert taken["episodes"][2] == ({"plain": {"none": 0.2}}, {})
 
     new = tmp_path / "new" / "dagan_test_5shot"
@@ -490,6 +492,18 @@ def test_an_unfinished_run_is_kept_for_the_next_session_and_goes_on_there(tmp_pa
     assert resume == [f"resume={new.with_name('dagan_test_5shot.unfinished1')}"]
     assert journal.read(Path(resume[0].removeprefix("resume=")) / journal.FILE)[1] == taken
     assert restore_unfinished(store, new, "EPYC (AVX2)") is None  # already here
+
+    # episodes of a metaaug that did not record its weights cannot be checked: not taken up
+    older, unchecked = tmp_path / "older" / "run", tmp_path / "unchecked.unfinished.jsonl"
+    scored(older, 2, weights={})
+    text = (older / journal.FILE).read_text().replace(', "weights": {}', "")
+    (older / journal.FILE).write_text(text)
+    assert keep_unfinished(older, unchecked, "EPYC (AVX2)") == 2
+    later = tmp_path / "later" / "run"
+    assert "does not say which weights scored it: run starts over" in (
+        restore_unfinished(unchecked, later, "EPYC (AVX2)")
+    )
+    assert take_up(later) == []
 
 
 def test_a_kept_run_reads_back_with_its_settings_and_refuses_others(tmp_path: Path) -> None:

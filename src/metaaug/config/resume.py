@@ -13,6 +13,7 @@ keys that do not change an episode's figures must be as that run had it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError
 from metaaug.fewshot import journal
 from metaaug.io.checkpoint import load_checked
+
+log = logging.getLogger(__name__)
 
 # the config that defines meta-training; the listed leaves may change between the runs
 DEFINING = ("seed", "dataset", "gan", "meta_algo", "augment")
@@ -189,13 +192,16 @@ def check_weights(cfg: DictConfig, weights: dict[str, str]) -> None:
     """Refuse (UserError, one line) to take up the episodes of `resume` when the arms and
     learners built now hold other weights than those that scored them (`weights`, by
     `arms.<name>` / `learners.<name>`): a GAN checkpoint trained again at the same path, a
-    backbone cached on another machine. A journal that recorded none is taken as it is."""
+    backbone cached on another machine. A journal of an older metaaug, which recorded none,
+    is taken up with a warning."""
     if not cfg.resume:
         return
     path = Path(cfg.resume)
     defines, _ = journal.read(path / journal.FILE if path.is_dir() else path)
     recorded = defines.get(WEIGHTS)
     if recorded is None:
+        log.warning("resume='%s' does not record the weights that scored its episodes (an "
+                    "older metaaug): they are taken up unchecked", cfg.resume)  # fmt: skip
         return
     changed = sorted(k for k in set(recorded) | set(weights) if recorded.get(k) != weights.get(k))
     if changed:
