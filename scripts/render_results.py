@@ -369,7 +369,7 @@ def classifiers(data: dict[str, Any]) -> str:
         "and accuracy: mean [95% interval over seeds]. Goal: each classifier "
         f"<= {data['goal_s']:g} s.",
         "",
-        "| setting | classifier | classes | seconds | accuracy | goal |",
+        "| setting | classifier | classes per seed | seconds | accuracy | goal |",
         "|---|---|---|---|---|---|",
     ]
     # the domain classifier's accuracy on held-out meta-train rows; the fidelity classifier's
@@ -380,8 +380,9 @@ def classifiers(data: dict[str, Any]) -> str:
         for kind, (key, what) in kinds.items():
             seconds, goal = f[f"{kind}_s"]["mean"], data["goal_s"]
             met = "met" if seconds <= goal else f"missed by {seconds - goal:.0f} s"
+            classes = ", ".join(f"{n:.0f}" for n in f[f"{kind}_classes"]["per_seed"])
             lines.append(
-                f"| {name} | {kind} | {f[f'{kind}_classes']['mean']:.0f} | "
+                f"| {name} | {kind} | {classes} | "
                 f"{_cell(f[f'{kind}_s'], '{:.0f}')} | {_cell(f[key], '{:.3f}')} ({what}) | {met} |"
             )
     return "\n".join(lines)
