@@ -263,6 +263,22 @@ def test_a_journal_is_taken_up_wherever_the_dataset_now_lies(tmp_path: Path) -> 
         taken_episodes(config("dataset.root=/data/there", f"resume={path}", "fewshot.queries=10"))
     assert not {"dataset.root", "dataset.source.root"} & set(defining(moved))  # train's too
 
+    # the GAN's file may move only where the journal records the weights it held (checked by
+    # `check_weights`); an older journal's checkpoint path is checked as before
+    gan = "arms.gan.checkpoint=/runs/a/meta_init.pt"
+    for weights, refused in (({"arms.gan": "0123456789abcdef"}, False), (None, True)):
+        path = tmp_path / f"{refused}" / journal.FILE
+        path.parent.mkdir()
+        head = fewshot_defining(config(gan))
+        with journal.opened(path, head if weights is None else {**head, "weights": weights}, {}):
+            pass
+        again = config("arms.gan.checkpoint=/runs/b/meta_init.pt", f"resume={path}")
+        if refused:
+            with pytest.raises(UserError, match=r"arms.gan.checkpoint: /runs/a/meta_init.pt ->"):
+                taken_episodes(again)
+        else:
+            assert taken_episodes(again) == {}
+
 
 class Pid:
     """A learner whose "accuracy" is the id of the process that ran it."""

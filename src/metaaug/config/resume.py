@@ -13,7 +13,6 @@ keys that do not change an episode's figures must be as that run had it.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,6 @@ from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError
 from metaaug.fewshot import journal
 from metaaug.io.checkpoint import load_checked
-
-log = logging.getLogger(__name__)
 
 # the config that defines meta-training; the listed leaves may change between the runs
 DEFINING = ("seed", "dataset", "gan", "meta_algo", "augment")
@@ -146,14 +143,14 @@ def verified_state(
 
 
 # what may differ from the interrupted fewshot run: how the episodes are shared and shown,
-# how many there are (episode i is the same either way), and where the dataset lies, and the
-# GAN, the synthetic images and the cached backbone (their contents are checked instead)
+# how many there are (episode i is the same either way), and where the dataset lies
 FEWSHOT_FREE = ("resume", "progress", "fewshot.workers", "fewshot.episodes", "dataset.root",
-                "dataset.source.root", "arms.gan.checkpoint", "fewshot.synthetic_path",
-                "metric.cache_dir")  # fmt: skip
+                "dataset.source.root")  # fmt: skip
 # the journal header's digest of what the arms and learners hold (`fewshot.fingerprint`),
-# checked once they are built (`check_weights`)
+# checked once they are built (`check_weights`); where a journal has it, the files they came
+# from may move too
 WEIGHTS = "weights"
+HELD = ("arms.gan.checkpoint", "fewshot.synthetic_path", "metric.cache_dir")
 
 
 def fewshot_defining(cfg: DictConfig) -> dict[str, Any]:
@@ -177,8 +174,9 @@ def taken_episodes(cfg: DictConfig) -> journal.Taken:
             "interrupted metaaug fewshot run"
         )
     defines, taken = journal.read(path)
-    recorded = {k: v for k, v in defines.items() if k not in (*FEWSHOT_FREE, WEIGHTS)}
-    diff = differences(recorded, fewshot_defining(cfg))
+    free = (*FEWSHOT_FREE, WEIGHTS, *(HELD if WEIGHTS in defines else ()))
+    recorded = {k: v for k, v in defines.items() if k not in free}
+    diff = differences(recorded, {k: v for k, v in fewshot_defining(cfg).items() if k not in free})
     if diff:
         raise UserError(
             f"resume='{cfg.resume}' scored its episodes with other settings "
@@ -192,16 +190,14 @@ def check_weights(cfg: DictConfig, weights: dict[str, str]) -> None:
     """Refuse (UserError, one line) to take up the episodes of `resume` when the arms and
     learners built now hold other weights than those that scored them (`weights`, by
     `arms.<name>` / `learners.<name>`): a GAN checkpoint trained again at the same path, a
-    backbone cached on another machine. A journal of an older metaaug, which recorded none,
-    is taken up with a warning."""
+    backbone cached on another machine. A journal of an older metaaug records none: its
+    files' paths were checked instead (`taken_episodes`)."""
     if not cfg.resume:
         return
     path = Path(cfg.resume)
     defines, _ = journal.read(path / journal.FILE if path.is_dir() else path)
     recorded = defines.get(WEIGHTS)
     if recorded is None:
-        log.warning("resume='%s' does not record the weights that scored its episodes (an "
-                    "older metaaug): they are taken up unchecked", cfg.resume)  # fmt: skip
         return
     changed = sorted(k for k in set(recorded) | set(weights) if recorded.get(k) != weights.get(k))
     if changed:
