@@ -303,7 +303,7 @@ def measure(
     checkpoint = trained(args, b, seed, design) / "checkpoints" / "meta_init.pt"
     reports = {}
     for shots, path in todo.items():
-        out = args.root / f"seed{seed}" / f"{design}_{args.stage}_{shots}shot"
+        out = run_folder(args.root, path)
         taken = 0  # episodes scored before this run began (its minutes leave them out)
         if not (out / "fewshot.json").is_file():
             # fusion samples with no fine-tune; DAGAN adapts on pairs of shots, so at 1 shot
@@ -330,6 +330,12 @@ def measure(
         print(f"{design}, seed {seed}, {shots} shot(s), {args.stage}: classic+variant - "
               f"classic (plain) {gains(reports[shots], 'plain')}", flush=True)  # fmt: skip
     return reports
+
+
+def run_folder(root: Path, path: Path) -> Path:
+    """The folder under `root` of the fewshot run kept at `path` (`seed<S>/<design>_<stage>_
+    <K>shot`, as kept without `.json`)."""
+    return root / path.parent.name / path.stem
 
 
 def unfinished(path: Path) -> Path:
@@ -366,10 +372,10 @@ def main() -> None:
     drew = {"class_loss": args.class_loss, "quick": args.quick, "classes": b.targets}
     if args.keep_unfinished:
         for (s, d, k), path in stored.items():
-            if not path.is_file():
-                run_dir = args.root / f"seed{s}" / f"{d}_{args.stage}_{k}shot"
-                if n := keep_unfinished(run_dir, unfinished(path), cpu_name()):
-                    print(f"{unfinished(path)}: {n} scored episodes of seed {s} {d} {k} shot(s)")
+            if path.is_file():
+                continue
+            if n := keep_unfinished(run_folder(args.root, path), unfinished(path), cpu_name()):
+                print(f"{unfinished(path)}: {n} scored episodes of seed {s} {d} {k} shot(s)")
         return
     if args.status:
         for (s, d, k), path in stored.items():
