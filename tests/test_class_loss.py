@@ -196,8 +196,8 @@ def test_a_train_run_carries_the_term_to_generate_and_fewshot(
     assert "The filter of `gan` kept" in (tmp_path / "fewshot" / "fewshot.md").read_text()
 
 
-def test_a_negative_weight_is_refused_in_one_line(metaaug: Runner) -> None:
-    proc = metaaug("train", "gan.class_loss=-1")
+def test_a_negative_weight_is_refused_in_one_line(refused: Runner) -> None:
+    proc = refused("train", "gan.class_loss=-1")
     assert_one_line_error(proc, "gan.class_loss=-1", "a number >= 0")
 
 

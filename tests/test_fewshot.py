@@ -570,7 +570,7 @@ def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path
 
 
 def test_a_stopped_fewshot_run_says_how_to_go_on_and_is_taken_up(
-    metaaug: Runner, metric_cache: Path, tmp_path: Path
+    metaaug: Runner, refused: Runner, metric_cache: Path, tmp_path: Path
 ) -> None:
     """SIGTERM while the episodes are scored: exit 143, one line naming the journal and the
     `resume=` that goes on; the run given it scores only the episodes not yet scored (and more
@@ -608,10 +608,10 @@ def test_a_stopped_fewshot_run_says_how_to_go_on_and_is_taken_up(
                 assert per_episode[learner][arm][i] == value
     assert len(per_episode["plain"]["none"]) == count + 2
 
-    other = metaaug("fewshot", *quick, "fewshot.shots=3", f"resume={stopped}")
+    other = refused("fewshot", *quick, "fewshot.shots=3", f"resume={stopped}")
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert "scored its episodes with other settings (fewshot.shots: 5 -> 3)" in other.stderr
-    nothing = metaaug("fewshot", *quick, f"resume={tmp_path}")
+    nothing = refused("fewshot", *quick, f"resume={tmp_path}")
     assert nothing.returncode == 2 and f"holds no {journal.FILE}" in nothing.stderr
 
 
@@ -628,7 +628,7 @@ def _train_on_fewshot_split(metaaug: Runner, tmp_path: Path, *extra: str) -> Pat
 
 
 def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_classes(
-    metaaug: Runner, tmp_path: Path
+    metaaug: Runner, refused: Runner, tmp_path: Path
 ) -> None:
     checkpoint = _train_on_fewshot_split(metaaug, tmp_path) / "checkpoints" / "meta_init.pt"
     gan = [*QUICK, "fewshot.arms=[none,gan]", "fewshot.learners=[plain]", "arms.gan.per_class=2",
@@ -656,7 +656,7 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
     name = next(k for k in retrained["gan"] if k.endswith("weight"))
     retrained["gan"][name] = retrained["gan"][name] + 1e-6
     save_atomic(retrained, checkpoint)
-    proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={checkpoint}", f"resume={run_dir}")
+    proc = refused("fewshot", *gan, f"arms.gan.checkpoint={checkpoint}", f"resume={run_dir}")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert f"resume='{run_dir}' scored its episodes with other weights in arms.gan " in proc.stderr
 
@@ -664,13 +664,13 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
     leaky = load(checkpoint)
     leaky["classes"]["train"].append(report["classes"]["test"][0])
     save_atomic(leaky, tmp_path / "leaky.pt")
-    proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={tmp_path / 'leaky.pt'}")
+    proc = refused("fewshot", *gan, f"arms.gan.checkpoint={tmp_path / 'leaky.pt'}")
     assert proc.returncode == 2 and "1 of the episode classes" in proc.stderr, proc.stderr[-2000:]
     assert "dataset.test_fraction=0.5" in proc.stderr and "Traceback" not in proc.stderr
-    proc = metaaug("fewshot", *QUICK, "fewshot.arms=[none,gan]")
+    proc = refused("fewshot", *QUICK, "fewshot.arms=[none,gan]")
     assert proc.returncode == 2 and "arms.gan.checkpoint" in proc.stderr
     (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
-    proc = metaaug("fewshot", *gan, f"arms.gan.checkpoint={tmp_path / 'corrupt.pt'}")
+    proc = refused("fewshot", *gan, f"arms.gan.checkpoint={tmp_path / 'corrupt.pt'}")
     assert proc.returncode == 2 and "damaged or not a metaaug checkpoint" in proc.stderr, (
         proc.stderr[-2000:]
     )
@@ -678,7 +678,7 @@ def test_gan_arm_uses_a_train_checkpoint_and_refuses_one_that_saw_the_episode_cl
 
 
 def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
-    metaaug: Runner, tmp_path: Path
+    metaaug: Runner, refused: Runner, tmp_path: Path
 ) -> None:
     train_dir = _train_on_fewshot_split(metaaug, tmp_path, "target.shots=3", "target.classes=2")
     manifest = json.loads((train_dir / "synthetic" / "manifest.json").read_text())
@@ -700,11 +700,11 @@ def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
     assert [r["arm"] for r in rows] == ["none", "synthetic"]
     assert "images of 2 meta-test classes" in (run_dir / "fewshot.log").read_text()
 
-    proc = metaaug("fewshot", *synthetic, "fewshot.shots=2")
+    proc = refused("fewshot", *synthetic, "fewshot.shots=2")
     assert proc.returncode == 2 and "set fewshot.shots=3" in proc.stderr, proc.stderr[-2000:]
     manifest["meta_train_classes"].append(manifest["classes"][0]["class_name"])
     (train_dir / "synthetic" / "manifest.json").write_text(json.dumps(manifest))
-    proc = metaaug("fewshot", *synthetic, "fewshot.shots=3")
+    proc = refused("fewshot", *synthetic, "fewshot.shots=3")
     assert proc.returncode == 2 and "meta-trained on 1 of the episode classes" in proc.stderr
 
 

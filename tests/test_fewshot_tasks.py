@@ -113,7 +113,7 @@ def test_a_folder_without_tasks_is_refused(refused: Runner, tmp_path: Path) -> N
 
 
 def test_episodes_from_meta_val_classes_to_choose_settings_on(
-    metaaug: Runner, tmp_path: Path
+    metaaug: Runner, refused: Runner, tmp_path: Path
 ) -> None:
     run_dir = tmp_path / "run"
     split = ["dataset.val_fraction=0.3", "dataset.test_fraction=0.3", "fewshot.ways=2"]
@@ -126,11 +126,11 @@ def test_episodes_from_meta_val_classes_to_choose_settings_on(
     assert not set(held["val"]) & set(held["test"])
     assert f"episodes from {len(held['val'])} meta-val classes" in proc.stdout + proc.stderr
     # no meta-val class: one line naming the key to raise
-    proc = metaaug("fewshot", *QUICK, "fewshot.classes=val")
+    proc = refused("fewshot", *QUICK, "fewshot.classes=val")
     assert_one_line_error(proc, "fewshot.classes=val", "dataset.val_fraction")
 
 
-def test_a_view_arm_from_the_command_line(metaaug: Runner, tmp_path: Path) -> None:
+def test_a_view_arm_from_the_command_line(metaaug: Runner, refused: Runner, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     view = "+arms.classic_light={of:classic,weight:0.25}"
     proc = metaaug("fewshot", *QUICK, "fewshot.learners=[plain]", view,
@@ -140,5 +140,5 @@ def test_a_view_arm_from_the_command_line(metaaug: Runner, tmp_path: Path) -> No
     report = json.loads((run_dir / "fewshot.json").read_text())
     assert [r["arm"] for r in report["rows"]] == ["none", "classic", "classic_light"]
     # a view needs its arm listed
-    proc = metaaug("fewshot", *QUICK, view, "fewshot.arms=[none,classic_light]")
+    proc = refused("fewshot", *QUICK, view, "fewshot.arms=[none,classic_light]")
     assert_one_line_error(proc, "arms.classic_light.of=classic", "a view needs an arm listed")

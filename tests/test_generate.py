@@ -94,15 +94,15 @@ def test_meta_init_adapted_to_shots_is_seeded(
 
 
 def test_a_path_with_a_space_and_a_non_ascii_letter_works_quoted_as_the_error_says(
-    metaaug: Runner, run_dir: Path, tmp_path: Path
+    metaaug: Runner, refused: Runner, run_dir: Path, tmp_path: Path
 ) -> None:
     shots = _shots(tmp_path / "weird name ü" / "stroke ü", 3).parent
     out = tmp_path / "out ü"
     checkpoint = f"checkpoint={run_dir / 'checkpoints' / 'meta_init.pt'}"
-    refused = metaaug("generate", checkpoint, f"shots={shots}", "steps=1", "num_images=2",
-                      f"out={out}")  # fmt: skip
-    assert_one_line_error(refused, f"cannot read shots={shots}", "quoted for Hydra")
-    quoted = refused.stderr.strip().split("shell's quotes: ", 1)[1].strip("'")
+    proc = refused("generate", checkpoint, f"shots={shots}", "steps=1", "num_images=2",
+                   f"out={out}")  # fmt: skip
+    assert_one_line_error(proc, f"cannot read shots={shots}", "quoted for Hydra")
+    quoted = proc.stderr.strip().split("shell's quotes: ", 1)[1].strip("'")
     assert quoted == f'shots="{shots}"'
     proc = metaaug("generate", checkpoint, quoted, "steps=1", "num_images=2", f'out="{out}"')
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -221,19 +221,19 @@ def test_bad_alpha_background_is_a_user_error(value: object) -> None:
     assert "white, black or a gray level 0-255" in message
 
 
-def test_bad_alpha_background_for_target_path_via_cli(metaaug: Runner, tmp_path: Path) -> None:
+def test_bad_alpha_background_for_target_path_via_cli(refused: Runner, tmp_path: Path) -> None:
     for i in range(6):
         _save(_rgba_shape(), tmp_path / "mine" / f"{i}.png")
-    proc = metaaug("train", f"target.path={tmp_path / 'mine'}", "dataset.alpha_background=purple")
+    proc = refused("train", f"target.path={tmp_path / 'mine'}", "dataset.alpha_background=purple")
     assert_one_line_error(
         proc, "dataset.alpha_background='purple'", "white, black or a gray level 0-255"
     )
 
 
-def test_bad_alpha_background_for_imagefolder_via_cli(metaaug: Runner, tmp_path: Path) -> None:
+def test_bad_alpha_background_for_imagefolder_via_cli(refused: Runner, tmp_path: Path) -> None:
     for cls in ("a", "b"):
         _save(_rgba_shape(), tmp_path / "data" / cls / "0.png")
-    proc = metaaug(
+    proc = refused(
         "train", "dataset=imagefolder", f"dataset.root={tmp_path / 'data'}",
         "dataset.alpha_background=300",
     )  # fmt: skip

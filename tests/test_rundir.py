@@ -110,26 +110,26 @@ def test_two_runs_started_together_get_their_own_run_directories(
     assert seeds == {1, 2}
 
 
-def test_a_refused_run_leaves_no_directory_behind(metaaug: Runner, tmp_path: Path) -> None:
+def test_a_refused_run_leaves_no_directory_behind(refused: Runner, tmp_path: Path) -> None:
     """A bad value refused by the command (after Hydra wrote .hydra/ and its log): the run
     directory it created is gone, so the corrected command can use the same hydra.run.dir;
     default directories likewise."""
     run = tmp_path / "run"
-    proc = metaaug("train", *TINY, "finetune.steps=-3", f"hydra.run.dir={run}")
+    proc = refused("train", *TINY, "finetune.steps=-3", f"hydra.run.dir={run}")
     assert_one_line_error(proc, "finetune.steps=-3")
     assert not run.exists()
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    proc = metaaug("train", *TINY, "finetune.steps=-3", cwd=cwd)
+    proc = refused("train", *TINY, "finetune.steps=-3", cwd=cwd)
     assert_one_line_error(proc, "finetune.steps=-3")
     assert not [p for p in cwd.rglob("*") if p.is_file()]
 
 
-def test_a_run_directory_another_process_holds_is_refused(metaaug: Runner, tmp_path: Path) -> None:
+def test_a_run_directory_another_process_holds_is_refused(refused: Runner, tmp_path: Path) -> None:
     run = tmp_path / "run"
     holder = _holder(run)
     try:
-        proc = metaaug("train", *TINY, f"hydra.run.dir={run}")
+        proc = refused("train", *TINY, f"hydra.run.dir={run}")
     finally:
         _kill(holder)
     assert_one_line_error(proc, str(run.resolve()), "in use by another metaaug process")
@@ -137,13 +137,13 @@ def test_a_run_directory_another_process_holds_is_refused(metaaug: Runner, tmp_p
 
 
 def test_a_sweep_job_directory_another_process_holds_is_refused(
-    metaaug: Runner, tmp_path: Path
+    refused: Runner, tmp_path: Path
 ) -> None:
     # the lock taken inside the command (Hydra chose the job directory)
     sweep = tmp_path / "sweep"
     holder = _holder(sweep / "0")
     try:
-        proc = metaaug("train", "-m", *TINY, f"hydra.sweep.dir={sweep}")
+        proc = refused("train", "-m", *TINY, f"hydra.sweep.dir={sweep}")
     finally:
         _kill(holder)
     assert_one_line_error(proc, str((sweep / "0").resolve()), "in use", "hydra.run.dir")
@@ -161,27 +161,27 @@ def _used_sweep(sweep: Path) -> Path:
 
 
 def test_a_multirun_into_a_used_sweep_directory_is_refused_before_writing(
-    metaaug: Runner, tmp_path: Path
+    refused: Runner, tmp_path: Path
 ) -> None:
     sweep = tmp_path / "sweep"
     config = _used_sweep(sweep)
     before = config.read_bytes()
     listing = sorted(p.relative_to(sweep) for p in sweep.rglob("*"))
-    proc = metaaug("train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}")
+    proc = refused("train", "-m", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}")
     assert_one_line_error(proc, f"sweep directory '{sweep}'", "0/, 1/", "hydra.sweep.dir")
     assert config.read_bytes() == before
     assert sorted(p.relative_to(sweep) for p in sweep.rglob("*")) == listing
 
 
 def test_a_multirun_into_a_used_sweep_directory_given_by_an_interpolation_is_refused(
-    metaaug: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    refused: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sweep = tmp_path / "sweep"
     config = _used_sweep(sweep)
     before = config.read_bytes()
     listing = sorted(p.relative_to(sweep) for p in sweep.rglob("*"))
     monkeypatch.setenv("METAAUG_TEST_SWEEP", str(sweep))  # cli.py cannot read it: the callback
-    proc = metaaug("train", "-m", "seed=0,1", *TINY, "hydra.sweep.dir=${oc.env:METAAUG_TEST_SWEEP}")
+    proc = refused("train", "-m", "seed=0,1", *TINY, "hydra.sweep.dir=${oc.env:METAAUG_TEST_SWEEP}")
     assert_one_line_error(proc, f"sweep directory '{sweep}'", "0/, 1/", "hydra.sweep.dir")
     assert config.read_bytes() == before
     assert sorted(p.relative_to(sweep) for p in sweep.rglob("*")) == listing
@@ -202,13 +202,13 @@ def test_a_sweep_directory_with_an_optuna_study_is_resumable(tmp_path: Path) -> 
 
 
 def test_a_run_directory_given_by_an_interpolation_is_refused_before_hydra_writes(
-    metaaug: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    metaaug: Runner, refused: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = tmp_path / "run"
     monkeypatch.setenv("METAAUG_TEST_DIR", str(run))
     where = "hydra.run.dir=${oc.env:METAAUG_TEST_DIR}"  # cli.py cannot read it: Hydra's callback
     assert metaaug("train", *TINY, "compare_baselines=false", where).returncode == 0
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    proc = metaaug("train", *TINY, "seed=3", where)
+    proc = refused("train", *TINY, "seed=3", where)
     assert_one_line_error(proc, str(run), "not empty")
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

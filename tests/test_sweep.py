@@ -127,7 +127,7 @@ def test_an_optuna_sweep_records_failed_trials_resumes_and_summarizes(
 
 
 def test_summarize_a_basic_multirun_and_refuse_a_wrong_folder(
-    metaaug: Runner, tmp_path: Path
+    metaaug: Runner, refused: Runner, tmp_path: Path
 ) -> None:
     sweep = tmp_path / "sweep"
     proc = metaaug("train", "-m", "seed=0,1", *TINY, "baselines.pretrain.iterations=1",
@@ -150,25 +150,25 @@ def test_summarize_a_basic_multirun_and_refuse_a_wrong_folder(
         "Warning: these trials were judged on the meta-test targets"
         in (sweep / "summary.md").read_text()
     )
-    proc = metaaug("summarize", str(tmp_path / "nowhere"))
+    proc = refused("summarize", str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "is not a folder" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_summarize_a_damaged_study_or_trial_is_one_line(metaaug: Runner, tmp_path: Path) -> None:
+def test_summarize_a_damaged_study_or_trial_is_one_line(refused: Runner, tmp_path: Path) -> None:
     """A disk that filled up mid-write leaves a damaged optuna.db or metrics.json: summarize
     names the file and what to do, exit 2, instead of SQLAlchemy's or json's traceback."""
     sweep = tmp_path / "sweep"
     (sweep / "0").mkdir(parents=True)
     (sweep / "0" / "metrics.json").write_text('{"objective": {"val')  # cut short
     (sweep / "optuna.db").write_bytes(b"SQLite format 3\x00" + bytes(2000))
-    proc = metaaug("summarize", str(sweep))
+    proc = refused("summarize", str(sweep))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert f"'{sweep / 'optuna.db'}' is not a readable Optuna study" in line
     assert "move it aside to summarize the job folders alone" in line
     (sweep / "optuna.db").unlink()  # what the message says: the job folders alone
-    proc = metaaug("summarize", str(sweep))
+    proc = refused("summarize", str(sweep))  # in this process too: it reads two small files
     assert proc.returncode == 0, proc.stderr[-3000:]
     with (sweep / "summary.csv").open() as f:
         (row,) = list(csv.DictReader(f))

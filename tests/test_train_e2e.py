@@ -288,11 +288,11 @@ def test_conditional_gans_train_end_to_end(
 
 
 def test_no_target_meta_trains_and_validates_without_touching_meta_test(
-    metaaug: Runner, tmp_path: Path
+    metaaug: Runner, refused: Runner, tmp_path: Path
 ) -> None:
     """What a search runs: target.classes=0, judged on meta-val classes only."""
-    refused = metaaug("train", *TINY, "target.classes=0")
-    assert refused.returncode == 2 and "set objective_on=validation" in refused.stderr
+    proc = refused("train", *TINY, "target.classes=0")
+    assert proc.returncode == 2 and "set objective_on=validation" in proc.stderr
     run_dir = tmp_path / "run"
     proc = metaaug("train", *TINY, "target.classes=0", "objective_on=validation",
                    "objective=novel_fidelity", f"hydra.run.dir={run_dir}")  # fmt: skip

@@ -109,11 +109,11 @@ def test_a_read_only_cache_serves_the_classifiers_it_holds(tmp_path: Path, metaa
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_any_work(
-    tmp_path: Path, metaaug: Runner, tiny_run: Path
+    tmp_path: Path, refused: Runner, tiny_run: Path
 ) -> None:
     afile = tmp_path / "images.png"
     afile.write_bytes(b"not a folder")
-    run = metaaug
+    run = refused
     train = run("train", *TINY, f"generate.out={afile}", f"hydra.run.dir={tmp_path}/run")
     assert_one_line_error(train, f"generate.out '{afile}' cannot hold the images",
                           "it is a file, not a folder")  # fmt: skip
