@@ -20,13 +20,15 @@ from metaaug.gan.losses import (
     gp_of_grads,
     gradient_penalty,
     interpolates,
+    mode_seeking,
     penalty,
     r1_of_grads,
     r1_penalty,
     scores_and_input_grads,
 )
-from metaaug.meta.functional import Pair, d_objective, parameters
+from metaaug.meta.functional import Pair, d_objective, g_objective, parameters
 from metaaug.meta.settings import Adversarial
+from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
 from metaaug.models.gan import DCGANDiscriminator, DCGANGenerator
 
 REAL, FAKE = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
@@ -190,3 +192,47 @@ def test_the_discriminator_objective_is_the_textbook_loss_with_its_penalties(
     got_grads = grad(d_objective)(d, g, pair, real, z, eps, {}, {})
     for want, name in zip(expected_grads, d, strict=True):
         torch.testing.assert_close(got_grads[name], want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.7])
+def test_the_generator_objective_adds_the_mode_seeking_term(weight: float) -> None:
+    """g_objective with gan.diversity equals the WGAN G loss plus weight / (ratio + 1e-5),
+    the ratio written out image by image on the live DAGAN-style modules (image i's second
+    draw is image i-1's z under i's own condition), in value and in its gradient w.r.t. G."""
+    torch.manual_seed(0)
+    G = ImageConditionedGenerator(1, 16, z_dim=6, width=4).double()
+    D = PairDiscriminator(1, 16, width=4).double()
+    pair = Pair(G, D, Adversarial("wgan_gp", 10.0, diversity=weight))
+    x = torch.rand(3, 1, 16, 16, dtype=torch.float64) * 2 - 1
+    z = torch.randn(3, 6, dtype=torch.float64)
+
+    made = G(z, x)
+    expected = -D(made, x).mean()
+    if weight:
+        image_gaps, z_gaps = [], []
+        for i in range(3):
+            other = G(z[i - 1 : i] if i else z[2:3], x[i : i + 1])
+            image_gaps.append((made[i] - other[0]).abs().mean())
+            z_gaps.append((z[i] - z[i - 1]).abs().mean())
+        ratio = torch.stack(image_gaps).mean() / torch.stack(z_gaps).mean()
+        expected = expected + weight / (ratio + 1e-5)
+    expected_grads = torch.autograd.grad(expected, list(G.parameters()))
+
+    g, d = parameters(G), parameters(D)
+    got = g_objective(g, d, pair, z, {}, x)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-10)
+    got_grads = grad(g_objective)(g, d, pair, z, {}, x)
+    for want, name in zip(expected_grads, g, strict=True):
+        torch.testing.assert_close(got_grads[name], want, rtol=1e-9, atol=1e-12)
+
+
+def test_the_mode_seeking_term_punishes_a_generator_that_ignores_z() -> None:
+    """One image per condition whatever z: the term is weight / 1e-5; images that move with z
+    as much as z moves cost about weight."""
+    z = torch.randn(4, 8)
+    same = torch.rand(4, 1, 8, 8).expand(4, 1, 8, 8)
+    assert mode_seeking(same, same.clone(), z, z.roll(1, 0)).item() == pytest.approx(1e5)
+    moved = z.view(4, 1, 1, 8).expand(4, 1, 8, 8)
+    assert mode_seeking(moved, moved.roll(1, 0), z, z.roll(1, 0)).item() == pytest.approx(
+        1.0, rel=1e-4
+    )

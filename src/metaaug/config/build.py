@@ -145,7 +145,7 @@ def adversarial(cfg: DictConfig, class_loss: ClassLoss | None = None) -> Adversa
     g = cfg.gan
     return Adversarial(
         g.loss, g.gp_weight, g.d_steps, g.g_steps, float(g.r1_weight),
-        class_loss,
+        float(g.get("diversity", 0.0)), class_loss,  # a run saved before the key: off
     )  # fmt: skip
 
 

@@ -67,6 +67,7 @@ class Gan:
     gp_weight: float = key(number(0))
     r1_weight: float = key(number(0))
     class_loss: float = key(optional(number(0)), 0.0)  # a preset of one's own may omit it: off
+    diversity: float = key(optional(number(0)), 0.0)  # likewise
     spectral_norm: bool = key(BOOLEAN)
     d_steps: int = key(integer(1))
     g_steps: int = key(integer(1))

@@ -28,6 +28,9 @@ DEFINING = ("seed", "dataset", "gan", "meta_algo", "augment")
 FREE = ("dataset.root", "dataset.source.root", "meta_algo.iterations", "meta_algo.vectorize")
 # nodes that only instantiate what the keys beside them say (their interpolations)
 DERIVED = ("algorithm", "generator", "discriminator", "transform")
+# keys added since checkpoints were first written, with the value that leaves training as
+# it was: recorded only when set otherwise, so an older checkpoint of a run without them resumes
+ADDED = {"gan.diversity": 0.0}
 MAIN = "meta_algo"  # the main arm's node
 FIX = "point resume at a run's checkpoints/last.pt"
 
@@ -53,6 +56,7 @@ def defining(cfg: DictConfig, arm: str = MAIN) -> dict[str, Any]:
     return {
         k: v for k, v in flat.items()
         if k not in free and not any(part in DERIVED for part in k.split(".")[1:])
+        and not (k in ADDED and v == ADDED[k])
     }  # fmt: skip
 
 

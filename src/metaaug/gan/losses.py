@@ -14,6 +14,10 @@ Losses (`LOSSES`):
 - lsgan: least squares with targets real 1, fake 0, and 1 for G (Mao et al., "Least Squares
   Generative Adversarial Networks", ICCV 2017, eq. 2 with a=0, b=c=1).
 
+Diversity: `mode_seeking` (`gan.diversity`; Mao et al., "Mode Seeking Generative Adversarial
+Networks for Diverse Image Synthesis", CVPR 2019, eq. 3), G's term against a conditional
+generator that ignores z.
+
 Regularizers: the WGAN-GP penalty and R1 (`r1_penalty`; Mescheder et al., "Which Training
 Methods for GANs do actually Converge?", ICML 2018, eq. 9), each in two forms:
 - `penalty`, `r1_penalty` take the scores of inputs that require grad and differentiate with
@@ -138,3 +142,16 @@ def scores_and_input_grads(critic: Callable[[Tensor], Tensor], x: Tensor) -> tup
     scores, pullback = torch.func.vjp(critic, x)
     (grads,) = pullback(torch.ones_like(scores))
     return scores, grads
+
+
+# keeps the mode-seeking ratio's reciprocal finite when two draws give one image (as MSGAN's code)
+MODE_SEEKING_EPS = 1e-5
+
+
+def mode_seeking(made: Tensor, other: Tensor, z: Tensor, z_other: Tensor) -> Tensor:
+    """MSGAN's term, minimized by G: 1 / (mean|G(z) - G(z')| / mean|z - z'| + eps) for images
+    `made` = G(z, c) and `other` = G(z', c) under the same conditions c. Large when z barely
+    changes the image: an image-conditioned U-Net can route its input through the skips and
+    draw one image per condition, whatever z."""
+    ratio = (made - other).abs().mean() / (z - z_other).abs().mean()
+    return 1 / (ratio + MODE_SEEKING_EPS)

@@ -23,7 +23,14 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from metaaug.gan.losses import d_loss, g_loss, gp_of_grads, r1_of_grads, scores_and_input_grads
+from metaaug.gan.losses import (
+    d_loss,
+    g_loss,
+    gp_of_grads,
+    mode_seeking,
+    r1_of_grads,
+    scores_and_input_grads,
+)
 from metaaug.meta.settings import Adversarial, Augment
 from metaaug.models.conditioning import Conditioning, conditioning
 from metaaug.precision import FP32, Precision, widened
@@ -179,10 +186,18 @@ def g_objective(
 ) -> Tensor:
     """The generator's loss: make the discriminator score its images (under `cond`) as real;
     with `gan.class_loss`, plus the class-consistency term against the step's `real` images
-    (fake i has real i's class; `labels` and `own` as `ClassLoss` takes them)."""
+    (fake i has real i's class; `labels` and `own` as `ClassLoss` takes them); with
+    `gan.diversity`, plus the mode-seeking term, image i's second draw being z of image i-1
+    under i's condition (another draw from the same prior: no random number is added, so the
+    run's other draws stay as they were)."""
+    adv = pair.adversarial
     made = pair.g(g, z, cond)
-    loss = g_loss(pair.adversarial.loss, widened(pair.d(d, _augment(pair, made, aug_fake), cond)))
-    term = pair.adversarial.class_loss
+    loss = g_loss(adv.loss, widened(pair.d(d, _augment(pair, made, aug_fake), cond)))
+    if adv.diversity > 0 and z.shape[0] > 1:
+        z_other = z.roll(1, dims=0)
+        other = pair.g(g, z_other, cond)
+        loss = loss + adv.diversity * mode_seeking(widened(made), widened(other), z, z_other)
+    term = adv.class_loss
     if term is None or real is None:
         return loss
     return loss + term(made, real, labels, own)

@@ -35,6 +35,7 @@ class Adversarial:
     d_steps: int = 1
     g_steps: int = 1
     r1_weight: float = 0.0
+    diversity: float = 0.0  # gan.diversity: the mode-seeking term's weight (0: off)
     # gan.class_loss: the class-consistency term of G's loss (None: off)
     class_loss: ClassLoss | None = field(default=None, compare=False)
 
