@@ -7,6 +7,8 @@ a seed sets the split, the GAN, the backbone and the episodes):
     dagan+class    the same with the class term (gan.class_loss=--class-loss)
     fusion         gan=fusion, sampled from the shots with no fine-tune
     fusion+class   the same with the class term
+    dagan+class+div  dagan+class with G's mode-seeking term (gan.diversity=--diversity): the
+                   DAGAN-style pair draws one image per shot whatever z (docs/choices.md)
 
 Variants of the gan arm's trust (views of its images, `arms.<name>.of`, docs/fewshot.md):
 `gan` (as made), `gan_f` (filtered), `gan_w` (weight --weight), `gan_fw` (both), each alone
@@ -88,7 +90,8 @@ OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
 DESIGNS = {"dagan": [], "dagan+class": ["gan.class_loss={w}"],
            "fusion": ["gan=fusion", "gan.width=16", "finetune.steps=0"],
            "fusion+class": ["gan=fusion", "gan.width=16", "finetune.steps=0",
-                            "gan.class_loss={w}"]}  # fmt: skip
+                            "gan.class_loss={w}"],
+           "dagan+class+div": ["gan.class_loss={w}", "gan.diversity={d}"]}  # fmt: skip
 VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
 ALONE = ("dagan", "dagan+class", "fusion")  # dagan as made, and one mechanism each
 KEPT = REPO / "docs" / "results" / "ablation_runs"
@@ -140,15 +143,16 @@ def gains(report: dict, learner: str) -> dict[str, float]:
             for v in VARIANTS if f"classic+{v}" in acc}  # fmt: skip
 
 
-def val_choice(path: Path, class_loss: float, weight: float) -> str:
+def val_choice(path: Path, args: argparse.Namespace) -> str:
     """The design / variant the val stage chose, from its JSON, refused if val tried another
-    class term or weight than test would measure."""
+    class term, diversity or weight than test would measure."""
     if not path.is_file():
         sys.exit(f"{path} is missing: run --stage val first (the test stage measures its choice)")
     data = json.loads(path.read_text())
-    if (data["class_loss"], data["weight"]) != (class_loss, weight):
-        sys.exit(f"{path} chose with --class-loss {data['class_loss']} --weight "
-                 f"{data['weight']}: give those, or run --stage val with yours")  # fmt: skip
+    tried = (data["class_loss"], data.get("diversity", args.diversity), data["weight"])
+    if tried != (args.class_loss, args.diversity, args.weight):
+        sys.exit(f"{path} chose with --class-loss {tried[0]} --diversity {tried[1]} --weight "
+                 f"{tried[2]}: give those, or run --stage val with yours")  # fmt: skip
     return data["choice"]
 
 
@@ -190,6 +194,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--val-episodes", type=int, default=200)
     parser.add_argument("--class-loss", type=float, default=1.0, help="gan.class_loss to try")
+    parser.add_argument("--diversity", type=float, default=1.0, help="gan.diversity to try "
+                        "(MSGAN's weight)")  # fmt: skip
     parser.add_argument("--weight", type=float, default=0.25, help="the weighted views' weight")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
@@ -252,15 +258,22 @@ def trained(args: argparse.Namespace, b: Budget, seed: int, design: str) -> Path
     if design == "dagan" and args.recipe_runs:
         train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
     if not (train_dir / "checkpoints" / "meta_init.pt").is_file():
-        run("train", *b.train, *b.data, *overrides(design, args.class_loss), "target.classes=1",
+        run("train", *b.train, *b.data, *overrides(design, args), "target.classes=1",
             "compare_baselines=false", f"seed={seed}", f"hardware.threads={args.threads}",
             *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
         print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
     return train_dir
 
 
-def overrides(design: str, class_loss: float) -> list[str]:
-    return [x.format(w=class_loss) for x in DESIGNS[design]]
+def overrides(design: str, args: argparse.Namespace) -> list[str]:
+    return [x.format(w=args.class_loss, d=args.diversity) for x in DESIGNS[design]]
+
+
+def defined(design: str, settings: dict, args: argparse.Namespace) -> dict:
+    """`settings` a kept run of `design` must have been measured with: with the diversity
+    asked for where the design has the term (runs kept before the term existed have none)."""
+    uses = any("{d}" in x for x in DESIGNS[design])
+    return {**settings, "diversity": args.diversity} if uses else settings
 
 
 def generated(
@@ -275,7 +288,7 @@ def generated(
     if not done:
         last = trained(args, b, seed, design) / "checkpoints" / "last.pt"
         take_up(out)  # an interrupted or older attempt moves aside; it starts from `last`
-        run("train", *b.train, *b.data, *overrides(design, args.class_loss),
+        run("train", *b.train, *b.data, *overrides(design, args),
             f"target.classes={b.targets}", "compare_baselines=true", f"seed={seed}",
             f"hardware.threads={args.threads}", f"resume={last}",
             f"hydra.run.dir={out}")  # fmt: skip
@@ -359,8 +372,7 @@ def main() -> None:
     store = args.store or (args.root / "kept" if args.quick else KEPT)
     choice = None
     if args.stage == "test":
-        choice = val_choice(args.val_json or REPO / "docs" / "results" / "ablation_val.json",
-                            args.class_loss, args.weight)  # fmt: skip
+        choice = val_choice(args.val_json or REPO / "docs" / "results" / "ablation_val.json", args)
     variants = plan(args.stage, choice)
     designs = args.designs.split(",") if args.designs else list(variants)
     if unknown := set(designs) - set(variants):
@@ -396,12 +408,14 @@ def main() -> None:
     for seed in seeds:
         for design in designs:
             path = drawn[seed, design]
-            images[design][seed] = (load(path, drew) if current(path)
-                                    else generated(args, b, seed, design, path, drew))  # fmt: skip
+            asked = defined(design, drew, args)
+            images[design][seed] = (load(path, asked) if current(path)
+                                    else generated(args, b, seed, design, path, asked))  # fmt: skip
             # a kept run counts only if it was measured with the settings asked for now
-            settings = {"class_loss": args.class_loss, "weight": args.weight,
-                        "episodes": b.episodes[args.stage], "quick": args.quick,
-                        "variants": list(variants[design])}  # fmt: skip
+            settings = defined(design, {
+                "class_loss": args.class_loss, "weight": args.weight,
+                "episodes": b.episodes[args.stage], "quick": args.quick,
+                "variants": list(variants[design])}, args)  # fmt: skip
             paths = {k: stored[seed, design, k] for k in shots_list}
             todo = {k: path for k, path in paths.items() if not path.is_file()}
             got = {k: load(path, settings) for k, path in paths.items() if k not in todo}
@@ -415,7 +429,8 @@ def main() -> None:
               "design (leave out --designs)")  # fmt: skip
         return
     meta = {"threads": args.threads, "workers": args.workers, "class_loss": args.class_loss,
-            "weight": args.weight, "settings": sys.argv[1:]}  # fmt: skip
+            "diversity": args.diversity, "weight": args.weight,
+            "settings": sys.argv[1:]}  # fmt: skip
     out_data = summary(reports, args.stage, choice, seeds, shots_list, meta)
     out_data["generation"] = {d: generation_summary(images[d]) for d in designs}
     name = "ablation.json" if args.stage == "test" else "ablation_val.json"

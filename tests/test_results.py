@@ -539,21 +539,46 @@ def test_the_ablation_tests_each_mechanism_alone_and_the_choice_val_made() -> No
     assert plan("test", "dagan / gan_w") == alone
     assert plan("test", "fusion / gan") == {**alone, "fusion": VARIANTS}
     assert plan("test", "fusion+class / gan_f") == {**alone, "fusion+class": VARIANTS}
+    assert plan("test", "dagan+class+div / gan") == {**alone, "dagan+class+div": VARIANTS}
 
 
 def test_the_ablation_test_stage_refuses_a_choice_made_with_other_settings(
     tmp_path: Path,
 ) -> None:
-    """Test measures val's choice only with the class term and weight val chose with."""
+    """Test measures val's choice only with the class term, diversity and weight val chose
+    with (a val JSON written before the diversity term is taken to have the one asked)."""
+    from argparse import Namespace
+
     from bench_ablation import val_choice
+
+    def asked(weight: float = 0.25, diversity: float = 1.0) -> Namespace:
+        return Namespace(class_loss=1.0, diversity=diversity, weight=weight)
 
     path = tmp_path / "ablation_val.json"
     with pytest.raises(SystemExit, match="is missing: run --stage val first"):
-        val_choice(path, 1.0, 0.25)
+        val_choice(path, asked())
     path.write_text(json.dumps({"choice": "fusion / gan_w", "class_loss": 1.0, "weight": 0.25}))
-    assert val_choice(path, 1.0, 0.25) == "fusion / gan_w"
+    assert val_choice(path, asked()) == "fusion / gan_w"
     with pytest.raises(SystemExit, match=r"--weight 0\.25: give those"):
-        val_choice(path, 1.0, 0.5)
+        val_choice(path, asked(weight=0.5))
+    path.write_text(json.dumps({"choice": "fusion / gan_w", "class_loss": 1.0, "weight": 0.25,
+                                "diversity": 2.0}))  # fmt: skip
+    with pytest.raises(SystemExit, match=r"--diversity 2\.0 --weight 0\.25: give those"):
+        val_choice(path, asked())
+
+
+def test_a_kept_run_is_asked_for_the_diversity_only_where_its_design_has_the_term() -> None:
+    """Runs kept before gan.diversity existed stay valid: only dagan+class+div's settings
+    name it, with the weight asked for."""
+    from argparse import Namespace
+
+    from bench_ablation import defined, overrides
+
+    args = Namespace(class_loss=1.0, diversity=0.5)
+    base = {"class_loss": 1.0, "weight": 0.25}
+    assert defined("dagan+class", base, args) == base
+    assert defined("dagan+class+div", base, args) == {**base, "diversity": 0.5}
+    assert overrides("dagan+class+div", args) == ["gan.class_loss=1.0", "gan.diversity=0.5"]
 
 
 def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Path) -> None:
