@@ -7,8 +7,9 @@ a seed sets the split, the GAN, the backbone and the episodes):
     dagan+class    the same with the class term (gan.class_loss=--class-loss)
     fusion         gan=fusion, sampled from the shots with no fine-tune
     fusion+class   the same with the class term
-    dagan+class+div  dagan+class with G's mode-seeking term (gan.diversity=--diversity): the
-                   DAGAN-style pair draws one image per shot whatever z (docs/choices.md)
+    dagan+class+div  dagan+class with G's mode-seeking term (gan.diversity=--diversity, no
+                   default: its weight is chosen on meta-val first): the DAGAN-style pair
+                   draws one image per shot whatever z (docs/choices.md)
 
 Variants of the gan arm's trust (views of its images, `arms.<name>.of`, docs/fewshot.md):
 `gan` (as made), `gan_f` (filtered), `gan_w` (weight --weight), `gan_fw` (both), each alone
@@ -194,8 +195,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=600)
     parser.add_argument("--val-episodes", type=int, default=200)
     parser.add_argument("--class-loss", type=float, default=1.0, help="gan.class_loss to try")
-    parser.add_argument("--diversity", type=float, default=1.0, help="gan.diversity to try "
-                        "(MSGAN's weight)")  # fmt: skip
+    parser.add_argument("--diversity", type=float, help="gan.diversity of dagan+class+div "
+                        "(chosen on meta-val; docs/choices.md)")  # fmt: skip
     parser.add_argument("--weight", type=float, default=0.25, help="the weighted views' weight")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
@@ -257,8 +258,15 @@ def trained(args: argparse.Namespace, b: Budget, seed: int, design: str) -> Path
     train_dir = args.root / f"seed{seed}" / design
     if design == "dagan" and args.recipe_runs:
         train_dir = Path(args.recipe_runs.replace("{seed}", str(seed)))
-    if not (train_dir / "checkpoints" / "meta_init.pt").is_file():
-        run("train", *b.train, *b.data, *overrides(design, args), "target.classes=1",
+    wanted = overrides(design, args)
+    if (train_dir / "checkpoints" / "meta_init.pt").is_file():
+        # a run trained with another weight of a term is not this design: never reuse it
+        given = (train_dir / ".hydra" / "overrides.yaml").read_text().splitlines() if wanted else []
+        if missing := [x for x in wanted if f"- {x}" not in given]:
+            sys.exit(f"{train_dir} was trained without {missing}: move it aside, or ask for "
+                     "its settings")  # fmt: skip
+    else:
+        run("train", *b.train, *b.data, *wanted, "target.classes=1",
             "compare_baselines=false", f"seed={seed}", f"hardware.threads={args.threads}",
             *take_up(train_dir), f"hydra.run.dir={train_dir}")  # fmt: skip
         print(f"trained {design}, seed {seed}: {train_dir}", flush=True)
@@ -266,14 +274,24 @@ def trained(args: argparse.Namespace, b: Budget, seed: int, design: str) -> Path
 
 
 def overrides(design: str, args: argparse.Namespace) -> list[str]:
-    return [x.format(w=args.class_loss, d=args.diversity) for x in DESIGNS[design]]
+    return [x.format(w=args.class_loss, d=diversity(design, args)) for x in DESIGNS[design]]
+
+
+def diversity(design: str, args: argparse.Namespace) -> float | None:
+    """The mode-seeking weight `design` runs with (None: it has no such term)."""
+    if not any("{d}" in x for x in DESIGNS[design]):
+        return None
+    if args.diversity is None:
+        sys.exit(f"{design} needs --diversity: the term's weight, chosen on meta-val classes "
+                 "(docs/choices.md, the mode-seeking term)")  # fmt: skip
+    return args.diversity
 
 
 def defined(design: str, settings: dict, args: argparse.Namespace) -> dict:
     """`settings` a kept run of `design` must have been measured with: with the diversity
     asked for where the design has the term (runs kept before the term existed have none)."""
-    uses = any("{d}" in x for x in DESIGNS[design])
-    return {**settings, "diversity": args.diversity} if uses else settings
+    weight = diversity(design, args)
+    return settings if weight is None else {**settings, "diversity": weight}
 
 
 def generated(

@@ -579,6 +579,27 @@ def test_a_kept_run_is_asked_for_the_diversity_only_where_its_design_has_the_ter
     assert defined("dagan+class", base, args) == base
     assert defined("dagan+class+div", base, args) == {**base, "diversity": 0.5}
     assert overrides("dagan+class+div", args) == ["gan.class_loss=1.0", "gan.diversity=0.5"]
+    with pytest.raises(SystemExit, match="dagan\\+class\\+div needs --diversity"):
+        defined("dagan+class+div", base, Namespace(class_loss=1.0, diversity=None))
+
+
+def test_the_ablation_never_reuses_a_design_trained_with_another_weight(tmp_path: Path) -> None:
+    """A train run left under --root by a bench with another gan.diversity (or class term) is
+    refused, not measured as this design."""
+    from argparse import Namespace
+
+    from bench_ablation import trained
+
+    run = tmp_path / "seed0" / "dagan+class+div"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "meta_init.pt").write_bytes(b"")
+    (run / ".hydra").mkdir()
+    (run / ".hydra" / "overrides.yaml").write_text("- gan.class_loss=1.0\n- gan.diversity=1.0\n")
+    args = Namespace(root=tmp_path, recipe_runs=None, class_loss=1.0, diversity=0.1)
+    with pytest.raises(SystemExit, match=r"trained without \['gan.diversity=0.1'\]: move it"):
+        trained(args, None, 0, "dagan+class+div")
+    assert trained(Namespace(**{**vars(args), "diversity": 1.0}), None, 0,
+                   "dagan+class+div") == run  # fmt: skip
 
 
 def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Path) -> None:
