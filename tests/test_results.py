@@ -745,3 +745,20 @@ def test_the_classifier_bench_says_which_classifier_misses_its_two_minutes() -> 
     assert "| omniglot (32x32) | domain | 86, 86 | 15 [14, 16] | 0.770 [-0.230, 1.770]" in text
     assert text.rstrip().endswith("(mean ceiling, val and test classes) | missed by 10 s |")
     assert "[-0.230, 1.770] (held-out meta-train rows) | met |" in text
+
+
+def test_the_diversity_weight_is_the_largest_that_keeps_the_class() -> None:
+    """scripts/diversity_weight.py: the validation read as the mean of the last two checks;
+    the largest weight within the tolerance of weight 0's novel_fidelity, or none."""
+    from diversity_weight import chosen, validation
+
+    check = {"fidelity": 0.5, "copies": 0.0, "diversity_fake": 8.0, "diversity_real": 9.0,
+             "fid": 50.0}  # fmt: skip
+    history = {"2000": {**check, "novel_fidelity": 0.9}, "4000": {**check, "novel_fidelity": 0.4},
+               "6000": {**check, "novel_fidelity": 0.3}}  # fmt: skip
+    assert validation({"validation": {"history": history}})["novel_fidelity"] == pytest.approx(0.35)
+    reading = {0.0: 0.35, 0.03: 0.36, 0.1: 0.31, 0.3: 0.29}
+    as_read = {w: {"novel_fidelity": v} for w, v in reading.items()}
+    assert chosen(as_read, 0.05) == 0.1
+    assert chosen({**as_read, 0.1: {"novel_fidelity": 0.2}}, 0.05) == 0.03
+    assert chosen({0.0: {"novel_fidelity": 0.35}, 0.3: {"novel_fidelity": 0.1}}, 0.05) is None
