@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from bench_ablation import OMNIGLOT, REPO
+from bench_ablation import DATA, OMNIGLOT, REPO
 from bench_runs import metaaug as run
 from bench_runs import take_up
 from machine import cpu_name
@@ -60,15 +60,13 @@ def main() -> None:
     args = parser.parse_args()
     if not (OMNIGLOT / "images_background_small1.zip").exists():
         sys.exit(f"the shared Omniglot subset is not at {OMNIGLOT}")
-    data = ["dataset=omniglot", f"dataset.root={OMNIGLOT}", "dataset.image_size=28",
-            "dataset.val_fraction=0.15", "dataset.test_fraction=0.25"]  # fmt: skip
     reading = {}
     for weight in [0.0, *(float(w) for w in args.weights.split(","))]:
         out = args.root / f"seed{args.seed}_diversity{weight:g}"
         if weight == 0 and args.reference:
             out = args.reference
         if not (out / "metrics.json").is_file():
-            run("train", "experiment=omniglot_cpu", *data, f"gan.class_loss={args.class_loss}",
+            run("train", "experiment=omniglot_cpu", *DATA, f"gan.class_loss={args.class_loss}",
                 f"gan.diversity={weight}", "target.classes=1", "compare_baselines=false",
                 f"seed={args.seed}", "hardware.threads=1", *take_up(out),
                 f"hydra.run.dir={out}")  # fmt: skip

@@ -33,12 +33,11 @@ ROW, PAD = 8, 2  # the sample grids' layout (metaaug.io.synthetic.grid)
 def grid_images(path: Path) -> np.ndarray:
     """The images of a sample grid, in drawing order, as rows of pixels in [0, 1]."""
     g = np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255
-    columns = ROW
-    size = (g.shape[1] - PAD) // columns - PAD
+    size = (g.shape[1] - PAD) // ROW - PAD
     rows = (g.shape[0] - PAD) // (size + PAD)
     return np.stack([
         g[PAD + r * (size + PAD):][:size, PAD + c * (size + PAD):][:, :size].ravel()
-        for r in range(rows) for c in range(columns)
+        for r in range(rows) for c in range(ROW)
     ])  # fmt: skip
 
 
