@@ -24,7 +24,8 @@ and with classic augmentation (`classic+gan_f`, ...), learners plain and protone
                    made (the class term alone, fusion alone), and the design val chose with
                    every variant; the choice is read from the val stage's JSON, never made
                    on meta-test. A design x variant no mechanism needs is left out: the
-                   plain CNN fitted per arm and episode is most of the cost.
+                   plain CNN fitted per arm and episode is most of the cost. dagan's runs
+                   are the same whatever val chooses: `--designs dagan` may run before it.
 
 Each design's images are measured too (ablation_generation.py): its train run taken up at
 the last checkpoint with ten meta-test classes drawn with the seed, `metaaug train`'s figures
@@ -115,10 +116,12 @@ def views(weight: float, variants: tuple[str, ...]) -> list[str]:
 def plan(stage: str, choice: str | None) -> dict[str, tuple[str, ...]]:
     """The variants each design runs with: all of them at val, to choose among; at test those
     that show each mechanism alone (from dagan as made) and the `choice` ("design / variant")
-    val made, with every variant of its design."""
+    val made, with every variant of its design. Before val has chosen (`choice` None) test
+    runs dagan alone: it runs every variant whatever val chooses."""
     if stage == "val":
         return dict.fromkeys(DESIGNS, VARIANTS)
-    assert choice is not None
+    if choice is None:
+        return {"dagan": VARIANTS}
     chosen = choice.split(" / ")[0]
     return {d: VARIANTS if d in ("dagan", chosen) else ("gan",)
             for d in DESIGNS if d in ALONE or d == chosen}  # fmt: skip
@@ -391,7 +394,7 @@ def main() -> None:
     shots_list = [int(s) for s in args.shots.split(",")]
     store = args.store or (args.root / "kept" if args.quick else KEPT)
     choice = None
-    if args.stage == "test":
+    if args.stage == "test" and args.designs != "dagan":
         choice = val_choice(args.val_json or REPO / "docs" / "results" / "ablation_val.json", args)
     variants = plan(args.stage, choice)
     designs = args.designs.split(",") if args.designs else list(variants)
@@ -444,7 +447,7 @@ def main() -> None:
             for shots, report in sorted(got.items()):
                 reports[design].setdefault(shots, {})[seed] = report
 
-    if designs != list(variants):
+    if designs != list(variants) or (args.stage == "test" and choice is None):
         print(f"kept under {store}; the {args.stage} JSON is written by a run of every "
               "design (leave out --designs)")  # fmt: skip
         return
