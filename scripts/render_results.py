@@ -580,6 +580,34 @@ def ablation(data: dict[str, Any]) -> str:
     return "\n".join(lines + _generation(data.get("generation", {})))
 
 
+def diversity_weight(data: dict[str, Any]) -> str:
+    """diversity_weight.py: dagan+class+div's train runs on meta-val classes, one per weight of
+    the mode-seeking term, and the weight its rule chose (docs/choices.md)."""
+    floor = data["reading"]["0"]["novel_fidelity"] - data["tolerance"]
+    lines = [
+        f"Seed {data['seed']}, {data['classes']} classes, {data['cpu']}, {data['threads']} "
+        f"thread(s); the DAGAN-style pair with gan.class_loss {data['class_loss']:g} and "
+        "gan.diversity at each weight (0: dagan+class), each figure the mean of its train "
+        "run's last two validations. Variety: diversity_fake / diversity_real. The rule: the "
+        f"largest weight whose novel_fidelity is >= {floor:.3f} (weight 0's less "
+        f"{data['tolerance']:g}).",
+        "",
+        "| gan.diversity | novel_fidelity | copies | variety | FID | qualifies |",
+        "|---|---|---|---|---|---|",
+    ]
+    for weight, r in data["reading"].items():
+        verdict = "(reference)" if weight == "0" else (
+            "yes" if r["novel_fidelity"] >= floor else "no")  # fmt: skip
+        lines.append(
+            f"| {weight} | {r['novel_fidelity']:.3f} | {r['copies']:.3f} | "
+            f"{r['diversity_fake'] / r['diversity_real']:.2f} | {r['fid']:.1f} | {verdict} |"
+        )
+    pick = data["chosen"]
+    lines += ["", f"Chosen: **{pick:g}**." if pick is not None
+              else "Chosen: none; dagan+class+div leaves the ablation."]  # fmt: skip
+    return "\n".join(lines)
+
+
 def ablation_runs(data: dict[str, Any]) -> str:
     """The ablation's runs kept so far (`ablation_progress.py`), one seed each: in points,
     paired per episode, mean +- the 95% half-width over that seed's episodes."""
@@ -659,6 +687,7 @@ def _generation(designs: dict[str, Any]) -> list[str]:
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ablation": ablation,
     "ablation_runs": ablation_runs,
+    "diversity_weight": diversity_weight,
     "recipe": recipe,
     "fewshot": fewshot,
     "train": train,

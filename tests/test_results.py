@@ -380,6 +380,28 @@ def test_an_empty_block_is_filled_and_the_repository_matches_its_json(tmp_path: 
     assert check.returncode == 0, check.stderr
 
 
+def test_the_diversity_weight_table_marks_each_weight_against_the_rule() -> None:
+    """A weight qualifies when its novel_fidelity is at least weight 0's less the tolerance;
+    variety is diversity_fake over diversity_real; no weight chosen says the design leaves."""
+    from render_results import diversity_weight
+
+    def reading(nf: float, fake: float) -> dict[str, float]:
+        return {"novel_fidelity": nf, "copies": 0.05, "diversity_fake": fake,
+                "diversity_real": 8.0, "fid": 40.0}  # fmt: skip
+
+    data = {"seed": 0, "classes": "meta-val", "cpu": "x", "threads": 1, "class_loss": 1.0,
+            "tolerance": 0.05, "chosen": 0.1,
+            "reading": {"0": reading(0.35, 6.0), "0.1": reading(0.30, 8.0),
+                        "0.3": reading(0.2999, 9.0)}}  # fmt: skip
+    table = diversity_weight(data)
+    assert ">= 0.300 (weight 0's less 0.05)" in table
+    assert "| 0 | 0.350 | 0.050 | 0.75 | 40.0 | (reference) |" in table
+    assert "| 0.1 | 0.300 | 0.050 | 1.00 | 40.0 | yes |" in table
+    assert "| 0.3 | 0.300 | 0.050 | 1.12 | 40.0 | no |" in table
+    assert table.endswith("Chosen: **0.1**.")
+    assert diversity_weight({**data, "chosen": None}).endswith("leaves the ablation.")
+
+
 def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
     from ablation_generation import figures, summary
     from recipe_summary import interval
