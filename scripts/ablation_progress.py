@@ -58,7 +58,9 @@ def progress(store: Path, stage: str) -> dict[str, Any]:
             "taken_up": report.get("taken_up", 0),
         })  # fmt: skip
     runs.sort(key=lambda r: (r["design"], r["shots"], r["seed"]))
-    return {"bench": "ablation_runs", "stage": stage, "runs": runs, "images": images(store)}
+    # the images do not depend on the stage: shown once, beside the val stage's runs
+    shown = images(store) if stage == "val" else []
+    return {"bench": "ablation_runs", "stage": stage, "runs": runs, "images": shown}
 
 
 def images(store: Path) -> list[dict[str, Any]]:

@@ -713,7 +713,7 @@ def test_a_designs_images_are_read_over_seeds_paired_with_copy_shots() -> None:
 
 
 def test_the_ablation_lists_each_designs_kept_images(tmp_path: Path) -> None:
-    """The images kept per seed and design show in the progress table with their means."""
+    """The images kept per seed and design show in the val progress table with their means."""
     from ablation_generation import figures
     from ablation_progress import progress
     from render_results import ablation_runs
@@ -725,6 +725,8 @@ def test_the_ablation_lists_each_designs_kept_images(tmp_path: Path) -> None:
     )
     data = progress(tmp_path, "val")
     assert data["runs"] == [] and data["images"][0]["design"] == "fusion"
+    # the same images whatever the stage: listed once, beside the val stage's runs
+    assert progress(tmp_path, "test")["images"] == []
     text = ablation_runs(data)
     # fidelity 0.55/0.45, novel 0.4, copies 0.1, ceiling 0.8; scratch novel 0.0, pretrain
     # 0.3; copy_shots fidelity 1.0
