@@ -163,16 +163,24 @@ def val_choice(path: Path, args: argparse.Namespace) -> str:
     return data["choice"]
 
 
+def provenance(reports: dict) -> dict[str, str]:
+    """The CPUs, threads and worker processes of the kept runs a stage's table reads (each
+    value once, sorted: runs kept in different sessions may differ), not the aggregating
+    command's own settings."""
+    runs = [r for by_shots in reports.values() for by_seed in by_shots.values()
+            for r in by_seed.values()]  # fmt: skip
+    return {key: ", ".join(sorted({str(r[key]) for r in runs if key in r}))
+            for key in ("cpu", "threads", "workers")}  # fmt: skip
+
+
 def summary(
     reports: dict, stage: str, choice: str, seeds: list[int], shots_list: list[int], meta: dict
 ) -> dict:
     """The stage's JSON: per design, shots, learner and arm the accuracy over seeds and each
     arm against none, the plain learner's classic+variant against classic (paired per
     episode, over seeds), and per design / variant that gain averaged over the shots."""
-    cpus = {r["cpu"] for by_shots in reports.values() for by_seed in by_shots.values()
-            for r in by_seed.values()}  # fmt: skip
-    out = {"bench": "ablation", "stage": stage, "seeds": seeds, **meta,
-           "cpu": ", ".join(sorted(cpus)), "designs": {}}  # fmt: skip
+    out = {"bench": "ablation", "stage": stage, "seeds": seeds, **meta, **provenance(reports),
+           "designs": {}}  # fmt: skip
     scores = {}
     for design, by_shots in reports.items():
         table = summarize(by_shots, meta["threads"], [])["shots"]

@@ -552,10 +552,10 @@ def ablation(data: dict[str, Any]) -> str:
     lines = [
         f"Episodes of {where} classes; seeds {_seeds(data)} (each: split, GANs, backbone and "
         f"episodes); gan.class_loss {data['class_loss']:g} in the `+class` designs, weight "
-        f"{data['weight']:g} in the weighted variants; threads {data['threads']}, "
-        f"{data['workers']} worker process(es), {data['cpu']}. Paired differences in points, "
-        "mean over seeds [95% interval over seeds]. Variants of the gan arm's images: `gan` as "
-        "made, `gan_f` filtered, `gan_w` weighted, `gan_fw` both.",
+        f"{data['weight']:g} in the weighted variants; threads per process {data['threads']}, "
+        f"worker processes per run {data['workers']}; CPUs: {data['cpu']}. Paired differences "
+        "in points, mean over seeds [95% interval over seeds]. Variants of the gan arm's images: "
+        "`gan` as made, `gan_f` filtered, `gan_w` weighted, `gan_fw` both.",
     ]
     for shots in next(iter(data["designs"].values())):
         lines += ["", f"**{shots} shot(s)**", "",

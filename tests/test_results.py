@@ -430,6 +430,7 @@ def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
     half = stats.t.ppf(0.975, df=1) * stats.tstd([1.0, 3.0]) / 2**0.5
     assert f"| dagan | gan_f | +2.0 [{2 - half:+.1f}, {2 + half:+.1f}] | -1.0 [" in text
     assert "Episodes of meta-val (to choose) classes; seeds 0, 2" in text
+    assert "threads per process 1, worker processes per run 2; CPUs: x." in text
     assert "**dagan / gan_w**, +0.0 [" in text
     # each baseline has its row; a goal the interval misses says so
     assert [r.split(" | ")[1] for r in text.splitlines() if r.startswith("| dagan | ")][-4:] == [
@@ -624,6 +625,19 @@ def test_the_ablation_never_reuses_a_design_trained_with_another_weight(tmp_path
         trained(args, None, 0, "dagan+class+div")
     assert trained(Namespace(**{**vars(args), "diversity": 1.0}), None, 0,
                    "dagan+class+div") == run  # fmt: skip
+
+
+def test_the_ablation_table_names_the_kept_runs_cpus_threads_and_workers() -> None:
+    """A stage's table reads runs kept in several sessions: its header names their CPUs,
+    threads and worker processes, not those of the command that aggregated them."""
+    from bench_ablation import provenance
+
+    def run(cpu: str, workers: int) -> dict:
+        return {"cpu": cpu, "threads": 1, "workers": workers}
+
+    reports = {"dagan": {1: {0: run("B", 1), 2: run("A", 1)}, 5: {0: run("B", 2)}},
+               "fusion": {1: {0: run("B", 1)}}}  # fmt: skip
+    assert provenance(reports) == {"cpu": "A, B", "threads": "1", "workers": "1, 2"}
 
 
 def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Path) -> None:
