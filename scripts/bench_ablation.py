@@ -38,7 +38,8 @@ run's per-episode figures go to `<store>/seed<S>/<design>_<stage>_<K>shot.json` 
 and a run kept there is never run again, so the bench can be spread over sessions on fresh
 checkouts, a few runs each (--designs, --seeds, --shots select them; --status lists what is
 kept and what remains). The JSON of a stage (docs/results/ablation.json, ablation_val.json;
-`make results` renders it) is written once every design of the asked seeds and shots is kept.
+`make results` renders it) is written once every design of the asked seeds and shots is kept,
+with issue 22's few-shot goals read for the choice (`fewshot_goals`, ablation_goals.py).
 A design's GAN is trained again in a session that needs it and has not got it: each kept run
 names the CPU its GAN and episodes ran on. A run longer than a session goes on in the next:
 `--keep-unfinished` keeps the episodes each unfinished run has scored
@@ -71,6 +72,7 @@ from pathlib import Path
 import numpy as np
 from ablation_generation import BASELINES, figures
 from ablation_generation import summary as generation_summary
+from ablation_goals import fewshot_goals
 from ablation_progress import progress
 from bench_runs import (
     JOURNAL,
@@ -198,6 +200,8 @@ def summary(
     out["classic_plus_gain"] = scores
     # val chooses the highest; test reports val's choice
     out["choice"] = max(scores, key=lambda k: scores[k]["mean"]) if stage == "val" else choice
+    design, variant = out["choice"].split(" / ")
+    out["fewshot_goals"] = fewshot_goals(reports[design], variant)
     return out
 
 

@@ -577,6 +577,12 @@ def ablation(data: dict[str, Any]) -> str:
                   f"classic+variant gain over classic here, mean over seeds and shots, {gain} "
                   "points. A design runs only the variants a mechanism alone or the choice "
                   "needs."]  # fmt: skip
+    if goals := data.get("fewshot_goals"):
+        lines += ["", f"Issue 22's few-shot goals, read for **{data['choice']}** on these "
+                  "episodes (points, mean over seeds [95% interval over seeds]):", ""]  # fmt: skip
+        for g in goals:
+            cell = _cell({"mean": g["mean"], "ci95": g["ci95"]}, "{:+.1f}")
+            lines.append(f"- [{'x' if g['met'] else ' '}] {g['goal']}: {cell}")
     return "\n".join(lines + _generation(data.get("generation", {})))
 
 

@@ -426,7 +426,10 @@ def test_the_ablation_table_reads_each_variant_against_its_reference() -> None:
     made = {0: figures(_train_report([_arm(0.4, 0.1)] * 2, copy)),
             2: figures(_train_report([_arm(0.5, 0.1)] * 2, copy))}  # fmt: skip
     data["generation"] = {"dagan": summary(made)}
+    data["fewshot_goals"] = [{"goal": "plain, 5 shot(s): g", "mean": 1.5, "ci95": [0.5, 2.5],
+                              "met": True}]  # fmt: skip
     text = ablation(data)
+    assert "- [x] plain, 5 shot(s): g: +1.5 [+0.5, +2.5]" in text
     half = stats.t.ppf(0.975, df=1) * stats.tstd([1.0, 3.0]) / 2**0.5
     assert f"| dagan | gan_f | +2.0 [{2 - half:+.1f}, {2 + half:+.1f}] | -1.0 [" in text
     assert "Episodes of meta-val (to choose) classes; seeds 0, 2" in text
@@ -638,6 +641,42 @@ def test_the_ablation_table_names_the_kept_runs_cpus_threads_and_workers() -> No
     reports = {"dagan": {1: {0: run("B", 1), 2: run("A", 1)}, 5: {0: run("B", 2)}},
                "fusion": {1: {0: run("B", 1)}}}  # fmt: skip
     assert provenance(reports) == {"cpu": "A, B", "threads": "1", "workers": "1, 2"}
+
+
+def test_the_ablation_reads_issue_22s_few_shot_goals_for_the_choice() -> None:
+    """Each goal is a paired difference in points over seeds with its verdict: images alone
+    against classic at 1 shot, classic+variant against classic (>= 1.0, interval above 0),
+    and protonet's larger cost of the variant's two arms (<= 0.5)."""
+    from ablation_goals import fewshot_goals
+
+    def run(gain: float, cost: float) -> dict:
+        plain = {"none": [0.5, 0.5], "classic": [0.6, 0.6], "gan_w": [0.59, 0.61],
+                 "classic+gan_w": [0.6 + gain, 0.6 + gain]}  # fmt: skip
+        proto = {"none": [0.9, 0.9], "classic": [0.9, 0.9], "gan_w": [0.9 - cost, 0.9 - cost],
+                 "classic+gan_w": [0.9, 0.9]}  # fmt: skip
+        return {"per_episode": {"plain": plain, "protonet": proto}}
+
+    runs = {1: {0: run(0.01, 0.003), 2: run(0.03, 0.005)},
+            5: {0: run(0.02, 0.0), 2: run(-0.01, 0.012)}}  # fmt: skip
+    got = {g["goal"].split(":")[0]: g for g in fewshot_goals(runs, "gan_w")}
+    assert list(got) == ["plain, 1 shot", "plain, 1 shot(s)", "plain, 5 shot(s)",
+                         "protonet, 1 shot(s)", "protonet, 5 shot(s)"]  # fmt: skip
+    # gan_w - classic: 0 on both seeds (-0.01, +0.01 per episode): as good as classic
+    assert got["plain, 1 shot"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    assert got["plain, 1 shot"]["met"]
+    # classic+gan_w - classic: +1 and +3 points; t(0.975, 1) * sd / sqrt(2)
+    half = stats.t.ppf(0.975, df=1) * stats.tstd([1.0, 3.0]) / 2**0.5
+    one = got["plain, 1 shot(s)"]
+    assert one["mean"] == pytest.approx(2.0) and one["ci95"] == pytest.approx([2 - half, 2 + half])
+    assert not one["met"]  # the interval over two seeds reaches below 0
+    assert got["plain, 5 shot(s)"]["mean"] == pytest.approx(0.5)
+    assert not got["plain, 5 shot(s)"]["met"]
+    # gan_w costs 0.3 and 0.5 points (classic+gan_w nothing): 0.4 on average, met
+    assert got["protonet, 1 shot(s)"]["mean"] == pytest.approx(-0.4)
+    assert got["protonet, 1 shot(s)"]["met"]
+    # 0.0 and 1.2: 0.6 on average, missed
+    assert got["protonet, 5 shot(s)"]["mean"] == pytest.approx(-0.6)
+    assert not got["protonet, 5 shot(s)"]["met"]
 
 
 def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Path) -> None:
