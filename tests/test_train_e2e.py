@@ -101,6 +101,7 @@ def test_train_on_digits_writes_every_output(metaaug: Runner, tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = _check_run(run_dir, 24, {"reptile", "scratch", "pretrain"})
     assert report["target"]["classes"] == [report["split"]["test"][0]]
+    assert not any("shot_spread" in m for m in report["results"].values())  # unconditioned
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert last["iteration"] == 4
 
@@ -319,6 +320,28 @@ def test_dagan_generates_for_a_new_class_without_fine_tuning(
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = _check_run(run_dir, 24, {"reptile"})
     assert report["target"]["shots"] == 1 and report["finetune_steps"] == 0
+    # one shot: every image comes from it, so there is no spread between shots to compare
+    assert report["results"]["reptile"]["shot_spread"] is None
+    assert "2 shots or more" in report["targets"][0]["unavailable"]["shot_spread"]
+
+
+def test_an_image_conditioned_gan_reports_how_far_z_moves_its_images(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    """shot_spread for each image-conditioned arm (scratch and pretrain too), never for the
+    copy-the-shots reference (nor for an unconditioned GAN: the digits run above)."""
+    run_dir = tmp_path / "run"
+    proc = metaaug(
+        "train", *TINY, "gan=dagan", "gan.width=4", "target.shots=3", "finetune.steps=2",
+        "validation.steps=0", f"hydra.run.dir={run_dir}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run_dir / "metrics.json").read_text())
+    for arm in ("reptile", "scratch", "pretrain"):
+        assert 0 < report["results"][arm]["shot_spread"] < 2
+    assert "shot_spread" not in report["results"]["copy_shots"]
+    assert "shot_spread" not in report["targets"][0]["unavailable"]
+    assert "shot_spread=" in proc.stderr + proc.stdout  # in each arm's printed line
 
 
 def test_figr_preset_runs_on_the_shared_omniglot_subset(

@@ -17,6 +17,8 @@ DIRECTIONS = {
 OBJECTIVES = tuple(DIRECTIONS)
 # per arm in `train`'s reports, fidelity first: the quantity the tool exists for
 REPORTED = ("fidelity", "novel_fidelity", "copies", "ceiling", "memorization", "fid", "kid", "is")
+# ... and, for an image-conditioned GAN's arms only (metaaug.metrics.shot_spread)
+IF_MEASURED = ("shot_spread",)
 # `evaluate`'s table and evaluation.json, in this order
 EVALUATED = ("fid", "kid", "is", "precision", "recall", "memorization", "copies", "fidelity",
              "novel_fidelity", "ceiling")  # fmt: skip

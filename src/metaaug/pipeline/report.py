@@ -15,7 +15,8 @@ from torch.utils.tensorboard import SummaryWriter
 from metaaug.io.atomic import write_text
 from metaaug.io.synthetic import folder_name
 from metaaug.io.tensorboard import log_hparams
-from metaaug.metrics.names import REPORTED
+from metaaug.metrics.names import IF_MEASURED, REPORTED
+from metaaug.metrics.shot_spread import unavailable as spread_unavailable
 from metaaug.pipeline.initialize import Initializations
 from metaaug.pipeline.measure import Outcome, Results, across, heldout_unavailable
 from metaaug.pipeline.settings import RunContext
@@ -30,15 +31,21 @@ def show(results: Results, main: str, writer: SummaryWriter, step: int, label: s
     head = f"{label}: " if label else ""
     for name, metrics in results.items():
         prefix = "metrics" if name == main else f"baseline/{name}"
-        for key in REPORTED:
+        keys = _keys(metrics)
+        for key in keys:
             writer.add_scalar(f"{label + '/' if label else ''}{prefix}/{key}", metrics[key], step)
-        log.info("%s%s: %s", head, name, ", ".join(f"{k}={metrics[k]:.4g}" for k in REPORTED))
+        log.info("%s%s: %s", head, name, ", ".join(f"{k}={metrics[k]:.4g}" for k in keys))
+
+
+def _keys(metrics: Mapping[str, float]) -> tuple[str, ...]:
+    """The metrics an arm's line shows: every reported one, and those only some arms have."""
+    return REPORTED + tuple(k for k in IF_MEASURED if k in metrics)
 
 
 def show_spread(mean: Results, sd: Results, n: int) -> None:
     """The mean ± sd over `n` targets, one line per arm."""
     for name, metrics in mean.items():
-        cells = ", ".join(f"{k}={metrics[k]:.3g}±{sd[name][k]:.2g}" for k in REPORTED)
+        cells = ", ".join(f"{k}={metrics[k]:.3g}±{sd[name][k]:.2g}" for k in _keys(metrics))
         log.info("mean over %d targets, %s: %s", n, name, cells)
 
 
@@ -126,6 +133,14 @@ def _objective(
     return float(mean[inits.main][name]), "mean over targets" if many else "the target"
 
 
+def _spread_unavailable(o: Outcome) -> dict[str, str]:
+    """Why shot_spread is null, for an image-conditioned GAN's target that cannot have it."""
+    for r in o.results.values():
+        if "shot_spread" in r and (why := spread_unavailable(len(o.target.shots), r["num_fake"])):
+            return {"shot_spread": why}
+    return {}
+
+
 def _target(ctx: RunContext, o: Outcome) -> dict[str, Any]:
     """One target's entry of metrics.json."""
     return {
@@ -133,7 +148,8 @@ def _target(ctx: RunContext, o: Outcome) -> dict[str, Any]:
         "heldout": int(o.target.heldout.shape[0]), "results": o.results,
         # metric -> why it is null in `results`
         "unavailable": heldout_unavailable(o.target)
-        | ({"fidelity": o.unavailable, "ceiling": o.unavailable} if o.unavailable else {}),
+        | ({"fidelity": o.unavailable, "ceiling": o.unavailable} if o.unavailable else {})
+        | _spread_unavailable(o),
         "curves": {arm: {str(k): v for k, v in pts.items()} for arm, pts in o.curves.items()},
         "synthetic": str(ctx.paths.synthetic / folder_name(o.target.class_name)),
     }  # fmt: skip

@@ -11,6 +11,8 @@ from torch import Tensor
 
 from metaaug.data.target import Target
 from metaaug.io.synthetic import folder_name, write_synthetic
+from metaaug.metrics.shot_spread import shot_spread
+from metaaug.models.conditioning import conditioning
 from metaaug.models.gan import GAN
 from metaaug.pipeline import outputs, report
 from metaaug.pipeline.adapt import adapt_arms
@@ -58,6 +60,10 @@ def adapt_and_measure(
     fakes = {name: images(arm.gan) for name, arm in adapted.items()}
     curves = {name: arm.curve for name, arm in adapted.items()}
     results = measure_arms(fakes, curves, target, ctx.evaluate, ctx.finetune.steps)
+    for name, arm in adapted.items():  # image i from shot i mod k: does z move the image?
+        if conditioning(arm.gan.generator).needs_shots:
+            spread = shot_spread(fakes[name], len(target.shots))
+            results[name] = {**results[name], "shot_spread": spread}  # not the curve's dict
     outputs.save_finetuned(
         adapted[inits.main].gan, target, ctx.paths.finetuned(target),
         {"config_hash": ctx.record["config_hash"], "config": ctx.config},
