@@ -1,5 +1,8 @@
 """Does z move an image-conditioned GAN's images? Two readings of a run's images.
 
+`metaaug train` reports this as `shot_spread` (metaaug.metrics.shot_spread, on the images
+themselves); this script reads it from the sample grids of runs made before it did.
+
 - spread: for each target of a `metaaug train` run, from its sample grids
   (`samples/<class>/<arm>.png`, the arm's first 64 images, 8 to a row, 2 pixels apart), the
   mean pixel distance (L2) between two images drawn from one shot over that between images
