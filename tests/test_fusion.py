@@ -79,6 +79,8 @@ def test_train_generate_and_fewshot_with_no_fine_tune(metaaug: Runner, tmp_path:
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["finetune_steps"] == 0
+    # each image reads every shot: the per-shot spread of an image-conditioned pair is not its
+    assert not any("shot_spread" in m for m in metrics["results"].values())
     checkpoint = run / "checkpoints" / "meta_init.pt"
     shots = next(p for p in (run / "synthetic").iterdir() if p.is_dir())
     out = tmp_path / "gen"

@@ -32,6 +32,7 @@ def test_one_image_per_shot_reads_0_and_images_that_ignore_the_shot_read_about_1
     shots = torch.rand(5, 1, 16, 16, generator=gen) * 2 - 1
     repeated = shots.repeat(8, 1, 1, 1)  # image i is shot i mod 5, whatever z
     assert shot_spread(repeated, 5) < 1e-6  # 0 but for rounding in the distances
+    assert shot_spread(torch.ones(10, 1, 8, 8), 5) == 0.0  # every image the same
     # a speckle per image moves the ratio a little off 0, not towards 1
     speckled = repeated + 0.02 * torch.randn(repeated.shape, generator=gen)
     assert 0 < shot_spread(speckled, 5) < 0.1

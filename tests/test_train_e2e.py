@@ -329,7 +329,8 @@ def test_an_image_conditioned_gan_reports_how_far_z_moves_its_images(
     metaaug: Runner, tmp_path: Path
 ) -> None:
     """shot_spread for each image-conditioned arm (scratch and pretrain too), never for the
-    copy-the-shots reference (nor for an unconditioned GAN: the digits run above)."""
+    copy-the-shots reference (nor for an unconditioned GAN: the digits run above; nor for
+    fusion, whose images each read every shot: tests/test_fusion.py)."""
     run_dir = tmp_path / "run"
     proc = metaaug(
         "train", *TINY, "gan=dagan", "gan.width=4", "target.shots=3", "finetune.steps=2",

@@ -43,4 +43,6 @@ def shot_spread(fake: Tensor, shots: int) -> float:
     same = (shot[:, None] == shot[None]) & ~torch.eye(len(x), dtype=torch.bool)
     other = shot[:, None] != shot[None]
     between = distance[other].mean()
-    return NAN if between == 0 else float(distance[same].mean() / between)
+    if between == 0:  # every image the same: z (and the shot) moves nothing
+        return 0.0
+    return float(distance[same].mean() / between)

@@ -8,6 +8,8 @@ A generator class names its kind in a `conditioning` attribute (`CLASS`, `IMAGE`
 - sampling one class (`metaaug.meta.adapt.sample`, the fewshot gan arm) takes it from
   `for_sampling`;
 - the checks made before any work ask `min_shots`, `multi_class` and `needs_shots`.
+- train's report asks `one_shot_each` (is image i drawn from shot i mod k alone?) before it
+  measures `shot_spread`.
 
 The kinds:
 - `NONE`: G(z), D(x).
@@ -39,6 +41,7 @@ class Conditioning:
     multi_class: bool = True  # a task may hold several classes
     needs_shots: bool = False  # sampling transforms the class's shots
     own_class: bool = False  # a fake is of its condition's class, even in a pooled batch
+    one_shot_each: bool = False  # sampled image i is drawn from shot i mod k alone
 
     def picks(self, shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
         """The images each of `n` real images (`groups` classes in equal consecutive blocks)
@@ -82,6 +85,7 @@ class ImageConditioning(Conditioning):
     multi_class: bool = False
     needs_shots: bool = True
     own_class: bool = True
+    one_shot_each: bool = True
 
     def picks(self, shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
         return partners(shape, n, groups, rng)

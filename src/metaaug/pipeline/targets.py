@@ -61,7 +61,7 @@ def adapt_and_measure(
     curves = {name: arm.curve for name, arm in adapted.items()}
     results = measure_arms(fakes, curves, target, ctx.evaluate, ctx.finetune.steps)
     for name, arm in adapted.items():  # image i from shot i mod k: does z move the image?
-        if conditioning(arm.gan.generator).needs_shots:
+        if conditioning(arm.gan.generator).one_shot_each:  # not fusion: each image reads all
             spread = shot_spread(fakes[name], len(target.shots))
             results[name] = {**results[name], "shot_spread": spread}  # not the curve's dict
     outputs.save_finetuned(
