@@ -1,7 +1,8 @@
 """Does z move an image-conditioned GAN's images? Two readings of a run's images.
 
 `metaaug train` reports this as `shot_spread` (metaaug.metrics.shot_spread, on the images
-themselves); this script reads it from the sample grids of runs made before it did.
+themselves, denoised); this script reads it from the sample grids of runs made before
+it did, on the grids' raw pixels, with the same `spread`.
 
 - spread: for each target of a `metaaug train` run, from its sample grids
   (`samples/<class>/<arm>.png`, the arm's first 64 images, 8 to a row, 2 pixels apart), the
@@ -26,30 +27,24 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from metaaug.io.synthetic import folder_name
+from metaaug.metrics.shot_spread import spread
 
 ROW, PAD = 8, 2  # the sample grids' layout (metaaug.io.synthetic.grid)
 
 
-def grid_images(path: Path) -> np.ndarray:
+def grid_images(path: Path) -> torch.Tensor:
     """The images of a sample grid, in drawing order, as rows of pixels in [0, 1]."""
     g = np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255
     size = (g.shape[1] - PAD) // ROW - PAD
     rows = (g.shape[0] - PAD) // (size + PAD)
-    return np.stack([
+    return torch.from_numpy(np.stack([
         g[PAD + r * (size + PAD):][:size, PAD + c * (size + PAD):][:, :size].ravel()
         for r in range(rows) for c in range(ROW)
-    ])  # fmt: skip
-
-
-def spread(x: np.ndarray, shots: int) -> float:
-    """Within-shot over between-shot mean distance of images `x` (image i from shot i mod k)."""
-    shot = np.arange(len(x)) % shots
-    distance = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
-    same = (shot[:, None] == shot[None]) & ~np.eye(len(x), dtype=bool)
-    return float(distance[same].mean() / distance[shot[:, None] != shot[None]].mean())
+    ]))  # fmt: skip
 
 
 def per_shot_verdicts(shares: list[float], shots: int) -> int:

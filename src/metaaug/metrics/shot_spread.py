@@ -37,7 +37,14 @@ def shot_spread(fake: Tensor, shots: int) -> float:
     fake = fake[:MAX_IMAGES]
     if unavailable(shots, len(fake)):
         return NAN
-    x = denoised_pixels(fake).double()
+    return spread(denoised_pixels(fake), shots)
+
+
+def spread(rows: Tensor, shots: int) -> float:
+    """Within-shot over between-shot mean L2 distance of `rows` [N, D] (row i from shot
+    i mod `shots`, N > `shots` >= 2); 0 when every row is the same. Also what
+    scripts/shot_spread.py reads from the sample grids of runs made before this metric."""
+    x = rows.double()
     shot = torch.arange(len(x)) % shots
     distance = torch.cdist(x, x)
     same = (shot[:, None] == shot[None]) & ~torch.eye(len(x), dtype=torch.bool)
