@@ -21,14 +21,18 @@ from recipe_summary import interval
 Runs = Mapping[int, Mapping[int, dict]]
 
 
+def episode_gain(report: dict, learner: str, arm: str, reference: str) -> float:
+    """`arm` - `reference` of `learner` in one kept run: the mean over its episodes of the
+    paired difference in query accuracy (a fraction)."""
+    acc = report["per_episode"][learner]
+    return float(np.mean(np.asarray(acc[arm]) - np.asarray(acc[reference])))
+
+
 def paired(runs: Runs, shots: int, learner: str, arm: str, reference: str) -> dict[str, Any]:
     """`arm` - `reference` of `learner` at `shots`, each seed's mean over its episodes (paired),
     as a mean over seeds with its 95% interval, in points."""
-    per_seed = []
-    for _, report in sorted(runs[shots].items()):
-        acc = report["per_episode"][learner]
-        per_seed.append(100 * float(np.mean(np.asarray(acc[arm]) - np.asarray(acc[reference]))))
-    return interval(per_seed)
+    return interval([100 * episode_gain(report, learner, arm, reference)
+                     for _, report in sorted(runs[shots].items())])  # fmt: skip
 
 
 def goal(text: str, cell: dict[str, Any], floor: float, low_above_0: bool = False) -> dict:

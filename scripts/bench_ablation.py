@@ -72,7 +72,7 @@ from pathlib import Path
 import numpy as np
 from ablation_generation import BASELINES, figures
 from ablation_generation import summary as generation_summary
-from ablation_goals import fewshot_goals
+from ablation_goals import episode_gain, fewshot_goals
 from ablation_progress import progress
 from bench_runs import (
     JOURNAL,
@@ -147,9 +147,9 @@ def current(path: Path) -> bool:
 
 def gains(report: dict, learner: str) -> dict[str, float]:
     """Each variant's paired gain of classic+variant over classic (this run's mean)."""
-    acc = {a: np.asarray(v) for a, v in report["per_episode"][learner].items()}
-    return {v: float((acc[f"classic+{v}"] - acc["classic"]).mean())
-            for v in VARIANTS if f"classic+{v}" in acc}  # fmt: skip
+    arms = report["per_episode"][learner]
+    return {v: episode_gain(report, learner, f"classic+{v}", "classic")
+            for v in VARIANTS if f"classic+{v}" in arms}  # fmt: skip
 
 
 def val_choice(path: Path, args: argparse.Namespace) -> str:
