@@ -4,7 +4,10 @@ writes as docs/results/ablation_<stage>_runs.json after each run it keeps, and
 complete.
 
 A kept run is one seed: its intervals are over that seed's episodes (one GAN, one backbone),
-not over seeds, so a row says how a design did on one split, never whether it helps.
+not over seeds, so a row says how a design did on one split, never whether it helps. Where a
+design and shot count of the test stage has `MIN_SEEDS` kept seeds or more, issue 22's
+few-shot goals are also read over those seeds (`over_seeds`): the choice val made is fixed,
+so that reading is a result at that shot count before the stage's last run is in.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ablation_goals import fewshot_goals
 from recipe_summary import finite_mean, or_none
 
 from metaaug.fewshot.stats import mean_ci
 
 VARIANTS = ("gan", "gan_f", "gan_w", "gan_fw")
+MIN_SEEDS = 3  # an interval over seeds is read from three seeds or more
 
 
 def _paired(arm: list[float], reference: list[float]) -> dict[str, float]:
@@ -46,9 +51,12 @@ def run_row(report: dict[str, Any]) -> dict[str, Any]:
 def progress(store: Path, stage: str) -> dict[str, Any]:
     """Every run of `stage` kept under `store` (`seed<S>/<design>_<stage>_<K>shot.json`)."""
     runs = []
+    reports: dict[tuple[str, int], dict[int, dict]] = {}
     for path in sorted(store.glob(f"seed*/*_{stage}_*shot.json")):
         report = json.loads(path.read_text())
         design, shots = path.stem.rsplit(f"_{stage}_", 1)
+        seed = int(path.parent.name.removeprefix("seed"))
+        reports.setdefault((design, int(shots.removesuffix("shot"))), {})[seed] = report
         runs.append({
             "seed": int(path.parent.name.removeprefix("seed")), "design": design,
             "shots": int(shots.removesuffix("shot")), "episodes": report["episodes"],
@@ -60,7 +68,24 @@ def progress(store: Path, stage: str) -> dict[str, Any]:
     runs.sort(key=lambda r: (r["design"], r["shots"], r["seed"]))
     # the images do not depend on the stage: shown once, beside the val stage's runs
     shown = images(store) if stage == "val" else []
-    return {"bench": "ablation_runs", "stage": stage, "runs": runs, "images": shown}
+    # val's own table reads every design over every seed; test's waits for its last run
+    goals = over_seeds(reports) if stage == "test" else []
+    return {"bench": "ablation_runs", "stage": stage, "runs": runs, "images": shown,
+            "over_seeds": goals}  # fmt: skip
+
+
+def over_seeds(reports: dict[tuple[str, int], dict[int, dict]]) -> list[dict[str, Any]]:
+    """Per design x shots kept on `MIN_SEEDS` seeds or more (`reports[design, shots][seed]`)
+    and per variant of its gan arm: issue 22's few-shot goals over those seeds."""
+    rows = []
+    for (design, shots), by_seed in sorted(reports.items()):
+        if len(by_seed) < MIN_SEEDS:
+            continue
+        plain = next(iter(by_seed.values()))["per_episode"]["plain"]
+        for v in (v for v in VARIANTS if v in plain):
+            rows.append({"design": design, "shots": shots, "seeds": sorted(by_seed),
+                         "variant": v, "goals": fewshot_goals({shots: by_seed}, v)})  # fmt: skip
+    return rows
 
 
 def images(store: Path) -> list[dict[str, Any]]:

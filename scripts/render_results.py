@@ -580,10 +580,15 @@ def ablation(data: dict[str, Any]) -> str:
     if goals := data.get("fewshot_goals"):
         lines += ["", f"Issue 22's few-shot goals, read for **{data['choice']}** on these "
                   "episodes (points, mean over seeds [95% interval over seeds]):", ""]  # fmt: skip
-        for g in goals:
-            cell = _cell({"mean": g["mean"], "ci95": g["ci95"]}, "{:+.1f}")
-            lines.append(f"- [{'x' if g['met'] else ' '}] {g['goal']}: {cell}")
+        lines += _checkboxes(goals)
     return "\n".join(lines + _generation(data.get("generation", {})))
+
+
+def _checkboxes(goals: list[dict[str, Any]]) -> list[str]:
+    """`ablation_goals.fewshot_goals` as checkboxes, each with its interval over seeds."""
+    cells = [_cell({"mean": g["mean"], "ci95": g["ci95"]}, "{:+.1f}") for g in goals]
+    return [f"- [{'x' if g['met'] else ' '}] {g['goal']}: {cell}"
+            for g, cell in zip(goals, cells, strict=True)]  # fmt: skip
 
 
 def diversity_weight(data: dict[str, Any]) -> str:
@@ -642,7 +647,24 @@ def ablation_runs(data: dict[str, Any]) -> str:
             share = "" if row["kept"] is None else f"{row['kept']:.2f}"
             lines.append(f"| {run['design']} | {run['shots']} | {run['seed']} | {v} | "
                          f"{' | '.join(cells)} | {share} | {where} |")  # fmt: skip
-    return "\n".join(lines + images)
+    return "\n".join(lines + _goals_over_seeds(data.get("over_seeds", [])) + images)
+
+
+def _goals_over_seeds(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 22's few-shot goals per design, shot count and variant kept on three seeds or
+    more, each with its interval over those seeds."""
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Where a design and shot count is kept on three seeds or more, issue 22's "
+        "few-shot goals over those seeds (points, mean [95% interval over seeds]):",
+    ]
+    for r in rows:
+        seeds = ", ".join(map(str, r["seeds"]))
+        lines += ["", f"**{r['design']}** / {r['variant']}, {r['shots']} shot(s), seeds {seeds}:"]
+        lines += _checkboxes(r["goals"])
+    return lines
 
 
 def _images_kept(rows: list[dict[str, Any]]) -> list[str]:

@@ -710,6 +710,43 @@ def test_the_ablation_shows_each_kept_run_with_its_episode_interval(tmp_path: Pa
     assert ablation_runs(progress(tmp_path / "none", "val")) == "(no run kept yet)"
 
 
+def test_the_test_stage_reads_the_goals_over_seeds_once_three_are_kept(tmp_path: Path) -> None:
+    """A test-stage design and shot count kept on three seeds is read against issue 22's
+    goals over those seeds (the choice is fixed, so that is a result); on two it is not."""
+    from ablation_progress import progress
+    from bench_runs import keep
+    from render_results import ablation_runs
+
+    def report(gain: float) -> dict:
+        plain = {"none": [0.5, 0.5], "classic": [0.6, 0.6], "gan_fw": [0.55, 0.55],
+                 "classic+gan_fw": [0.6 + gain, 0.6 + gain]}  # fmt: skip
+        proto = {"none": [0.9, 0.9], "classic": [0.9, 0.9], "gan_fw": [0.88, 0.88],
+                 "classic+gan_fw": [0.9, 0.9]}  # fmt: skip
+        return {"per_episode": {"plain": plain, "protonet": proto}, "kept": {}, "seconds": 60.0}
+
+    provenance = {"episodes": 2, "cpu": "Test CPU", "threads": 1, "workers": 1}
+    for seed, gain in ((0, 0.02), (2, 0.03), (3, 0.025)):
+        keep(tmp_path / f"seed{seed}" / "div_test_1shot.json", report(gain), provenance)
+    for seed in (0, 2):
+        keep(tmp_path / f"seed{seed}" / "div_test_5shot.json", report(0.05), provenance)
+    data = progress(tmp_path, "test")
+    assert [(r["design"], r["shots"], r["seeds"]) for r in data["over_seeds"]] == [
+        ("div", 1, [0, 2, 3])]  # fmt: skip
+    goals = {g["goal"].split(":")[0]: g for g in data["over_seeds"][0]["goals"]}
+    # classic+gan_fw - classic: +2, +3, +2.5 points; t(0.975, 2) * 0.5 / sqrt(3)
+    half = stats.t.ppf(0.975, df=2) * 0.5 / 3**0.5
+    gain = goals["plain, 1 shot(s)"]
+    assert gain["mean"] == pytest.approx(2.5) and gain["ci95"] == pytest.approx(
+        [2.5 - half, 2.5 + half])  # fmt: skip
+    assert gain["met"] and not goals["plain, 1 shot"]["met"]  # alone: 5 points below classic
+    assert goals["protonet, 1 shot(s)"]["mean"] == pytest.approx(-2.0)
+    text = ablation_runs(data)
+    assert "**div** / gan_fw, 1 shot(s), seeds 0, 2, 3:" in text
+    assert "- [x] plain, 1 shot(s): classic+gan_fw above classic" in text
+    assert "5 shot(s), seeds" not in text  # two seeds: no interval over seeds
+    assert progress(tmp_path, "val")["over_seeds"] == []
+
+
 def _train_report(gan: list[dict], copy: list[dict], scratch: float = 0.0) -> dict:
     """A train run's metrics.json as `figures` reads it: one target per entry; scratch at
     novel_fidelity `scratch` and pretrain at 0.3 on every target."""
