@@ -55,11 +55,10 @@ def progress(store: Path, stage: str) -> dict[str, Any]:
     for path in sorted(store.glob(f"seed*/*_{stage}_*shot.json")):
         report = json.loads(path.read_text())
         design, shots = path.stem.rsplit(f"_{stage}_", 1)
-        seed = int(path.parent.name.removeprefix("seed"))
-        reports.setdefault((design, int(shots.removesuffix("shot"))), {})[seed] = report
+        seed, k = int(path.parent.name.removeprefix("seed")), int(shots.removesuffix("shot"))
+        reports.setdefault((design, k), {})[seed] = report
         runs.append({
-            "seed": int(path.parent.name.removeprefix("seed")), "design": design,
-            "shots": int(shots.removesuffix("shot")), "episodes": report["episodes"],
+            "seed": seed, "design": design, "shots": k, "episodes": report["episodes"],
             "cpu": report["cpu"], "threads": report["threads"], "workers": report["workers"],
             "minutes": round(report["seconds"] / 60, 1), "variants": run_row(report),
             # episodes scored before the kept run began: its minutes are the rest's
