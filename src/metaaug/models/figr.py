@@ -60,6 +60,8 @@ def layer_norm(kind: str, shape: int | tuple[int, ...]) -> nn.Module:
 class FIGRGenerator(nn.Module):
     """z -> image in [-1, 1]: FIGR's generator (5x5 convolutions, PReLU, LayerNorm)."""
 
+    pair = "FIGR"  # the name a refused image size is reported with
+
     def __init__(
         self,
         z_dim: int = 100,
@@ -70,7 +72,7 @@ class FIGRGenerator(nn.Module):
         norm: str = "layer",
     ) -> None:
         super().__init__()
-        s = figr_side(image_size, blocks)
+        s = figr_side(image_size, blocks, self.pair)
         self.z_dim = z_dim
         c = width * 2**blocks
         self.top, self.side = c, s
@@ -80,16 +82,16 @@ class FIGRGenerator(nn.Module):
         layers: list[nn.Module] = []
         for _ in range(blocks):
             # state size: c x s x s -> c/2 x 2s x 2s
-            layers += [
-                Conv2d(c, c // 2, 5, padding=2),
-                nn.PReLU(c // 2),
-                layer_norm(norm, (c // 2, s, s)),
-                nn.Upsample(scale_factor=2, mode="nearest"),
-            ]
+            layers += [*self.stage(c, s, norm), nn.Upsample(scale_factor=2, mode="nearest")]
             c, s = c // 2, s * 2
         # state size: width x size x size -> channels x size x size
         layers += [Conv2d(c, channels, 5, padding=2), nn.Tanh()]
         self.body = nn.Sequential(*layers)
+
+    @staticmethod
+    def stage(c: int, s: int, norm: str) -> list[nn.Module]:
+        """One resolution's layers before the upsampling, halving the c channels at side s."""
+        return [Conv2d(c, c // 2, 5, padding=2), nn.PReLU(c // 2), layer_norm(norm, (c // 2, s, s))]
 
     def forward(self, z: Tensor) -> Tensor:
         h = self.project(z).view(z.shape[0], self.top, self.side, self.side)

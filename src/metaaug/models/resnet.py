@@ -22,7 +22,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from metaaug.models.conv import Conv2d
-from metaaug.models.figr import figr_side, layer_norm
+from metaaug.models.figr import FIGRGenerator, figr_side, layer_norm
 from metaaug.models.spectral import apply_spectral_norm
 
 
@@ -48,40 +48,15 @@ def _transition(c_in: int, c_out: int, s: int, norm: str) -> list[nn.Module]:
     return [Conv2d(c_in, c_out, 3, padding=1), nn.PReLU(c_out), layer_norm(norm, (c_out, s, s))]
 
 
-class ResNetGenerator(nn.Module):
-    """z -> image in [-1, 1]: FIGR's residual generator."""
+class ResNetGenerator(FIGRGenerator):
+    """z -> image in [-1, 1]: FIGR's residual generator (its generator with two residual
+    units and a 3x3 transition at each resolution)."""
 
-    def __init__(
-        self,
-        z_dim: int = 100,
-        channels: int = 1,
-        image_size: int = 32,
-        width: int = 64,
-        blocks: int = 4,
-        norm: str = "layer",
-    ) -> None:
-        super().__init__()
-        s = figr_side(image_size, blocks, "ResNet")
-        self.z_dim = z_dim
-        c = width * 2**blocks
-        self.top, self.side = c, s
-        flat = c * s * s
-        # state size: z_dim -> (width * 2**blocks) x s x s
-        self.project = nn.Sequential(nn.Linear(z_dim, flat), nn.PReLU(flat), layer_norm(norm, flat))
-        layers: list[nn.Module] = []
-        for _ in range(blocks):
-            # state size: c x s x s -> c/2 x 2s x 2s
-            layers += [Residual(c, s, norm), Residual(c, s, norm)]
-            layers += _transition(c, c // 2, s, norm)
-            layers += [nn.Upsample(scale_factor=2, mode="nearest")]
-            c, s = c // 2, s * 2
-        # state size: width x size x size -> channels x size x size
-        layers += [Conv2d(c, channels, 5, padding=2), nn.Tanh()]
-        self.body = nn.Sequential(*layers)
+    pair = "ResNet"
 
-    def forward(self, z: Tensor) -> Tensor:
-        h = self.project(z).view(z.shape[0], self.top, self.side, self.side)
-        return self.body(h)
+    @staticmethod
+    def stage(c: int, s: int, norm: str) -> list[nn.Module]:
+        return [Residual(c, s, norm), Residual(c, s, norm), *_transition(c, c // 2, s, norm)]
 
 
 class ResNetDiscriminator(nn.Module):
