@@ -41,18 +41,12 @@ def check_shape_args(image_size: int, channels: int) -> None:
         raise BadValue(f"{{channels}}={channels!r} is not supported; set {{channels}} to 1 or 3")
 
 
-def is_image_file(path: Path) -> bool:
-    """Image files by extension, any case; hidden files (macOS '._x.png') are skipped."""
-    return path.is_file() and not path.name.startswith(".") and _has_image_suffix(path.name)
-
-
-def _has_image_suffix(name: str) -> bool:
-    return name.lower().endswith(IMAGE_EXTENSIONS)
-
-
 def image_files(folder: Path) -> list[Path]:
-    """The images directly inside `folder`, sorted by file name for determinism."""
-    return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: p.name)
+    """The images directly inside `folder` (by extension, any case; hidden files such as macOS
+    '._x.png' skipped), sorted by file name for determinism."""
+    visible = (p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    images = [p for p in visible if p.name.lower().endswith(IMAGE_EXTENSIONS)]
+    return sorted(images, key=lambda p: p.name)
 
 
 def alpha_level(value: object, key: str = "dataset.alpha_background") -> int:

@@ -92,11 +92,9 @@ def _omniglot_sources(base: Path) -> list[Path]:
                 return folder / f"{set_name}.zip"
         return None
 
-    found = {name: find(name) for name in _OMNIGLOT_FULL + _OMNIGLOT_SMALL}
-    wanted = list(_OMNIGLOT_FULL)
-    if found["images_background"] is None:
-        wanted += _OMNIGLOT_SMALL
-    return [path for name in wanted if (path := found[name]) is not None]
+    full = find("images_background") is not None
+    wanted = _OMNIGLOT_FULL if full else _OMNIGLOT_FULL + _OMNIGLOT_SMALL
+    return [path for name in wanted if (path := find(name)) is not None]
 
 
 def _read_omniglot_folder(
@@ -106,8 +104,7 @@ def _read_omniglot_folder(
     classes: dict[str, torch.Tensor] = {}
     for alphabet in subfolders(folder):
         for char in subfolders(alphabet):
-            files = image_files(char)
-            if files:
+            if files := image_files(char):
                 classes[f"{alphabet.name}/{char.name}"] = stack_uint8(
                     decode(f, image_size, channels, str(f), invert, background) for f in files
                 )

@@ -137,8 +137,7 @@ def imagefolder(
 
     classes = {}
     for folder in subfolders(base):
-        files = image_files(folder)
-        if files:
+        if files := image_files(folder):
             classes[folder.name] = read(files)
             continue
         for member in subfolders(folder):  # a group of class folders

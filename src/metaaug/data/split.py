@@ -37,9 +37,6 @@ class ClassSplit:
         return {part: sorted({group_of(n) for n in names}) for part, names in parts.items()}
 
 
-SPLIT_BY = ("class", "group")
-
-
 def group_of(name: str) -> str:
     """The group of a class named `<group>/<class>` (an Omniglot alphabet); "" for none."""
     return name.split("/", 1)[0] if "/" in name else ""
@@ -80,7 +77,7 @@ def split_classes(
             f"split val_fraction + test_fraction = {val_fraction + test_fraction} leaves no "
             "meta-train classes; lower them so that they sum to less than 1"
         )
-    if by not in SPLIT_BY:
+    if by not in ("class", "group"):
         raise UserError(f"dataset.split_by={by!r} is not known; use class or group")
     if by == "group":
         return split_groups(names, val_fraction, test_fraction, seed, held_out)
@@ -104,13 +101,13 @@ def split_classes(
             f"{len(forced)} named target classes leave fewer than 2 of the dataset's {n} classes "
             "for meta-train and meta-val; name fewer targets"
         )
-    plain = _draw(ordered, [], _count(n, test_fraction, n - 2), val_fraction, seed)
+    n_test = _count(n, test_fraction, n - 2)
+    plain = _draw(ordered, [], n_test, val_fraction, seed)
     if set(forced) <= set(plain.test):
         # the named classes are meta-test classes of the seed's split anyway: keep that split,
         # so `target.class_name=<its first test class>` is the same run as naming none
         return plain
-    return _draw(ordered, forced, max(_count(n, test_fraction, n - 2), len(forced)),
-                 val_fraction, seed)  # fmt: skip
+    return _draw(ordered, forced, max(n_test, len(forced)), val_fraction, seed)
 
 
 def _draw(

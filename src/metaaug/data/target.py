@@ -95,6 +95,12 @@ def path_targets(
     `class_name` or after the folder), or else one target per subfolder holding images (a
     user with 5 images of each of 20 new classes gets 20 targets)."""
     _check_shots(shots)
+
+    def read(folder: str | Path) -> torch.Tensor:
+        return image_folder_flat(
+            str(folder), image_size, channels, invert, alpha_background=alpha_background
+        )
+
     folder = Path(path).expanduser()
     if folder.is_dir() and not image_files(folder):
         subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and image_files(p))
@@ -105,20 +111,10 @@ def path_targets(
                     f"so {{class_name}}={class_name} has nothing to name; drop it"
                 )
             return [
-                _folder_target(
-                    sub.name,
-                    image_folder_flat(
-                        str(sub), image_size, channels, invert, alpha_background=alpha_background
-                    ),
-                    shots,
-                    seed,
-                    f"{{path}} class folder '{sub}'",
-                )
+                _folder_target(sub.name, read(sub), shots, seed, f"{{path}} class folder '{sub}'")
                 for sub in subfolders
             ]
-    images = image_folder_flat(
-        path, image_size, channels, invert, alpha_background=alpha_background
-    )
+    images = read(path)
     name = str(class_name) if class_name is not None else folder.resolve().name
     return [_folder_target(name, images, shots, seed, f"{{path}} '{path}'")]
 
@@ -128,8 +124,7 @@ def sample_names(names: Sequence[str], n: int, seed: int) -> list[str]:
     of the meta-test classes (the first N in sorted order would be the same few characters of
     one alphabet for every seed), and the same sample for every arm of a run."""
     perm = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed))
-    chosen = set(perm[:n].tolist())
-    return [name for i, name in enumerate(names) if i in chosen]
+    return [names[i] for i in sorted(perm[:n].tolist())]
 
 
 def target_names(

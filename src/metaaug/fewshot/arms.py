@@ -78,8 +78,7 @@ class MixupArm:
         j = torch.randint(n, (m,), generator=rng)
         # torch's Beta sampler takes no generator: draw it from numpy, seeded by `rng`
         seed = int(torch.randint(2**31 - 1, (1,), generator=rng))
-        lam = torch.from_numpy(np.random.default_rng(seed).beta(self.alpha, self.alpha, m))
-        lam = lam.float()
+        lam = torch.from_numpy(np.random.default_rng(seed).beta(self.alpha, self.alpha, m)).float()
         mixed = lam.view(-1, 1, 1, 1) * x[i] + (1 - lam.view(-1, 1, 1, 1)) * x[j]
         targets = lam.view(-1, 1) * y[i] + (1 - lam.view(-1, 1)) * y[j]
         return torch.cat([x, mixed]), torch.cat([y, targets])

@@ -82,11 +82,8 @@ def read(path: Path) -> tuple[dict[str, Any], Taken]:
     """What defined the run that wrote the journal at `path`, and its scored episodes per
     source. A torn last line (the process was killed while writing it) is dropped; any other
     damage is refused (BadValue, one line)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines and lines[-1] != "":  # no newline after it: written in part
-        lines[-1] = ""
-    lines = lines[:-1]
+    # what follows the last newline is nothing, or a line written in part: dropped
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")[:-1]
 
     def damaged(n: int, why: str) -> BadValue:
         return BadValue(

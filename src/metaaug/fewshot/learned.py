@@ -37,10 +37,6 @@ from metaaug.fewshot.episodes import Episode, EpisodeSampler
 from metaaug.fewshot.learners import sgd_fit, small_cnn
 
 
-def _inverse_softplus(x: float) -> float:
-    return math.log(math.expm1(x))
-
-
 class LearnedAugment(nn.Module):
     """Rotation (degrees), translation (fraction of the side) and noise (std) magnitudes."""
 
@@ -49,7 +45,8 @@ class LearnedAugment(nn.Module):
     def __init__(self, rotate: float = 10.0, translate: float = 0.1, noise: float = 0.05) -> None:
         super().__init__()
         start = torch.tensor([rotate, translate, noise], dtype=torch.float32)
-        self.raw = nn.Parameter(start.clamp_min(1e-4).apply_(_inverse_softplus))
+        # softplus(raw) starts at the given magnitudes: raw = softplus^-1(m) = log(e^m - 1)
+        self.raw = nn.Parameter(start.clamp_min(1e-4).apply_(lambda m: math.log(math.expm1(m))))
         self._warp = ClassicAugment(noise=1.0)  # its pure `apply`, fed our draws
 
     def magnitudes(self) -> dict[str, Tensor]:

@@ -99,9 +99,8 @@ class SupportCNN:
             loss.backward()
             opt.step()
         with torch.no_grad():
-            predicted = net(query.to(self.device, memory_format=torch.channels_last))
-        predicted = predicted.argmax(1).cpu()
-        return (predicted == labels.cpu()).float().mean().item()
+            logits = net(query.to(self.device, memory_format=torch.channels_last))
+        return (logits.argmax(1).cpu() == labels.cpu()).float().mean().item()
 
 
 # --- the functional CNN shared by the MAML learner and the learned-augmentation arm ----------

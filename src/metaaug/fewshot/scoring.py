@@ -41,13 +41,10 @@ def check_workers(workers: int, device: torch.device) -> int:
     return workers
 
 
-def _arm_rng(seed: int, episode: int, arm: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + episode) * 101 + arm)
-
-
-def _learner_rng(seed: int, episode: int) -> torch.Generator:
-    # the same for every arm: a learner's own randomness does not differ between arms
-    return torch.Generator().manual_seed((seed * 1_000_003 + episode) * 101 + 100)
+def _rng(seed: int, episode: int, slot: int) -> torch.Generator:
+    """The generator of arm number `slot` on `episode`; slot 100 is the learners' (the same
+    for every arm: a learner's own randomness does not differ between arms)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + episode) * 101 + slot)
 
 
 def episode_accuracies(
@@ -64,31 +61,28 @@ def episode_accuracies(
     made: dict[str, tuple[Tensor, Tensor]] = {}
     kept: dict[str, float] = {}
 
-    def make(name: str, index: int) -> None:
+    def make(name: str) -> tuple[Tensor, Tensor]:
+        """Arm `name`'s images of this episode, made once (another arm may be made of them)."""
+        if name in made:
+            return made[name]
         arm = arms[name]
-        base = getattr(arm, "of", None)
-        if base is not None:  # a view of another arm's images (`fewshot.trust.View`)
-            if base not in made:
-                make(base, list(arms).index(base))
-            made[name] = arm.view(episode, made[base])  # type: ignore[union-attr]
+        if arm is None:  # `a+b`: its arms' images of this episode (listed before it or after)
+            parts = [make(p) for p in name.split("+")]
+            made[name] = combined(parts, len(episode.support))
+        elif (base := getattr(arm, "of", None)) is not None:
+            # a view of another arm's images (`fewshot.trust.View`)
+            made[name] = arm.view(episode, make(base))  # type: ignore[union-attr]
         else:
-            made[name] = arm(episode, _arm_rng(seed, i, index))  # type: ignore[misc]
+            made[name] = arm(episode, _rng(seed, i, list(arms).index(name)))  # type: ignore[misc]
         if getattr(arm, "kept", None) is not None:
             kept[name] = arm.kept  # type: ignore[union-attr]
+        return made[name]
 
-    for a, (arm_name, arm) in enumerate(arms.items()):
-        if arm is None:  # `a+b`: its arms' images of this episode (listed before it or after)
-            parts = arm_name.split("+")
-            for p in parts:
-                if p not in made:
-                    make(p, list(arms).index(p))
-            made[arm_name] = combined([made[p] for p in parts], len(episode.support))
-        elif arm_name not in made:
-            make(arm_name, a)
-        images, targets = made[arm_name]
+    for arm_name in arms:
+        images, targets = make(arm_name)
         for learner_name, learner in learners.items():
             acc[learner_name][arm_name] = learner.accuracy(
-                images, targets, episode.query, episode.query_labels, _learner_rng(seed, i)
+                images, targets, episode.query, episode.query_labels, _rng(seed, i, 100)
             )
     return acc, kept
 
@@ -96,11 +90,6 @@ def episode_accuracies(
 # What forked workers inherit instead of unpickling it: the episode sampler, arms, learners
 # and seed of the evaluation in progress.
 _WORK: tuple | None = None
-
-
-def _worker_start() -> None:
-    # one thread per process: `workers` processes share the machine's cores
-    torch.set_num_threads(1)
 
 
 def _worker_episode(i: int) -> Result:
@@ -143,8 +132,9 @@ def score(
     if schedule.workers > 1:
         _WORK = (sampler, arms, learners, seed)
         context = multiprocessing.get_context("fork")
+        # one thread per process: `workers` processes share the machine's cores
         pool = ProcessPoolExecutor(schedule.workers, mp_context=context,
-                                   initializer=_worker_start)  # fmt: skip
+                                   initializer=torch.set_num_threads, initargs=(1,))  # fmt: skip
         results = pool.map(_worker_episode, todo)
     else:
         pool = None

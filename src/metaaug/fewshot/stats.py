@@ -56,10 +56,9 @@ def paired_comparison(
     d = np.asarray(arm, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
     diff = mean_ci(d, confidence)
     n = d.size
-    sd = d.std(ddof=1) if n > 1 else 0.0
     if n < 2:
         p = math.nan
-    elif sd == 0:
+    elif (sd := d.std(ddof=1)) == 0:
         p = 1.0 if d.mean() == 0 else 0.0  # identical or uniformly shifted episodes
     else:
         t = d.mean() / (sd / math.sqrt(n))

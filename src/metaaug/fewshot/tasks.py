@@ -103,22 +103,20 @@ def pooled(per_task: dict[str, dict[str, dict[str, np.ndarray]]], confidence: fl
     for learner, arms in first.items():
         for arm in arms:
             means = np.array([t[learner][arm].mean() for t in per_task.values()])
+            ci = mean_ci(means, confidence)
             row = {
                 "learner": learner,
                 "arm": arm,
-                "tasks": len(means),
-                "accuracy": float(means.mean()),
-                "ci": None,
+                "tasks": ci.n,
+                "accuracy": ci.mean,
+                "ci": ci.half_width if ci.n > 1 else None,
                 "diff": None,
                 "diff_ci": None,
             }
-            if len(means) > 1:
-                row["ci"] = mean_ci(means, confidence).half_width
             if arm != "none" and "none" in arms:
                 none = np.array([t[learner]["none"].mean() for t in per_task.values()])
-                row["diff"] = float((means - none).mean())
-                if len(means) > 1:
-                    row["diff_ci"] = paired_comparison(means, none, confidence).diff.half_width
+                diff = paired_comparison(means, none, confidence).diff
+                row.update(diff=diff.mean, diff_ci=diff.half_width if diff.n > 1 else None)
             rows.append(row)
     return rows
 
@@ -135,9 +133,8 @@ def pooled_markdown(rows: list[dict], confidence: float) -> str:
         "|---|---|---|---|",
     ]
     for r in rows:
-        acc = f"{100 * r['accuracy']:.2f}" + (
-            f" ± {100 * r['ci']:.2f}" if r["ci"] is not None else ""
-        )
+        acc = f"{100 * r['accuracy']:.2f}"
+        acc += f" ± {100 * r['ci']:.2f}" if r["ci"] is not None else ""
         diff = ""
         if r["diff"] is not None:
             diff = f"{100 * r['diff']:+.2f}"

@@ -23,17 +23,12 @@ from torch import Tensor
 
 from metaaug.fewshot.arms import Arm
 from metaaug.fewshot.episodes import Episode
-from metaaug.metrics.domain import DomainFeatures
+from metaaug.fewshot.learners import Prototypes
 
 
-class PrototypeJudge:
-    """Assigns images to the nearest prototype of an episode's support classes."""
-
-    def __init__(self, features: DomainFeatures) -> None:
-        self.features = features
-
-    def embed(self, images: Tensor) -> Tensor:
-        return F.normalize(self.features(images)[0], dim=1)
+class PrototypeJudge(Prototypes):
+    """Assigns images to the nearest prototype of an episode's support classes, in the
+    protonet learner's embedding."""
 
     def keeps(self, episode: Episode, images: Tensor, labels: Tensor) -> Tensor:
         """Which of `images` (of episode slots `labels`) the judge assigns to their own slot."""
@@ -43,25 +38,8 @@ class PrototypeJudge:
         return (self.embed(images) @ prototypes.T).argmax(1) == labels.cpu()
 
 
-def trust(
-    episode: Episode, made: tuple[Tensor, Tensor], weight: float, judge: PrototypeJudge | None
-) -> tuple[Tensor, Tensor, float | None]:
-    """An arm's output on `episode` with its generated rows (those after the support) filtered
-    by `judge` (None: all kept) and weighted by `weight`; and the share the judge kept (None
-    without a judge, or when nothing was generated)."""
-    images, targets = made
-    n = len(episode.support)
-    generated, soft = images[n:], targets[n:]
-    kept = None
-    if judge is not None and len(generated):
-        keep = judge.keeps(episode, generated, soft.argmax(1))
-        kept = float(keep.float().mean())
-        generated, soft = generated[keep], soft[keep]
-    return torch.cat([images[:n], generated]), torch.cat([targets[:n], weight * soft]), kept
-
-
 class Trusted:
-    """An arm whose generated rows are filtered by `judge` and weighted by `weight` (`trust`);
+    """An arm whose generated rows are filtered by `judge` and weighted by `weight` (`view`);
     `kept` is the share the judge kept in the last episode."""
 
     def __init__(self, arm: Arm, weight: float = 1.0, judge: PrototypeJudge | None = None) -> None:
@@ -69,13 +47,25 @@ class Trusted:
         self.name = arm.name
         self.kept: float | None = None
 
+    def view(self, episode: Episode, made: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        """An arm's output on `episode` with its generated rows (those after the support)
+        filtered by the judge (None: all kept) and weighted by `weight`; `kept` becomes the
+        share the judge kept (None without a judge, or when nothing was generated)."""
+        images, targets = made
+        n = len(episode.support)
+        generated, soft = images[n:], targets[n:]
+        self.kept = None
+        if self.judge is not None and len(generated):
+            keep = self.judge.keeps(episode, generated, soft.argmax(1))
+            self.kept = float(keep.float().mean())
+            generated, soft = generated[keep], soft[keep]
+        return torch.cat([images[:n], generated]), torch.cat([targets[:n], self.weight * soft])
+
     def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
-        images, targets, self.kept = trust(episode, self.arm(episode, rng), self.weight,
-                                           self.judge)  # fmt: skip
-        return images, targets
+        return self.view(episode, self.arm(episode, rng))
 
 
-class View:
+class View(Trusted):
     """Arm `of`'s own images of each episode, filtered and weighted anew (`arms.<name>.of`):
     variants of one arm compared on the very images it made, at no cost of making them again.
     The scoring loop hands it `of`'s output (`view`); it is never called on an episode."""
@@ -85,10 +75,6 @@ class View:
     ) -> None:
         self.name, self.of, self.weight, self.judge = name, of, weight, judge
         self.kept: float | None = None
-
-    def view(self, episode: Episode, made: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-        images, targets, self.kept = trust(episode, made, self.weight, self.judge)
-        return images, targets
 
     def __call__(self, episode: Episode, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         raise TypeError(f"arm {self.name} views arm {self.of}'s images: score() feeds it those")

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from metaaug.meta.batching import to_device
 from metaaug.meta.functional import Pair, Params, draw_noise
-from metaaug.meta.inner import LoopState, inner_round
+from metaaug.meta.inner import LoopState, inner_round, start
 from metaaug.meta.optimizers import InPlaceOptimizer
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.conditioning import conditioning
@@ -93,9 +93,7 @@ def adapt(
     """
     pair = Pair(gan.generator, gan.discriminator, adv, augment, precision)
     opt = InPlaceOptimizer(optimizer)
-    state = module_state(
-        pair, opt.init(masters(gan.generator)), opt.init(masters(gan.discriminator))
-    )
+    state = start(pair, opt, masters(gan.generator), masters(gan.discriminator))
     for step in range(steps):
         real = _real_batch(images, batch_size, rng)
         state, ld, lg = module_round(pair, opt, state, real, rng)
@@ -121,10 +119,10 @@ def sample(
         raise ValueError("an image-conditioned generator needs the class's shots to sample")
     device = next(gan.parameters()).device
     out = []
-    for start in range(0, n, batch_size):
-        m = min(batch_size, n - start)
+    for begin in range(0, n, batch_size):
+        m = min(batch_size, n - begin)
         z = gan.noise(m, rng)
-        cond = kind.for_sampling(torch.arange(start, start + m), shots, device)
+        cond = kind.for_sampling(torch.arange(begin, begin + m), shots, device)
         x = gan.generator(z) if cond is None else gan.generator(z, cond)
         out.append(x.float().cpu())
     if not out:  # n == 0: two images (BatchNorm needs more than one) give the shape

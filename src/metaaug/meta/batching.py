@@ -32,14 +32,14 @@ def to_device(tree: Any, device: torch.device, dtype: torch.dtype | None = None)
 
 
 def over_tasks(fn: Callable[..., Any], *batched: Any, vectorize: bool = True) -> Any:
-    """`fn` applied to each task's slice of `batched` (pytrees with a leading task dim; None
-    passes through as None).
+    """`fn` applied to each task's slice of `batched` (pytrees with a leading task dim; None,
+    as an argument or a leaf, passes through as None).
 
     Returns the per-task outputs stacked along a leading task dimension.
     """
     n = len(tree_leaves(batched)[0])
     if vectorize and n > 1:  # one task gains nothing from vmap but its overhead
-        dims = tuple(None if b is None else 0 for b in batched)
+        dims = tree_map(lambda b: None if b is None else 0, batched)
         return vmap(fn, in_dims=dims, randomness="error")(*batched)
     outs = [fn(*tree_map(lambda x, i=i: None if x is None else x[i], batched)) for i in range(n)]
     if n == 1:  # a view, not a copy: the outputs may be a whole network's weights

@@ -19,11 +19,6 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"
-
-
 class Compiled:
     """`fn` compiled by torch.compile on first use; `fn` itself once compiling has failed."""
 
@@ -38,9 +33,10 @@ class Compiled:
         try:
             return self._compiled(*args)
         except Exception as err:  # dynamo and inductor errors share no narrower base class
+            first = str(err).strip().splitlines()
             log.warning(
-                "hardware.compile: %s could not be compiled (%s); running it eagerly",
-                self.what, first_line(err),
+                "hardware.compile: %s could not be compiled (%s: %s); running it eagerly",
+                self.what, type(err).__name__, first[0] if first else "",
             )  # fmt: skip
             self._compiled = None
             return self.fn(*args)

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.utils._pytree import tree_map
 
 from metaaug.gan.losses import (
     d_loss,
@@ -31,6 +32,7 @@ from metaaug.gan.losses import (
     r1_of_grads,
     scores_and_input_grads,
 )
+from metaaug.meta.batching import stack
 from metaaug.meta.settings import Adversarial, Augment
 from metaaug.models.conditioning import Conditioning, conditioning
 from metaaug.precision import FP32, Precision, widened
@@ -80,9 +82,6 @@ class Pair:
     def d(self, params: Params, x: Tensor, cond: Tensor | None = None) -> Tensor:
         return functional_call(self.discriminator, params, (x,) if cond is None else (x, cond))
 
-    def augments_fakes(self) -> bool:
-        return self.augment is not None and getattr(self.augment, "differentiable", False)
-
 
 def parameters(module: nn.Module) -> Params:
     """A detached copy of a module's parameters as a dict (the functional form's input)."""
@@ -100,15 +99,12 @@ def draw_noise(
         if pair.augment is None or not wanted:
             return {}
         draws = [pair.augment.sample_params(n, rng, image_size) for _ in range(steps * rounds)]
-        return {
-            k: torch.stack([d[k] for d in draws]).reshape(steps, rounds, *draws[0][k].shape)
-            for k in draws[0]
-        }
+        return tree_map(lambda x: x.reshape(steps, rounds, *x.shape[1:]), stack(draws))
 
     z_d = torch.randn(steps, adv.d_steps, n, pair.z_dim, generator=rng)
     eps = torch.rand(steps, adv.d_steps, n, 1, 1, 1, generator=rng)
     z_g = torch.randn(steps, adv.g_steps, n, pair.z_dim, generator=rng)
-    fakes = pair.augments_fakes()
+    fakes = getattr(pair.augment, "differentiable", False)  # DiffAugment: the fakes too
     augs = aug(adv.d_steps, True), aug(adv.d_steps, fakes), aug(adv.g_steps, fakes)
     picks = [pair.conditioning.picks((steps, rounds), n, groups, rng)
              for rounds in (adv.d_steps, adv.g_steps)]  # fmt: skip
@@ -197,10 +193,9 @@ def g_objective(
         z_other = z.roll(1, dims=0)
         other = pair.g(g, z_other, cond)
         loss = loss + adv.diversity * mode_seeking(widened(made), widened(other), z, z_other)
-    term = adv.class_loss
-    if term is None or real is None:
-        return loss
-    return loss + term(made, real, labels, own)
+    if adv.class_loss is not None and real is not None:
+        loss = loss + adv.class_loss(made, real, labels, own)
+    return loss
 
 
 def detached(params: Params) -> Params:

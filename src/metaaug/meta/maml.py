@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -71,9 +73,7 @@ from metaaug.meta.functional import (
 from metaaug.meta.inner import inner_loop
 from metaaug.meta.optimizers import InnerOptimizer
 from metaaug.meta.outer import OuterLoop, class_rows
-from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
-from metaaug.precision import FP32, Precision
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,13 @@ def dawson_losses(
     support: Tensor,
     query: Tensor,
     noise: tuple[Noise, Noise, Noise],
+    labels: tuple[Tensor, Tensor] | None = None,
+    own: tuple[Tensor | None, Tensor | None] = (None, None),
     *,
     first_order: bool = False,
     lrs_g: Params | None = None,
     lrs_d: Params | None = None,
     judges: tuple[Params, Params] | None = None,
-    labels: tuple[Tensor, Tensor] | None = None,
-    own: tuple[Tensor | None, Tensor | None] = (None, None),
 ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """((L_G, L_D), (inner D loss, inner G loss)) of one task, as pure functions of (g0, d0).
 
@@ -147,35 +147,20 @@ def query_judges(
 class MAML(OuterLoop):
     name = "maml"
 
-    def __init__(
-        self,
-        inner_steps: int,
-        inner_optimizer: OptimizerSpec,
-        meta_lr: float,
-        adversarial: Adversarial,
-        meta_optimizer: str = "adam",
-        meta_betas: tuple[float, float] = (0.9, 0.999),
-        augment: Augment | None = None,
-        first_order: bool = False,
-        vectorize: bool = True,
-        precision: Precision = FP32,
-        compile: bool = False,
-    ) -> None:
-        super().__init__(
-            inner_steps, inner_optimizer, meta_lr, adversarial, meta_optimizer, meta_betas,
-            augment, vectorize, precision, compile,
-        )  # fmt: skip
+    def __init__(self, *args: Any, first_order: bool = False, **kwargs: Any) -> None:
+        """`OuterLoop`'s arguments (documented above) and `first_order` (FOMAML)."""
+        super().__init__(*args, **kwargs)
         self.first_order = first_order
         self._said_eager = False  # hardware.compile's line, said once
         if first_order:
             self.name = "fomaml"
-        elif precision.name != "32":
+        elif self.precision.name != "32":
             log.info(
                 "%s differentiates through its inner loop (second order): its inner loops run "
                 "in fp32; hardware.precision=%s applies to fine-tuning and validation",
-                self.name, precision.name,
+                self.name, self.precision.name,
             )  # fmt: skip
-            self.precision = replace(precision, name="32")
+            self.precision = replace(self.precision, name="32")
 
     def learning_rates(self) -> tuple[Params, Params] | None:
         """Per-weight inner learning rates (Meta-SGD); None for a scalar rate."""
@@ -200,15 +185,14 @@ class MAML(OuterLoop):
         support, query = prec.cast(tasks.support.to(device)), prec.cast(tasks.query.to(device))
         size = support.shape[-1]
         steps = self.inner_steps
-        draws = []
-        for _ in range(support.shape[0]):
-            draws.append(
-                (
-                    draw_noise(pair, steps, support.shape[1], size, rng),
-                    draw_noise(pair, steps, query.shape[1], size, rng),  # D adapts on the query
-                    draw_noise(pair, 1, query.shape[1], size, rng),
-                )
+        draws = [
+            (
+                draw_noise(pair, steps, support.shape[1], size, rng),
+                draw_noise(pair, steps, query.shape[1], size, rng),  # D adapts on the query
+                draw_noise(pair, 1, query.shape[1], size, rng),
             )
+            for _ in range(support.shape[0])
+        ]
         # every task's draws, on every rank (hardware.distributed): the rng stays in step
         mine, share = self.my_tasks(support.shape[0])
         support, query = support[mine], query[mine]
@@ -221,19 +205,15 @@ class MAML(OuterLoop):
         g0 = {k: v.requires_grad_(True) for k, v in g0.items()}
         d0 = {k: v.requires_grad_(True) for k, v in d0.items()}
         lrs_g, lrs_d = lrs if lrs is not None else (None, None)
-
-        def task_losses(s: Tensor, q: Tensor, nz: tuple[Noise, Noise, Noise], ls: Tensor,
-                        lq: Tensor, os: Tensor | None, oq: Tensor | None):  # fmt: skip
-            return dawson_losses(
-                pair, self.inner, g0, d0, s, q, nz, first_order=self.first_order,
-                lrs_g=lrs_g, lrs_d=lrs_d, labels=(ls, lq), own=(os, oq),
-            )  # fmt: skip
-
+        task_losses = partial(
+            dawson_losses, pair, self.inner, g0, d0, first_order=self.first_order, lrs_g=lrs_g,
+            lrs_d=lrs_d,
+        )  # fmt: skip
         # The tasks' losses run as one vmapped forward; then one reverse pass per meta-loss
         # through all tasks at once: the mean's gradient is the mean of the tasks' gradients.
         with prec.autocast():
             (loss_g, loss_d), (inner_d, inner_g) = over_tasks(
-                task_losses, support, query, noise, *labels, *own, vectorize=self.vectorize
+                task_losses, support, query, noise, labels, own, vectorize=self.vectorize
             )
         # each network (and its learning rates) follows its own meta-loss; with
         # hardware.distributed, each rank's share of the meta-batch mean, summed over the ranks
@@ -241,20 +221,14 @@ class MAML(OuterLoop):
         from_d = [*d0.values(), *(lrs_d.values() if lrs_d else ())]
         grads_g = torch.autograd.grad(loss_g.mean() * share, from_g, retain_graph=True)
         grads_d = torch.autograd.grad(loss_d.mean() * share, from_d)
+        names = ("loss_D", "loss_G", "meta_loss_G", "meta_loss_D")
         logs = [x.detach().mean() * share for x in (inner_d, inner_g, loss_g, loss_d)]
         grads_g, grads_d, logs = self.over_ranks(list(grads_g), list(grads_d), logs)
-        extra = None
-        if lrs is not None:
-            extra = [*grads_g[len(g0) :], *grads_d[len(d0) :]]
+        extra = None if lrs is None else [*grads_g[len(g0) :], *grads_d[len(d0) :]]
         self.apply(
             init,
             dict(zip(g0, grads_g[: len(g0)], strict=True)),
             dict(zip(d0, grads_d[: len(d0)], strict=True)),
             extra,
         )
-        return {
-            "loss_D": logs[0].item(),
-            "loss_G": logs[1].item(),
-            "meta_loss_G": logs[2].item(),
-            "meta_loss_D": logs[3].item(),
-        }
+        return {name: x.item() for name, x in zip(names, logs, strict=True)}

@@ -51,8 +51,8 @@ class MetaSGD(MAML):
         self.name = "metasgd"
         self._alpha: tuple[nn.ParameterDict, nn.ParameterDict] | None = None
 
-    def _alphas(self, init: GAN) -> tuple[nn.ParameterDict, nn.ParameterDict]:
-        if self._alpha is None:
+    def meta_step(self, init: GAN, tasks: Task, rng: torch.Generator) -> dict[str, float]:
+        if self._alpha is None:  # every weight's rate starts at the inner learning rate
             lr = self.inner.spec.lr
 
             def like(module: nn.Module) -> nn.ParameterDict:
@@ -62,14 +62,9 @@ class MetaSGD(MAML):
                 )  # fmt: skip
 
             self._alpha = (like(init.generator), like(init.discriminator))
-        return self._alpha
-
-    def meta_step(self, init: GAN, tasks: Task, rng: torch.Generator) -> dict[str, float]:
-        self._alphas(init)
         logs = super().meta_step(init, tasks, rng)
-        lr_g, lr_d = self.learning_rates()
-        logs["lr_G_mean"] = torch.cat([v.flatten() for v in lr_g.values()]).mean().item()
-        logs["lr_D_mean"] = torch.cat([v.flatten() for v in lr_d.values()]).mean().item()
+        for net, alpha in zip("GD", self._alpha, strict=True):
+            logs[f"lr_{net}_mean"] = torch.cat([v.flatten() for v in alpha.values()]).mean().item()
         return logs
 
     def learning_rates(self) -> tuple[Params, Params] | None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
-from torch import Tensor
 
 from metaaug.meta.functional import Params
 from metaaug.meta.settings import OptimizerSpec
@@ -69,9 +68,7 @@ class InnerOptimizer:
                 k: torch.add(p, grads[k], alpha=-self.spec.lr) for k, p in params.items()
             }, state
 
-        def lr(k: str) -> Tensor | float:
-            return lrs[k] if lrs is not None else self.spec.lr
-
+        lr = lrs if lrs is not None else dict.fromkeys(params, self.spec.lr)
         grads = {k: grads[k].to(p.dtype) for k, p in params.items()}
         b1, b2 = self.spec.betas
         t = state["t"] + 1
@@ -79,7 +76,7 @@ class InnerOptimizer:
         v = {k: b2 * state["v"][k] + (1 - b2) * grads[k] ** 2 for k in params}
         # bias-corrected Adam (Kingma & Ba 2015, Algorithm 1)
         c1, c2 = 1 - b1**t, 1 - b2**t
-        new = {k: p - lr(k) * (m[k] / c1) / ((v[k] / c2).sqrt() + 1e-8) for k, p in params.items()}
+        new = {k: p - lr[k] * (m[k] / c1) / ((v[k] / c2).sqrt() + 1e-8) for k, p in params.items()}
         return new, {"m": m, "v": v, "t": t}
 
 

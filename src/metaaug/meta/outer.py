@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from itertools import islice
 from typing import Any
 
 import torch
@@ -27,8 +28,7 @@ def class_rows(adv: Adversarial, tasks: Task) -> tuple[Tensor, Tensor] | None:
     [B, ways * Q]), for `tasks`; None when the run has no class term."""
     if adv.class_loss is None:
         return None
-    b = tasks.support.shape[0]
-    ways = len(tasks.class_names) // b
+    ways = len(tasks.class_names) // tasks.support.shape[0]
     rows = adv.class_loss.rows
     return (
         rows(tasks.class_names, ways, tasks.support.shape[1] // ways),
@@ -91,21 +91,8 @@ class OuterLoop:
     def over_ranks(self, *groups: list[Tensor]) -> tuple[list[Tensor], ...]:
         """Each list of tensors summed over the ranks (one all-reduce for them all); the lists
         themselves on one process."""
-        sizes = [len(g) for g in groups]
-        flat = distributed.current().sum([t for g in groups for t in g])
-        out, at = [], 0
-        for size in sizes:
-            out.append(flat[at : at + size])
-            at += size
-        return tuple(out)
-
-    def _bind(self, init: GAN) -> torch.optim.Optimizer:
-        if self._optimizer is None:
-            self._optimizer = self._spec.build([*init.parameters(), *self.extra_parameters()])
-            if self._pending is not None:
-                self._optimizer.load_state_dict(self._pending)
-                self._pending = None
-        return self._optimizer
+        flat = iter(distributed.current().sum([t for g in groups for t in g]))
+        return tuple(list(islice(flat, len(g))) for g in groups)
 
     def apply(
         self,
@@ -114,15 +101,20 @@ class OuterLoop:
         grads_d: dict[str, Tensor],
         extra: list[Tensor] | None = None,
     ) -> None:
-        """One outer optimizer step on `init` (and the extra meta-parameters)."""
-        optimizer = self._bind(init)
+        """One outer optimizer step on `init` (and the extra meta-parameters); the optimizer is
+        built on the first step, with the state `load_state_dict` left pending."""
+        if self._optimizer is None:
+            self._optimizer = self._spec.build([*init.parameters(), *self.extra_parameters()])
+            if self._pending is not None:
+                self._optimizer.load_state_dict(self._pending)
+                self._pending = None
         for module, grads in ((init.generator, grads_g), (init.discriminator, grads_d)):
             for name, p in module.named_parameters():
                 p.grad = _like(p, grads[name])
         for p, g in zip(self.extra_parameters(), extra or [], strict=False):
             p.grad = _like(p, g)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        self._optimizer.step()
+        self._optimizer.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict[str, Any]:
         return {"outer": self._optimizer.state_dict() if self._optimizer is not None else None}

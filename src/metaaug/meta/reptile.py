@@ -87,17 +87,15 @@ class Reptile(OuterLoop):
                     self.precision)  # fmt: skip
         g0, d0 = parameters(init.generator), parameters(init.discriminator)
         device = next(iter(g0.values())).device
-        images = torch.cat([tasks.support, tasks.query], dim=1).to(device)
-        images = self.precision.cast(images)
+        images = self.precision.cast(torch.cat([tasks.support, tasks.query], dim=1).to(device))
         labels = torch.cat(tasks.labels(), dim=1).to(device)
         b, n, size = images.shape[0], images.shape[1], images.shape[-1]
         # every task's draws, on every rank (hardware.distributed): the rng stays in step
         noise = stack([draw_noise(pair, self.inner_steps, n, size, rng) for _ in range(b)])
-        rows = class_rows(self.adversarial, tasks)  # in the order of `images`
-        own = None if rows is None else torch.cat(rows, dim=1)
         mine, share = self.my_tasks(b)
         images, labels = images[mine], labels[mine]
-        own = None if own is None else own[mine].to(device)
+        rows = class_rows(self.adversarial, tasks)  # in the order of `images`
+        own = None if rows is None else torch.cat(rows, dim=1)[mine].to(device)
         noise = to_device(tree_map(lambda x: x[mine], noise), device, images.dtype)
 
         # every task starts from theta and adapts to phi_i

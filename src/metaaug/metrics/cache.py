@@ -30,11 +30,6 @@ log = logging.getLogger("metaaug.metrics.domain")
 CACHE_VERSION = 2
 
 
-def _train_defaults() -> dict[str, object]:
-    params = inspect.signature(train_domain_classifier).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
-
-
 def _plain(obj: object) -> object:
     """JSON-able copy of a config value (Mappings such as OmegaConf nodes, Paths, tuples)."""
     if isinstance(obj, Mapping):
@@ -66,7 +61,8 @@ def load_or_train_domain_classifier(
     Returns:
         (model in eval mode on `device`, info with `path`, `accuracy`, `cached`, `class_names`).
     """
-    defaults = _train_defaults()
+    params = inspect.signature(train_domain_classifier).parameters.values()
+    defaults = {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
     unknown = sorted(set(train_kwargs) - set(defaults))
     if unknown:
         raise TypeError(f"unknown training arguments for the domain classifier: {unknown}")

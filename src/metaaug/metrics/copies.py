@@ -21,22 +21,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from metaaug.metrics.fid import nearest_distance
+
 COPY_QUANTILE = 0.05  # 1 in 20 new real drawings is itself as near a shot as a "copy"
 MAX_SHIFT = 2  # pixels; a copy moved further than this is left to the feature space
-
-
-def nearest_shot_distance(queries: Tensor, shots: Tensor, chunk: int = 4096) -> Tensor:
-    """[N] Euclidean distance of each row of `queries` [N, D] to its nearest row of `shots`,
-    `chunk` queries at a time (the shifted shots are 25 rows per shot: a million generated
-    images at once would need a 1M x 125 matrix)."""
-    s = shots.detach().to("cpu", torch.float64)
-    parts = [
-        torch.cdist(q.to("cpu", torch.float64), s, compute_mode="donot_use_mm_for_euclid_dist")
-        .min(dim=1)
-        .values
-        for q in queries.detach().split(chunk)
-    ]
-    return torch.cat(parts) if parts else s.new_zeros(0)
 
 
 def _background(images: Tensor) -> Tensor:
@@ -70,9 +58,9 @@ def copy_mask(
     """
     fake_score, held_score = None, None
     for fake, heldout, shots in spaces:
-        held = nearest_shot_distance(heldout, shots)
+        held = nearest_distance(heldout, shots)
         scale = held.median().clamp_min(torch.finfo(torch.float64).tiny)
-        f, h = nearest_shot_distance(fake, shots) / scale, held / scale
+        f, h = nearest_distance(fake, shots) / scale, held / scale
         fake_score = f if fake_score is None else torch.minimum(fake_score, f)
         held_score = h if held_score is None else torch.minimum(held_score, h)
     assert fake_score is not None and held_score is not None, "no space given"

@@ -172,10 +172,6 @@ class DomainFeatures:
     def feature_dim(self) -> int:
         return self.model.feature_dim
 
-    @property
-    def num_classes(self) -> int:
-        return self.model.num_classes
-
     @torch.no_grad()
     def __call__(self, images: Tensor, batch_size: int = 256) -> tuple[Tensor, Tensor]:
         """Features [N, D] and class probabilities [N, K] of images [N, C, H, W] in [-1, 1]."""

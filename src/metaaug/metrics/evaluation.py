@@ -60,12 +60,11 @@ def measure(
     unavailable: dict[str, str] = {}
     n_fake, n_real = len(fake), len(real)
     if n_fake < 2 or n_real < 2:
-        for key in ("fid", "kid"):
-            unavailable[key] = f"needs at least 2 real and 2 fake images ({n_real} and {n_fake})"
+        reason = f"needs at least 2 real and 2 fake images ({n_real} and {n_fake})"
+        unavailable |= dict.fromkeys(("fid", "kid"), reason)
     metrics["precision"] = metrics["recall"] = NAN
     if min(n_fake, n_real) > k:
-        real_feats, _ = cached(real)
-        fake_feats, _ = cached(fake)
+        real_feats, fake_feats = cached(real)[0], cached(fake)[0]
         metrics["precision"], metrics["recall"] = precision_recall(real_feats, fake_feats, k)
     else:
         reason = f"needs more than k={k} real and fake images ({n_real} and {n_fake})"

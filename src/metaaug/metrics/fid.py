@@ -32,13 +32,6 @@ def _mean_cov(x: Tensor) -> tuple[Tensor, Tensor]:
     return mu, centered.T @ centered / (len(x) - 1)  # unbiased, as numpy.cov
 
 
-def _sqrtm_psd(mat: Tensor) -> Tensor:
-    """Square root of a symmetric positive semi-definite matrix via its eigendecomposition."""
-    eigvals, eigvecs = torch.linalg.eigh(mat)
-    # Rounding leaves eigenvalues of a singular covariance (N <= D) slightly negative.
-    return (eigvecs * eigvals.clamp(min=0).sqrt()) @ eigvecs.T
-
-
 def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (FID when the features come
     from Inception-v3; here from any network).
@@ -58,7 +51,10 @@ def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float:
     _check_same_dim(a, b)
     mu_a, cov_a = _mean_cov(a)
     mu_b, cov_b = _mean_cov(b)
-    sqrt_a = _sqrtm_psd(cov_a)
+    # S_a^{1/2} from the eigendecomposition; rounding leaves eigenvalues of a singular
+    # covariance (N <= D) slightly negative
+    eigvals, eigvecs = torch.linalg.eigh(cov_a)
+    sqrt_a = (eigvecs * eigvals.clamp(min=0).sqrt()) @ eigvecs.T
     m = sqrt_a @ cov_b @ sqrt_a
     m = (m + m.T) / 2  # remove the rounding asymmetry before eigvalsh
     tr_covmean = torch.linalg.eigvalsh(m).clamp(min=0).sqrt().sum()
@@ -141,9 +137,22 @@ def inception_score(probs: Tensor, splits: int = 1) -> float:
     return sum(scores) / len(scores)
 
 
-def _mean_nearest_distance(queries: Tensor, refs: Tensor) -> float:
-    dist = torch.cdist(queries, refs, compute_mode="donot_use_mm_for_euclid_dist")
-    return float(dist.min(dim=1).values.mean())
+def exact_cdist(a: Tensor, b: Tensor) -> Tensor:
+    """Euclidean distances [N, M] between the rows of `a` [N, D] and `b` [M, D] on the exact
+    (non-matmul) path: a point's distance to itself is exactly 0, never a rounding residue."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def nearest_distance(queries: Tensor, refs: Tensor, chunk: int = 4096) -> Tensor:
+    """[N] float64 Euclidean distance of each row of `queries` [N, D] to its nearest row of
+    `refs`, `chunk` queries at a time (the shifted shots of `metaaug.metrics.copies` are 25
+    rows per shot: a million generated images at once would need a 1M x 125 matrix)."""
+    r = refs.detach().to("cpu", torch.float64)
+    parts = [
+        exact_cdist(q.to("cpu", torch.float64), r).min(dim=1).values
+        for q in queries.detach().split(chunk)
+    ]
+    return torch.cat(parts) if parts else r.new_zeros(0)
 
 
 def memorization_score(fake_feats: Tensor, heldout_feats: Tensor, shot_feats: Tensor) -> float:
@@ -160,8 +169,8 @@ def memorization_score(fake_feats: Tensor, heldout_feats: Tensor, shot_feats: Te
     shots = _as_f64(shot_feats, "shot_feats", min_rows=1)
     _check_same_dim(fake, shots)
     _check_same_dim(heldout, shots)
-    real = _mean_nearest_distance(heldout, shots)
-    ratio = _mean_nearest_distance(fake, shots)
+    real = float(nearest_distance(heldout, shots).mean())
+    ratio = float(nearest_distance(fake, shots).mean())
     return ratio / real if real > 0 else math.inf
 
 
@@ -173,10 +182,7 @@ def diversity(feats: Tensor, chunk_size: int = 1024) -> float:
     x = _as_f64(feats, "feats")
     total = torch.zeros((), dtype=torch.float64)
     for start in range(0, len(x), chunk_size):
-        # The exact (non-matmul) path returns exactly 0 on the diagonal.
-        dist = torch.cdist(
-            x[start : start + chunk_size], x, compute_mode="donot_use_mm_for_euclid_dist"
-        )
-        total += dist.sum()
+        # The exact path returns exactly 0 on the diagonal.
+        total += exact_cdist(x[start : start + chunk_size], x).sum()
     n = len(x)
     return float(total / (n * (n - 1)))

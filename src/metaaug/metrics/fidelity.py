@@ -96,9 +96,7 @@ class ClassFidelity:
         """`fidelity` of `fake` and the `ceiling` (accuracy on the target's unseen real images);
         `hits`, when given, is `self.hits(fake, target.class_name)` already computed."""
         _, unseen = reference_rows(target.heldout)
-        if hits is None:
-            hits = self.hits(fake, target.class_name)
-        return {
-            "fidelity": NAN if hits is None else float(hits.float().mean()),
-            "ceiling": self.share(unseen, target.class_name),
-        }
+        fidelity = (
+            self.share(fake, target.class_name) if hits is None else float(hits.float().mean())
+        )
+        return {"fidelity": fidelity, "ceiling": self.share(unseen, target.class_name)}

@@ -27,11 +27,6 @@ WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.
 FEATURES = "2048"
 
 
-def hub_cache_file() -> Path:
-    """Where torch-fidelity's own download would have put the weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
-
-
 def _how_to_supply() -> str:
     return (
         f"download {WEIGHTS_URL} (91 MB) on a machine with internet and set "
@@ -48,7 +43,8 @@ def weights_file(weights_path: str | None, download_weights: bool) -> Path:
         if not path.is_file():
             raise BadValue(f"{{weights_path}}='{weights_path}' is not a file; {_how_to_supply()}")
         return path
-    cached = hub_cache_file()
+    # where torch-fidelity's own download would have put the weights
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
     if cached.is_file():
         return cached
     if not download_weights:
@@ -119,7 +115,6 @@ class InceptionFeatures:
         ).to(device)  # fmt: skip
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.path = str(path)
 
     @torch.no_grad()
     def __call__(self, images: Tensor) -> tuple[Tensor, Tensor]:

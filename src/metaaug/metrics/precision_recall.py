@@ -16,12 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from metaaug.metrics.fid import _as_f64, _check_same_dim
-
-
-def _distances(a: Tensor, b: Tensor) -> Tensor:
-    # the exact (non-matmul) path: a point's distance to itself is 0, never a rounding residue
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+from metaaug.metrics.fid import _as_f64, _check_same_dim, exact_cdist
 
 
 def knn_radii(feats: Tensor, k: int = 3, chunk_size: int = 1024) -> Tensor:
@@ -29,7 +24,7 @@ def knn_radii(feats: Tensor, k: int = 3, chunk_size: int = 1024) -> Tensor:
     x = _as_f64(feats, "feats", min_rows=k + 1)
     radii = []
     for start in range(0, len(x), chunk_size):
-        dist = _distances(x[start : start + chunk_size], x)
+        dist = exact_cdist(x[start : start + chunk_size], x)
         # the k+1 smallest include the row itself at distance 0
         radii.append(dist.topk(k + 1, dim=1, largest=False).values[:, k])
     return torch.cat(radii)
@@ -39,7 +34,7 @@ def _coverage(queries: Tensor, points: Tensor, radii: Tensor, chunk_size: int) -
     """Share of `queries` within radii[j] of some points[j]."""
     inside = 0
     for start in range(0, len(queries), chunk_size):
-        dist = _distances(queries[start : start + chunk_size], points)
+        dist = exact_cdist(queries[start : start + chunk_size], points)
         inside += int((dist <= radii.unsqueeze(0)).any(dim=1).sum())
     return inside / len(queries)
 

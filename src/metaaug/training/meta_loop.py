@@ -36,8 +36,6 @@ log = logging.getLogger(__name__)
 
 Evaluate = Callable[[Tensor, Target], dict[str, float]]  # (fake, the class it should show)
 
-# what validation logs and prints, the class fidelity first
-
 
 @dataclass(frozen=True)
 class Validation:
@@ -82,8 +80,7 @@ def validate(init: GAN, val: Validation, writer: SummaryWriter, step: int) -> di
             # the meta-training state is fine; this class's fine-tune at this lr is not
             log.warning("validation at meta-iteration %d: the fine-tune on %s diverged (%s); "
                         "its metrics are NaN", step, target.class_name, bad)  # fmt: skip
-            for key in REPORTED:
-                totals[key] = float("nan")
+            totals.update(dict.fromkeys(REPORTED, float("nan")))
             continue
         fake = sample(gan, val.num_images, torch.Generator().manual_seed(val.seed), shots=shots)
         k = shots.shape[0]
