@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,6 @@ from metaaug.pipeline.settings import Finetune
 from metaaug.precision import Precision
 from metaaug.precision import resolve as resolve_precision
 from metaaug.training.guard import Guard
-
-log = logging.getLogger(__name__)
 
 
 def instantiate(node: Any, **kwargs: Any) -> Any:
@@ -96,8 +93,15 @@ def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
     return classes, split
 
 
+def image_format(ds: DictConfig) -> dict[str, Any]:
+    """How the dataset node `ds` reads images, as `read_classes` and `select_targets` take it
+    (a run config written before `alpha_background` existed: white)."""
+    return {"image_size": ds.image_size, "channels": ds.channels,
+            "invert": bool(ds.source.get("invert", False)),
+            "alpha_background": ds.get("alpha_background", "white")}  # fmt: skip
+
+
 def data(cfg: DictConfig) -> Data:
-    ds = cfg.dataset
     classes, split = classes_and_split(cfg)
     many = cfg.target.get("classes")
     targets = select_targets(
@@ -108,10 +112,7 @@ def data(cfg: DictConfig) -> Data:
         path=cfg.target.path,
         shots=cfg.target.shots,
         seed=cfg.seed,
-        image_size=ds.image_size,
-        channels=ds.channels,
-        invert=bool(ds.source.get("invert", False)),
-        alpha_background=ds.get("alpha_background", "white"),
+        **image_format(cfg.dataset),
     )
     shots = cfg.target.shots
     references = {
@@ -178,7 +179,7 @@ def finetune(cfg: DictConfig, prec: Precision, class_loss: ClassLoss | None = No
     return Finetune(
         steps=f.steps, optimizer=optimizer(f.optimizer),
         adversarial=adversarial(cfg, class_loss),
-        batch_size=None if f.batch_size is None else f.batch_size, augment=augment(cfg),
+        batch_size=f.batch_size, augment=augment(cfg),
         eval_steps=frozenset(int(s) for s in f.eval_steps or ()), seed=cfg.seed,
         guard=guard(cfg), precision=prec,
     )  # fmt: skip

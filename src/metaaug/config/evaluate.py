@@ -28,11 +28,8 @@ from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Target
 from metaaug.errors import UserError
 from metaaug.io.synthetic import refuse_incomplete
-from metaaug.metrics.cache import load_or_train_domain_classifier
-from metaaug.metrics.domain import DomainFeatures
 from metaaug.metrics.evaluation import Extract, measure
 from metaaug.metrics.fidelity import ClassFidelity, digest
-from metaaug.metrics.fidelity import training_classes as fidelity_classes
 
 log = logging.getLogger("metaaug.evaluate")
 
@@ -54,11 +51,9 @@ class ClassImages:
 
 
 def _read(cfg: DictConfig, key: str, invert: bool) -> dict[str, Tensor]:
-    ds = cfg.dataset
     refuse_incomplete(Path(cfg[key]).expanduser())  # a synthetic set cut short
     return read_classes(
-        str(cfg[key]), key, image_size=ds.image_size, channels=ds.channels,
-        invert=invert, alpha_background=ds.get("alpha_background", "white"),
+        str(cfg[key]), key, **(build.image_format(cfg.dataset) | {"invert": invert}),
         class_name=None if cfg.class_name is None else str(cfg.class_name),
     )  # fmt: skip
 
@@ -125,20 +120,9 @@ def _fidelity(
     targets = [Target(s.name, s.real[:0], s.real) for s in sets if len(s.real) >= 2]
     if not targets:
         return None
-    learn = fidelity_classes(classes, split.train, targets)
     key = {**evaluator.classifier_key(cfg), "purpose": "fidelity-evaluate",
            "real": digest(torch.cat([t.heldout for t in targets]))}  # fmt: skip
-    f = cfg.metric.fidelity
-    settings = evaluator.classifier_settings(cfg, device)
-    settings["min_steps"] = f.steps_per_class * len(learn)
-    model, info = load_or_train_domain_classifier(
-        learn, list(learn), cache_dir=Path(cfg.metric.cache_dir).expanduser(), key=key,
-        holdout_fraction=0.0, noise=f.noise, width=f.width,
-        feature_dim=f.feature_dim, **settings,
-    )  # fmt: skip
-    how = "loaded from cache" if info["cached"] else "trained"
-    log.info("fidelity classifier %s (%d classes): %s", how, len(learn), info["path"])
-    return ClassFidelity(DomainFeatures(model), tuple(info["class_names"]), info["path"])
+    return evaluator.fidelity_classifier(cfg, classes, split.train, targets, key, device, log)
 
 
 def scorers(

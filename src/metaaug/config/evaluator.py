@@ -6,7 +6,7 @@ then loaded from `metric.cache_dir` by a key of what defines it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from metaaug.metrics.domain import DomainFeatures
 from metaaug.metrics.fidelity import ClassFidelity, digest
 from metaaug.metrics.fidelity import training_classes as fidelity_classes
 from metaaug.metrics.image_metrics import image_metrics
+from metaaug.models.classifier import DomainClassifier
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,23 @@ def classifier_key(cfg: DictConfig) -> dict[str, Any]:
     return key if background == 255 else {**key, "alpha_background": background}
 
 
-def classifier_settings(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
+def _classifier(
+    cfg: DictConfig,
+    classes: dict[str, Tensor],
+    names: Sequence[str],
+    key: dict[str, Any],
+    device: torch.device,
+    **settings: Any,
+) -> tuple[DomainClassifier, dict[str, Any]]:
+    """A domain classifier of the classes `names`, trained with the `metric` node's settings
+    (`settings` replace or add some) once, then loaded from `metric.cache_dir` by `key`."""
     m = cfg.metric
-    return {
-        "epochs": m.epochs,
-        "min_steps": m.min_steps,
-        "batch_size": m.batch_size,
-        "seed": cfg.seed,
-        "device": str(device),
-    }
+    defaults = {"epochs": m.epochs, "min_steps": m.min_steps, "batch_size": m.batch_size,
+                "seed": cfg.seed, "device": str(device)}  # fmt: skip
+    cache_dir = Path(str(m.cache_dir)).expanduser()
+    return load_or_train_domain_classifier(
+        classes, names, cache_dir=cache_dir, key=key, **(defaults | settings)
+    )
 
 
 def domain_features(
@@ -58,16 +67,7 @@ def domain_features(
 ) -> tuple[DomainFeatures, dict[str, Any]]:
     """The domain classifier of this dataset's meta-train classes (trained once, then cached),
     as a feature extractor, and its info (path, held-out accuracy)."""
-    m = cfg.metric
-    if m.name != "domain":
-        raise UserError(f"metric={m.name} is not available; use metric=domain")
-    model, info = load_or_train_domain_classifier(
-        classes,
-        split.train,
-        cache_dir=Path(str(m.cache_dir)).expanduser(),
-        key=classifier_key(cfg),
-        **classifier_settings(cfg, device),
-    )
+    model, info = _classifier(cfg, classes, split.train, classifier_key(cfg), device)
     how = "loaded from cache" if info["cached"] else "trained"
     log.info(
         "domain classifier %s (held-out accuracy %.3f): %s", how, info["accuracy"], info["path"]
@@ -90,26 +90,39 @@ def class_fidelity(cfg: DictConfig, data: Data, device: torch.device) -> ClassFi
                 )
         targets += data.targets
         key["target_path"] = digest(torch.cat([t.heldout for t in data.targets]))
-    classes = fidelity_classes(data.classes, data.split.train, targets)
+    return fidelity_classifier(cfg, data.classes, data.split.train, targets, key, device)
+
+
+def fidelity_classifier(
+    cfg: DictConfig,
+    classes: dict[str, Tensor],
+    train: tuple[str, ...],
+    targets: list[Target],
+    key: dict[str, Any],
+    device: torch.device,
+    logger: logging.Logger = log,
+) -> ClassFidelity:
+    """The fidelity classifier of the meta-train classes `train` whole and the reference rows
+    of `targets` (trained once, then cached under `key`), logged as `logger` (the command's)."""
+    learn = fidelity_classes(classes, train, targets)
     f = cfg.metric.fidelity
-    settings = classifier_settings(cfg, device)
-    # its own step floor: many classes of few images need more steps than the epochs give
-    # (Omniglot: 136 classes), 10 digit classes of 180 images do not (metric.min_steps is the
-    # FID classifier's)
-    settings["min_steps"] = f.steps_per_class * len(classes)
-    model, info = load_or_train_domain_classifier(
-        classes,
-        list(classes),
-        cache_dir=Path(cfg.metric.cache_dir).expanduser(),
-        key=key,
+    model, info = _classifier(
+        cfg,
+        learn,
+        list(learn),
+        key,
+        device,
+        # its own step floor: many classes of few images need more steps than the epochs give
+        # (Omniglot: 136 classes), 10 digit classes of 180 images do not (metric.min_steps is
+        # the FID classifier's)
+        min_steps=f.steps_per_class * len(learn),
         holdout_fraction=0.0,  # the ceiling is measured on the targets' own unseen rows
         noise=f.noise,
         width=f.width,
         feature_dim=f.feature_dim,
-        **settings,
     )
     how = "loaded from cache" if info["cached"] else "trained"
-    log.info("fidelity classifier %s (%d classes): %s", how, len(classes), info["path"])
+    logger.info("fidelity classifier %s (%d classes): %s", how, len(learn), info["path"])
     return ClassFidelity(DomainFeatures(model), tuple(info["class_names"]), info["path"])
 
 
@@ -122,16 +135,9 @@ def class_loss(
     weight = float(cfg.gan.get("class_loss", 0.0))
     if weight == 0:
         return None
-    settings = classifier_settings(cfg, device)
+    key = {**classifier_key(cfg), "purpose": "class_loss"}
     # not the FID features' nor the protonet backbone's network: another initialization
-    settings["seed"] = cfg.seed + 1
-    model, info = load_or_train_domain_classifier(
-        classes,
-        split.train,
-        cache_dir=Path(cfg.metric.cache_dir).expanduser(),
-        key={**classifier_key(cfg), "purpose": "class_loss"},
-        **settings,
-    )
+    model, info = _classifier(cfg, classes, split.train, key, device, seed=cfg.seed + 1)
     model = frozen(model)
     how = "loaded from cache" if info["cached"] else "trained"
     log.info("class term (gan.class_loss=%g): its classifier %s (held-out accuracy %.3f): %s",

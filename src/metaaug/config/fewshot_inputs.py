@@ -57,9 +57,7 @@ def episode_sources(
         return {"episodes": sampler}
 
     def read(folder: Path, key: str) -> dict[str, Tensor]:
-        return read_classes(folder, key, image_size=ds.image_size, channels=ds.channels,
-                            invert=bool(ds.source.get("invert", False)),
-                            alpha_background=ds.get("alpha_background", "white"))  # fmt: skip
+        return read_classes(folder, key, **build.image_format(ds))
 
     tasks = {}
     for folder in task_folders(Path(cfg.task)):

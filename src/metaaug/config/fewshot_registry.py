@@ -150,8 +150,6 @@ def check_names(cfg: DictConfig) -> tuple[list[str], list[str], tuple[str, str]]
             "fewshot.arms has synthetic, whose images are of dataset classes, but task= gives "
             "classes of your own; drop the synthetic arm (the gan arm adapts to your shots)"
         )
-    if f.episodes < 2:
-        raise UserError(f"fewshot.episodes={f.episodes}: a confidence interval needs at least 2")
     return arm_names, learner_names, goal
 
 

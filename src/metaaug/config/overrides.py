@@ -16,8 +16,13 @@ import difflib
 import re
 from collections.abc import Iterator
 
+from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
+from metaaug.config.schema import rule_for
 from metaaug.errors import UserError
 
 SWEEP_VALUES_CHECKED = 20  # the values of one sweep composed one by one, at most
@@ -26,9 +31,6 @@ HYDRA_SYNTAX = "https://hydra.cc/docs/advanced/override_grammar/basic"
 
 def _compositions(overrides: list[str]) -> Iterator[list[str]]:
     """Lists of plain overrides that together show every key and option `overrides` use."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
     parsed = OverridesParser.create().parse_overrides(overrides)
     plain: list[str] = []
     sweeps: list[tuple[str, list[str]]] = []
@@ -61,8 +63,6 @@ def _keys(cfg: object, prefix: str = "") -> Iterator[str]:
 def _unknown_key(config_name: str, key: str, overrides: list[str]) -> str:
     """`key` is not in the config: the closest keys that are, composed with the same group
     choices (`gan=dagan` has keys `gan=dcgan` lacks)."""
-    from hydra import compose
-
     groups = [o for o in overrides
               if "=" in o and "." not in (name := o.split("=", 1)[0]) and name != key]  # fmt: skip
     try:
@@ -80,11 +80,6 @@ def _unknown_key(config_name: str, key: str, overrides: list[str]) -> str:
 
 def _typed(err: Exception, config_name: str, overrides: list[str]) -> str | None:
     """A value OmegaConf refused for its key's type, in the words of the key's rule."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf.errors import ValidationError
-
-    from metaaug.config.schema import rule_for
-
     cause = err if isinstance(err, ValidationError) else err.__cause__
     if not isinstance(cause, ValidationError) or not cause.full_key:
         return None
@@ -135,9 +130,6 @@ def _quoted(override: str) -> str | None:
 
 def _unparsable(overrides: list[str]) -> str | None:
     """The first override Hydra's grammar cannot read, alone."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
     parser = OverridesParser.create()
     for override in overrides:
         try:
@@ -150,10 +142,6 @@ def _unparsable(overrides: list[str]) -> str | None:
 def composed(config_name: str, overrides: list[str], hydra: bool = False) -> DictConfig:
     """`config_name` composed with `overrides` as Hydra would (`hydra`: with its own node);
     UserError in one line for what Hydra refuses."""
-    from hydra import compose, initialize_config_module
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     with initialize_config_module("metaaug.conf", version_base="1.3"):
         try:
             return compose(config_name, overrides=overrides, return_hydra_config=hydra)
@@ -165,8 +153,6 @@ def check(config_name: str, overrides: list[str]) -> None:
     """Compose `config_name` with `overrides` (Hydra's flags already removed) as Hydra would,
     once per value of a sweep (up to SWEEP_VALUES_CHECKED); raise UserError in one line for
     what Hydra would refuse."""
-    from hydra.errors import HydraException
-
     try:
         compositions = list(_compositions(overrides))
     except HydraException as err:  # an override the grammar cannot read

@@ -100,13 +100,12 @@ def checkpoint_of(cfg: DictConfig, arm: str, checkpoint_dir: Path) -> Path | Non
 
 
 def verified_state(
-    cfg: DictConfig, split: ClassSplit, device: Any, arm: str = MAIN, path: Path | None = None
+    cfg: DictConfig, split: ClassSplit, device: Any, arm: str, path: Path
 ) -> dict[str, Any]:
-    """The training state of `arm` at `path` (default: `cfg.resume`), refused (UserError, one
-    line) when it is damaged, not a training checkpoint, non-finite, another arm's, from a
-    run defined otherwise, from another class split, or further along than the arm's
+    """The training state of `arm` at `path` (`checkpoint_of`), refused (UserError, one line)
+    when it is damaged, not a training checkpoint, non-finite, another arm's, from a run
+    defined otherwise, from another class split, or further along than the arm's
     `iterations`."""
-    path = Path(cfg.resume) if path is None else path
     state = load_checked(path, "resume", "training_state", FIX, map_location=device)
     what = f"resume='{path}'" if arm == MAIN else f"the {arm} checkpoint '{path}' beside resume"
     if "defines" not in state:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import MISSING as NO_DEFAULT
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from omegaconf import MISSING, ListConfig
@@ -51,13 +51,6 @@ def _is_list(v: Any) -> bool:
     return isinstance(v, ListConfig | list)
 
 
-def _nullable(rule: Rule, null: bool) -> Rule:
-    if not null:
-        return rule
-    ok = lambda v: v is None or rule.ok(v)  # noqa: E731
-    return Rule(f"{rule.accepted} or null", ok, rule.choice, convert=rule.convert)
-
-
 # OmegaConf's spellings of a boolean (what a `bool` field of a structured config accepts)
 _SPELLINGS = {"true": True, "yes": True, "on": True, "y": True,
               "false": False, "no": False, "off": False, "n": False}  # fmt: skip
@@ -70,8 +63,9 @@ def as_boolean(v: Any) -> Any:
 
 def integer(lo: int, hi: int | None = None, note: str = "", null: bool = False) -> Rule:
     text = f"an integer >= {lo}" if hi is None else f"an integer in {lo}..{hi}"
-    rule = _nullable(Rule(text, lambda v: is_int(v) and lo <= v and (hi is None or v <= hi)), null)
-    return Rule(f"{rule.accepted} ({note})", rule.ok) if note else rule
+    text += (" or null" if null else "") + (f" ({note})" if note else "")
+    in_range = lambda v: is_int(v) and lo <= v and (hi is None or v <= hi)  # noqa: E731
+    return Rule(text, lambda v: in_range(v) or (null and v is None))
 
 
 def number(
@@ -90,17 +84,17 @@ def number(
     return Rule(text, ok)
 
 
-def one_of(*choices: Any, null: bool = False) -> Rule:
+def one_of(*choices: Any) -> Rule:
     # by type too: 1 == True in Python, but progress=1 is not progress=true
     names = [str(c).lower() if isinstance(c, bool) else str(c) for c in choices]
     text = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
     convert = as_boolean if any(isinstance(c, bool) for c in choices) else None
     ok = lambda v: any(type(v) is type(c) and v == c for c in choices)  # noqa: E731
-    return _nullable(Rule(text, ok, True, convert=convert), null)
+    return Rule(text, ok, True, convert=convert)
 
 
 def optional(rule: Rule) -> Rule:
-    return Rule(rule.accepted, rule.ok, rule.choice, optional=True, convert=rule.convert)
+    return replace(rule, optional=True)
 
 
 BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool), convert=as_boolean)

@@ -126,10 +126,7 @@ def load_saved(
         term = ClassLoss.from_state(term, torch.device(device)) if term is not None else None
         return Saved(gan, run, kind, str(path), config_hash=chash, meta_train_classes=classes,
                      class_loss=term)  # fmt: skip
-    sibling = path.parent.parent / "meta_init.pt"
-    classes = None
-    if sibling.is_file():  # the classes its initialization learned from
-        classes = _peek_classes(sibling)
+    classes = _peek_classes(path.parent.parent / "meta_init.pt")  # its initialization's
     rows = state.get("shot_rows")
     return Saved(
         gan, run, kind, str(path), class_name=str(state.get("target", path.stem)),
@@ -139,16 +136,12 @@ def load_saved(
 
 
 def _peek_classes(path: Path) -> tuple[str, ...] | None:
+    """The classes the initialization at `path` learned from (None: no such file)."""
     try:
         state = load(path)
         return tuple(state["classes"]["train"])
     except Exception:  # unreadable or older: the classes are simply not known
         return None
-
-
-def min_shots(saved: Saved, steps: int) -> int:
-    """Shots an adaptation of `steps` needs: an image-conditioned GAN adapts on pairs."""
-    return saved.conditioning.min_shots(adapting=steps > 0)
 
 
 class _LastLosses:
@@ -179,7 +172,7 @@ def adapt_saved(
 
     run = copy.deepcopy(saved.config)
     steps = run.finetune.steps if steps is None else int(steps)
-    need = min_shots(saved, steps)
+    need = saved.conditioning.min_shots(adapting=steps > 0)
     if shots.shape[0] < need:
         raise UserError(
             f"the {run.gan.name} GAN adapts on pairs of shots but {shots.shape[0]} shot image "
@@ -241,14 +234,9 @@ def read_shots(saved: Saved, folder: str, class_name: Any, steps: int) -> dict[s
     """class -> shots of `shots=DIR` (`class_name`: one class's name for a folder of images),
     in the image format of the run behind `saved`; refused when a class has fewer than the
     GAN adapts on in `steps` fine-tune steps."""
-    ds = saved.config.dataset
-    classes = read_classes(
-        folder, "shots", image_size=ds.image_size, channels=ds.channels,
-        invert=bool(ds.source.get("invert", False)),
-        alpha_background=ds.get("alpha_background", "white"),
-        class_name=None if class_name is None else str(class_name),
-    )  # fmt: skip
-    need = min_shots(saved, steps)
+    classes = read_classes(folder, "shots", **build.image_format(saved.config.dataset),
+                           class_name=None if class_name is None else str(class_name))  # fmt: skip
+    need = saved.conditioning.min_shots(adapting=steps > 0)
     for name, images in classes.items():
         if images.shape[0] < need:
             raise UserError(

@@ -82,11 +82,6 @@ def _missing(cfg: DictConfig) -> None:
     raise UserError(f"{key} is not set (???); set it on the command line: {key}=<value>")
 
 
-def _meta_nodes(cfg: DictConfig) -> list[str]:
-    baselines = cfg.get("baselines") or {}
-    return ["meta_algo", *(f"baselines.{name}" for name in baselines)]
-
-
 def _check_meta_algo(cfg: DictConfig, prefix: str) -> None:
     """A meta node: `iterations`, and with an algorithm (not scratch) every key it has."""
     node = OmegaConf.select(cfg, prefix)
@@ -227,8 +222,8 @@ def _naming_keys(command: str) -> Iterator[None]:
 
 
 def check_keys(cfg: DictConfig, command: str) -> None:
-    """The mandatory values and the table of `command` alone: for commands that split no
-    dataset and train nothing (generate, evaluate). Reads no file."""
+    """The mandatory values and the table of `command` alone (`check_config`'s start): for
+    commands that split no dataset and train nothing (generate, evaluate). Reads no file."""
     _missing(cfg)
     with _naming_keys(command):
         _check_rules(cfg, table_of(COMMANDS[command]).items())
@@ -237,12 +232,12 @@ def check_keys(cfg: DictConfig, command: str) -> None:
 def check_config(cfg: DictConfig, command: str) -> None:
     """The config of `command` ("train" or "fewshot") alone: every value in the table, the
     pairs of keys that must agree, the image size, the memory estimate. Reads no file."""
-    _missing(cfg)
+    check_keys(cfg, command)
     with _naming_keys(command):
-        _check_rules(cfg, table_of(COMMANDS[command]).items())
         if command == "train":
-            for prefix in _meta_nodes(cfg):
-                _check_meta_algo(cfg, prefix)
+            _check_meta_algo(cfg, "meta_algo")
+            for name in cfg.get("baselines") or {}:
+                _check_meta_algo(cfg, f"baselines.{name}")
         _check_cross(cfg, command)
         if command == "train":
             _check_gan_size(cfg)
