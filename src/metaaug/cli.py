@@ -27,9 +27,7 @@ Examples:
 
 
 def _usage() -> str:
-    lines = []
-    for name, (_, help_line) in COMMANDS.items():
-        lines.append(f"  {name:<10} {help_line}")
+    lines = [f"  {name:<10} {help_line}" for name, (_, help_line) in COMMANDS.items()]
     return USAGE.format(commands="\n".join(lines))
 
 
@@ -76,15 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"metaaug {__version__}")
         return
     command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        hint = ", ".join(nearest(command, COMMANDS))
-        print(
-            f"metaaug: error: unknown command {command!r}; try one of: {hint} (metaaug --help)",
-            file=sys.stderr,
-        )
-        sys.exit(EXIT_USAGE)
-    app = importlib.import_module(COMMANDS[command][0])  # (it may store configs of its own)
     try:
+        if command not in COMMANDS:
+            hint = ", ".join(nearest(command, COMMANDS))
+            raise UserError(f"unknown command {command!r}; try one of: {hint} (metaaug --help)")
+        app = importlib.import_module(COMMANDS[command][0])  # (it may store configs of its own)
         # Hydra's other flags (--cfg, --config-dir, ...) are Hydra's to read: no check then
         if command in HYDRA_APPS and not any(a.startswith("-") for a in rest
                                              if a not in MULTIRUN_FLAGS):  # fmt: skip

@@ -7,7 +7,6 @@ interval is far tighter than the two arms' own intervals suggest.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.tensorboard import SummaryWriter
 
 from metaaug.config import build, keys, validate
 from metaaug.config import fewshot_registry as registry
@@ -25,13 +23,11 @@ from metaaug.errors import continue_with, exits_on_user_error
 from metaaug.fewshot import journal
 from metaaug.fewshot.arms import Arm
 from metaaug.fewshot.fingerprint import digest
-from metaaug.fewshot.learners import Learner
-from metaaug.fewshot.report import markdown, per_episode, summarize, to_csv
+from metaaug.fewshot.report import markdown, per_episode, summarize, write
 from metaaug.fewshot.scoring import Schedule, check_workers, score
 from metaaug.fewshot.tasks import task_report
 from metaaug.io.rundir import run_dir_lock
 from metaaug.io.synthetic import ensure_outputs_free
-from metaaug.io.tensorboard import log_hparams
 
 OUTPUTS = ("fewshot.md", "fewshot.csv", "fewshot.json", "tensorboard", journal.FILE)
 log = logging.getLogger("metaaug.fewshot")
@@ -60,7 +56,10 @@ def run(cfg: DictConfig) -> float:
         name: None if "+" in name else registry.arm(name, context) for name in arm_names
     }
     learners = {name: registry.learner(name, context) for name in learner_names}
-    weights = held_weights(arms, learners)
+    # a digest per arm and learner that holds weights or images (`fewshot.fingerprint`)
+    named = {**{f"arms.{n}": a for n, a in arms.items()},
+             **{f"learners.{n}": ln for n, ln in learners.items()}}  # fmt: skip
+    weights = {name: d for name, obj in named.items() if (d := digest(obj)) is not None}
     check_weights(cfg, weights)  # the episodes taken up were scored by these same weights
 
     t0 = time.perf_counter()
@@ -84,21 +83,9 @@ def run(cfg: DictConfig) -> float:
         rows, text, report = task_report(results, f.confidence, cfg.seed, sources)
         value = next(r["accuracy"] for r in rows if (r["learner"], r["arm"]) == goal)
 
-    writer = SummaryWriter(str(run_dir / "tensorboard"))
-    for r in rows:
-        writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/accuracy", r["accuracy"], 0)
-        if r["diff"] is not None:
-            writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/diff_vs_none", r["diff"], 0)
-    log_hparams(writer, OmegaConf.to_container(cfg, resolve=True), {"accuracy": value})
-    writer.close()
-    (run_dir / "fewshot.md").write_text(text)
-    (run_dir / "fewshot.csv").write_text(to_csv(rows))
     objective = {"learner": goal[0], "arm": goal[1], "accuracy": value}
-    report = {"objective": objective, **report, "seconds": elapsed}
-    (run_dir / "fewshot.json").write_text(json.dumps(report, indent=2) + "\n")
-    for r in rows:
-        log.info("%s / %s: %.2f%%", r["learner"], r["arm"], 100 * r["accuracy"])
-    log.info("wrote %s (%.0f s)", run_dir / "fewshot.md", elapsed)
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    write(run_dir, rows, text, {"objective": objective, **report, "seconds": elapsed}, hparams)
     return value
 
 
@@ -108,13 +95,6 @@ def main(cfg: DictConfig) -> float:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     with run_dir_lock(run_dir), continue_with(lambda: resume_hint(run_dir)):
         return run(cfg)  # (the lock: one process per run directory)
-
-
-def held_weights(arms: dict[str, Arm | None], learners: dict[str, Learner]) -> dict[str, str]:
-    """A digest per arm and learner that holds weights or images (`fewshot.fingerprint`)."""
-    named = {**{f"arms.{n}": a for n, a in arms.items()},
-             **{f"learners.{n}": ln for n, ln in learners.items()}}  # fmt: skip
-    return {name: d for name, obj in named.items() if (d := digest(obj)) is not None}
 
 
 def resume_hint(run_dir: Path) -> str | None:

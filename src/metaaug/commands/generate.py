@@ -27,8 +27,10 @@ from metaaug.pipeline.generate import noise_seed
 log = logging.getLogger("metaaug.generate")
 
 
-def _generate(cfg: DictConfig, saved: Saved) -> tuple[dict[str, Tensor], dict[str, dict]]:
-    """class -> images, and class -> its manifest entry."""
+def _generate(
+    cfg: DictConfig, saved: Saved, steps: int
+) -> tuple[dict[str, Tensor], dict[str, dict]]:
+    """class -> images, and class -> its manifest entry (a meta_init adapted `steps` steps)."""
     n, seed = cfg.num_images, cfg.seed
     if saved.kind == "finetuned":
         if cfg.shots is not None or cfg.steps is not None:
@@ -50,7 +52,6 @@ def _generate(cfg: DictConfig, saved: Saved) -> tuple[dict[str, Tensor], dict[st
             "checkpoint at a run's checkpoints/finetuned/<class>.pt"
         )
     sets, entries = {}, {}
-    steps = int(saved.config.finetune.steps if cfg.steps is None else cfg.steps)
     for name, shots in read_shots(saved, str(cfg.shots), cfg.class_name, steps).items():
         t0 = time.perf_counter()
         adapted = adapt_saved(saved, shots, steps=cfg.steps, seed=seed,
@@ -76,7 +77,7 @@ def run(cfg: DictConfig) -> dict:
     log.info("%s checkpoint %s: gan=%s, dataset=%s, %dx%d", saved.kind, saved.path,
              run_cfg.gan.name, run_cfg.dataset.name, run_cfg.dataset.image_size,
              run_cfg.dataset.image_size)  # fmt: skip
-    sets, entries = _generate(cfg, saved)
+    sets, entries = _generate(cfg, saved, steps)
     meta_train = saved.meta_train_classes
     manifest = write_synthetic(
         sets, out,

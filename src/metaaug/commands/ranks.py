@@ -22,17 +22,6 @@ from metaaug.distributed import check_batch, from_environment, init, leave, read
 from metaaug.errors import EXIT_DIVERGED, Diverged, Interrupted, UserError, exits_on_user_error
 
 
-def _uses_cuda(device: str) -> bool:
-    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-
-
-def _meta_trains(cfg: DictConfig) -> bool:
-    """Whether the main arm meta-trains (as train decides: `config.training.trains`)."""
-    from metaaug.config.training import trains
-
-    return trains(cfg.meta_algo)
-
-
 def _compose(overrides: list[str]) -> DictConfig | None:
     """The train config with these overrides, as Hydra composes it (None where it cannot: the
     Hydra app then says why on every rank)."""
@@ -61,9 +50,12 @@ def launch(argv: list[str]) -> None:
             f"hardware.distributed=true runs one train run across the {rdv.size} ranks, not with "
             f"{' '.join(flags)}; a sweep's jobs run one process each (hardware.distributed=false)"
         )
-    if _meta_trains(cfg):
+    from metaaug.config.training import trains  # whether the main arm meta-trains
+
+    if trains(cfg.meta_algo):
         check_batch(cfg.meta_algo.meta_batch_size, rdv.size)  # before any work
-    init(rdv, _uses_cuda(str(cfg.hardware.device)))
+    device = str(cfg.hardware.device)
+    init(rdv, device.startswith("cuda") or (device == "auto" and torch.cuda.is_available()))
     if rdv.rank > 0:
         # rank 0 logs the run (its warnings too); an error here is this rank's own
         logging.basicConfig(
@@ -91,10 +83,10 @@ def follow(cfg: DictConfig) -> None:
     """A rank > 0 of a distributed train run: the main arm's meta-training, in step with rank
     0, writing nothing (train.run's steps up to it, less the metrics)."""
     from metaaug.config import build, evaluator
-    from metaaug.config.training import MAIN, Parts, plan
+    from metaaug.config.training import MAIN, Parts, plan, trains
     from metaaug.pipeline.initialize import run_algorithm
 
-    if not _meta_trains(cfg):
+    if not trains(cfg.meta_algo):
         return  # rank 0 meta-trains nothing either
     ready()
     device = build.device(cfg)

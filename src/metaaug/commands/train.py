@@ -20,7 +20,6 @@ from metaaug.config import context, keys, validate
 from metaaug.config.training import arm_plans, validates
 from metaaug.errors import UserError, continue_with, exits_on_user_error
 from metaaug.io.rundir import run_dir_lock
-from metaaug.metrics.names import OBJECTIVES
 from metaaug.pipeline import report
 from metaaug.pipeline.initialize import initializations
 from metaaug.pipeline.targets import each_target, write_images
@@ -31,12 +30,6 @@ log = logging.getLogger("metaaug.train")
 def check(cfg: DictConfig) -> None:
     """Config errors that need no data (one line each, before any work)."""
     validate.check(cfg, "train")  # every value's type and range, and the data folders
-    if cfg.objective not in OBJECTIVES:
-        raise UserError(f"objective={cfg.objective!r} is not known; use one of {OBJECTIVES}")
-    if cfg.objective_on not in ("targets", "validation"):
-        raise UserError(
-            f"objective_on={cfg.objective_on!r} is not known; use targets or validation"
-        )
     if cfg.objective_on == "validation" and not validates(cfg):
         raise UserError(
             "objective_on=validation needs the main arm to meta-train with validation; set "

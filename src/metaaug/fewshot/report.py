@@ -1,14 +1,22 @@
 """The few-shot report: accuracy +- CI per learner x arm and the paired difference to `none`,
-as rows, markdown and CSV."""
+as rows, markdown and CSV, and the files a run writes of them."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+from torch.utils.tensorboard import SummaryWriter
 
 from metaaug.fewshot.stats import mean_ci, paired_comparison
+from metaaug.io.tensorboard import log_hparams
+
+log = logging.getLogger("metaaug.fewshot")
 
 REFERENCE = "none"
 
@@ -87,3 +95,21 @@ def per_episode(acc: dict[str, dict[str, np.ndarray]], kept: dict[str, np.ndarra
         "per_episode": {ln: {an: v.tolist() for an, v in pa.items()} for ln, pa in acc.items()},
         "kept": {an: v.tolist() for an, v in kept.items()},
     }
+
+
+def write(run_dir: Path, rows: list[dict], text: str, report: dict[str, Any], hparams: Any) -> None:
+    """`fewshot.md` (`text`), `fewshot.csv` and `fewshot.json` (`report`) under `run_dir`, and
+    each row's accuracy and difference to `none` in TensorBoard beside the config (`hparams`)."""
+    writer = SummaryWriter(str(run_dir / "tensorboard"))
+    for r in rows:
+        writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/accuracy", r["accuracy"], 0)
+        if r["diff"] is not None:
+            writer.add_scalar(f"fewshot/{r['learner']}/{r['arm']}/diff_vs_none", r["diff"], 0)
+    log_hparams(writer, hparams, {"accuracy": report["objective"]["accuracy"]})
+    writer.close()
+    (run_dir / "fewshot.md").write_text(text)
+    (run_dir / "fewshot.csv").write_text(to_csv(rows))
+    (run_dir / "fewshot.json").write_text(json.dumps(report, indent=2) + "\n")
+    for r in rows:
+        log.info("%s / %s: %.2f%%", r["learner"], r["arm"], 100 * r["accuracy"])
+    log.info("wrote %s (%.0f s)", run_dir / "fewshot.md", report["seconds"])

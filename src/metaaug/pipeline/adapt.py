@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from torch import Tensor, nn
 from torch.utils.tensorboard import SummaryWriter
@@ -31,7 +31,7 @@ class Adapted:
     """One arm adapted to one target, and its quality curve (`finetune.eval_steps`)."""
 
     gan: GAN
-    curve: Curve = field(default_factory=dict)
+    curve: Curve
 
 
 def finetune(
@@ -78,11 +78,8 @@ def _finetune_once(
     last_good = "nothing of this fine-tune was written"
 
     def on_step(step: int, d: float, g: float) -> None:
-        losses = {"loss_D": d, "loss_G": g}
-        if step + 1 in checked:
-            check_step(where.format(step + 1), losses, gan, last_good)
-        else:
-            check_step(where.format(step + 1), losses, _NO_WEIGHTS, last_good)
+        weights = gan if step + 1 in checked else _NO_WEIGHTS
+        check_step(where.format(step + 1), {"loss_D": d, "loss_G": g}, weights, last_good)
         writer.add_scalar(f"{tag}/loss_D", d, step)
         writer.add_scalar(f"{tag}/loss_G", g, step)
         if measure is not None and step + 1 in how.eval_steps:
@@ -110,8 +107,8 @@ def adapt_arms(
     shots: Tensor,
     how: Finetune,
     writer: SummaryWriter,
-    measure: Measure | None = None,
-    label: str = "",
+    measure: Measure,
+    label: str,
 ) -> dict[str, Adapted]:
     """Every arm of `inits` adapted to `shots`, the main arm first; `label` (a target's folder
     name when a run has several) extends the log tags."""

@@ -60,11 +60,7 @@ def save_finetuned(gan: GAN, target: Target, path: Path, extra: dict[str, Any]) 
 
 
 def save_samples(
-    folder: Path,
-    target: Target,
-    fakes: Mapping[str, Tensor],
-    writer: SummaryWriter,
-    label: str = "",
+    folder: Path, target: Target, fakes: Mapping[str, Tensor], writer: SummaryWriter, label: str
 ) -> None:
     """`target_shots.png` and one 64-image grid per arm (same noise for all) under `folder`,
     and the same grids in TensorBoard (under `target/<label>/` when a run has several)."""

@@ -42,13 +42,6 @@ def _keys(metrics: Mapping[str, float]) -> tuple[str, ...]:
     return REPORTED + tuple(k for k in IF_MEASURED if k in metrics)
 
 
-def show_spread(mean: Results, sd: Results, n: int) -> None:
-    """The mean ± sd over `n` targets, one line per arm."""
-    for name, metrics in mean.items():
-        cells = ", ".join(f"{k}={metrics[k]:.3g}±{sd[name][k]:.2g}" for k in _keys(metrics))
-        log.info("mean over %d targets, %s: %s", n, name, cells)
-
-
 def _json_safe(value: Any) -> Any:
     """NaN and infinities (a metric that could not be measured) as null: strict JSON, and
     the reason sits beside it under `unavailable`."""
@@ -69,11 +62,6 @@ def write(path: Path, report: Mapping[str, Any]) -> None:
     write_text(path, text + "\n")
 
 
-def hparams(writer: SummaryWriter, config: dict[str, Any], metrics: Mapping[str, float]) -> None:
-    """The run's config beside the main arm's final metrics (TensorBoard's HParams view)."""
-    log_hparams(writer, config, {k: metrics[k] for k in REPORTED})
-
-
 def conclude(
     ctx: RunContext, inits: Initializations, outcomes: list[Outcome], timing: dict[str, float],
     manifest: Mapping[str, Any],
@@ -84,7 +72,9 @@ def conclude(
     many = len(outcomes) > 1
     if many:
         show(mean, inits.main, ctx.writer, ctx.finetune.steps)
-        show_spread(mean, sd, len(outcomes))
+        for name, metrics in mean.items():  # and the sd, one line per arm
+            cells = ", ".join(f"{k}={metrics[k]:.3g}±{sd[name][k]:.2g}" for k in _keys(metrics))
+            log.info("mean over %d targets, %s: %s", len(outcomes), name, cells)
     for key, value in timing.items():
         ctx.writer.add_scalar(f"time/{key}", value, 0)
     value, over = _objective(ctx, inits, mean, many)
@@ -113,8 +103,9 @@ def conclude(
         "synthetic": {"path": str(ctx.paths.synthetic) if outcomes else None,
                       "count": manifest["count"]},
     })  # fmt: skip
+    # the run's config beside the main arm's final metrics (TensorBoard's HParams view)
     final = mean[inits.main] if outcomes else inits.validation[max(inits.validation)]
-    hparams(ctx.writer, ctx.config, final)
+    log_hparams(ctx.writer, ctx.config, {k: final[k] for k in REPORTED})
     ctx.writer.close()
     log.info("wrote %d synthetic images of %d class(es) to %s; %s=%.4g", manifest["count"],
              len(outcomes), ctx.paths.synthetic, ctx.objective.name, value)  # fmt: skip

@@ -27,27 +27,18 @@ log = logging.getLogger("metaaug.train")
 def each_target(ctx: RunContext, inits: Initializations) -> tuple[list[Outcome], float]:
     """Every target's outcome, in turn, and the seconds they took."""
     t0 = time.perf_counter()
-    many = len(ctx.data.targets) > 1
-    outcomes = []
-    for target in ctx.data.targets:
-        unavailable = ctx.fidelity.unavailable(target)
-        if unavailable:
-            log.warning("fidelity: %s", unavailable)
-        for reason in set(heldout_unavailable(target).values()):
-            log.warning("%s", reason)
-        label = folder_name(target.class_name) if many else ""
-        outcomes.append(adapt_and_measure(ctx, inits, target, unavailable, label))
+    outcomes = [adapt_and_measure(ctx, inits, target) for target in ctx.data.targets]
     return outcomes, time.perf_counter() - t0
 
 
-def adapt_and_measure(
-    ctx: RunContext,
-    inits: Initializations,
-    target: Target,
-    fidelity_unavailable: str | None,
-    label: str,
-) -> Outcome:
+def adapt_and_measure(ctx: RunContext, inits: Initializations, target: Target) -> Outcome:
     """One target: adapt every arm to its shots, generate, measure, write its GAN and grids."""
+    unavailable = ctx.fidelity.unavailable(target)
+    if unavailable:
+        log.warning("fidelity: %s", unavailable)
+    for reason in set(heldout_unavailable(target).values()):
+        log.warning("%s", reason)
+    label = folder_name(target.class_name) if len(ctx.data.targets) > 1 else ""
     s = ctx.sampling
 
     def images(gan: GAN) -> Tensor:
@@ -71,7 +62,7 @@ def adapt_and_measure(
     outputs.save_samples(ctx.paths.samples(target), target, fakes, ctx.writer, label)
     report.show(results, inits.main, ctx.writer, ctx.finetune.steps, label)
     shown = {name: fake[: outputs.SHOWN_PER_ARM] for name, fake in fakes.items()}
-    return Outcome(target, results, curves, fakes[inits.main], shown, fidelity_unavailable)
+    return Outcome(target, results, curves, fakes[inits.main], shown, unavailable)
 
 
 def write_images(ctx: RunContext, inits: Initializations, outcomes: list[Outcome]) -> dict:
