@@ -86,14 +86,10 @@ def setup(
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-    seed_everything(seed)
-    return resolve_device(device)
-
-
-def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+    return resolve_device(device)
 
 
 def generator(seed: int) -> torch.Generator:

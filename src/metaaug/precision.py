@@ -64,14 +64,11 @@ class Precision:
         keeps the masters' dtype (fp32, or float64 in gradient checks)."""
         return torch.bfloat16 if self.name == "bf16" else None
 
-    @property
-    def autocast_dtype(self) -> torch.dtype | None:
-        return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(self.name)
-
     def autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
+        dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(self.name)
+        if dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.autocast_dtype)
+        return torch.autocast(self.device_type, dtype=dtype)
 
     def cast(self, t: Tensor) -> Tensor:
         """`t` in the compute format: floating point to `dtype`, images and convolution weights

@@ -136,9 +136,6 @@ class DiffAugment:
             f"brightness={self.brightness})"
         )
 
-    def max_shift(self, image_size: int) -> int:
-        return int(image_size * self.translation_ratio + 0.5)  # rounded as in the official code
-
     def cutout_size(self, image_size: int) -> int:
         return int(image_size * self.cutout_ratio + 0.5)
 
@@ -167,7 +164,7 @@ class DiffAugment:
                 params["saturation"] = uniform(0.0, 2.0)
                 params["contrast"] = uniform(0.5, 1.5)
             elif op == "translation":
-                s = self.max_shift(image_size)
+                s = int(image_size * self.translation_ratio + 0.5)  # the official rounding
                 params["shift_y"], params["shift_x"] = integers(-s, s), integers(-s, s)
             else:
                 # the official code centres the square on a uniform pixel, so it may overhang

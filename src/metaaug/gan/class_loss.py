@@ -70,9 +70,6 @@ class ClassLoss:
     names: tuple[str, ...]
     weight: float
 
-    def embed(self, images: Tensor) -> Tensor:
-        return self.classifier.features(images)
-
     def state(self) -> dict[str, Any]:
         return {
             "classifier": self.classifier.config(), "weights": self.classifier.state_dict(),
@@ -88,7 +85,7 @@ class ClassLoss:
 
     def features(self, images: Tensor) -> Tensor:
         # fp32 in, so that the frozen fp32 weights fit any precision (autocast still applies)
-        return F.normalize(self.embed(images.float()).float(), dim=1)
+        return F.normalize(self.classifier.features(images.float()).float(), dim=1)
 
     def __call__(
         self, fake: Tensor, real: Tensor, labels: Tensor | None = None, own: Tensor | None = None

@@ -60,16 +60,25 @@ def write_text(path: Path, text: str) -> Path:
     return write_bytes(path, text.encode())
 
 
-def write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` atomically (temporary file, fsync, rename)."""
-    with disk_errors(path.name, path):
+def write_bytes(
+    path: Path, data: bytes | memoryview, what: str = "", keep_previous: bool = False
+) -> Path:
+    """Write `data` to `path` atomically (temporary file, fsync, rename); `what` names it in a
+    disk error (default: its file name). With `keep_previous`, the file it replaces stays as
+    `<name>.prev` (hard-linked first, so `path` itself never disappears)."""
+    with disk_errors(what or path.name, path):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.chmod(tmp, 0o666 & ~umask())
+            os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600
+            if keep_previous and path.exists():
+                link = path.with_name(f".{path.name}.prev.tmp")
+                link.unlink(missing_ok=True)
+                os.link(path, link)
+                os.replace(link, path.with_name(path.name + ".prev"))
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):

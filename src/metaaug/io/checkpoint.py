@@ -4,9 +4,7 @@ non-finite weight, and load with `torch.load(weights_only=True)`."""
 from __future__ import annotations
 
 import io
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import torch
 from torch import Tensor
 
 from metaaug.errors import UserError
-from metaaug.io.atomic import disk_errors, umask
+from metaaug.io.atomic import disk_errors, write_bytes
 
 
 def non_finite(tensors: dict[str, Any]) -> str | None:
@@ -44,34 +42,14 @@ def save_atomic(obj: dict[str, Any], path: str | Path, keep_previous: bool = Fal
     follow the umask, like every other output.
     """
     path = Path(path)
-    with disk_errors(f"the checkpoint {path.name}", path):
-        return _save(obj, path, keep_previous)
-
-
-def _save(obj: dict[str, Any], path: Path, keep_previous: bool) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        # serialized in memory first: torch.save reports a failed write (a full disk) as a
-        # RuntimeError without the errno that says what happened
-        buffer = io.BytesIO()
-        torch.save(obj, buffer)
-        with open(tmp, "wb") as f:
-            f.write(buffer.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp creates 0600
-        if keep_previous and path.exists():
-            link = path.with_name(f".{path.name}.prev.tmp")
-            link.unlink(missing_ok=True)
-            os.link(path, link)
-            os.replace(link, path.with_name(path.name + ".prev"))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    what = f"the checkpoint {path.name}"
+    with disk_errors(what, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    # serialized in memory first: torch.save reports a failed write (a full disk) as a
+    # RuntimeError without the errno that says what happened
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return write_bytes(path, buffer.getbuffer(), what, keep_previous)
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -181,17 +182,21 @@ def _refuse_used_run_dir(directory: Path) -> None:
         )
 
 
-def claim_run_dir(directory: Path | str) -> None:
-    """For an explicit hydra.run.dir, before Hydra writes there: refuse one that holds files,
-    else hold its lock for the rest of this process."""
-    directory = Path(directory)
-    _refuse_used_run_dir(directory)
-    acquire(directory)
+def _claim(directory: Path, refuse: Callable[[Path], None], what: str, key: str) -> None:
+    """Unless `refuse(directory)` raises, hold its lock for the rest of this process."""
+    refuse(directory)
+    acquire(directory, what, key)
     try:  # again: a run may have come and gone between the check and the lock
-        _refuse_used_run_dir(directory)
+        refuse(directory)
     except UserError:
         release(directory)
         raise
+
+
+def claim_run_dir(directory: Path | str) -> None:
+    """For an explicit hydra.run.dir, before Hydra writes there: refuse one that holds files,
+    else hold its lock for the rest of this process."""
+    _claim(Path(directory), _refuse_used_run_dir, "run directory", "hydra.run.dir")
 
 
 def sweep_jobs(sweep_dir: Path | str) -> list[str]:
@@ -218,14 +223,8 @@ def claim_sweep_dir(sweep_dir: Path | str, *, study_elsewhere: bool = False) -> 
     """For an explicit hydra.sweep.dir, before Hydra writes there: refuse one that holds
     another sweep's jobs (see `sweep_jobs`; not checked when the Optuna study is stored
     elsewhere, `study_elsewhere`), else hold its lock for the rest of this process."""
-    sweep_dir = Path(sweep_dir)
-    _refuse_used_sweep_dir(sweep_dir, study_elsewhere)
-    acquire(sweep_dir, "sweep directory", "hydra.sweep.dir")
-    try:  # again: a sweep may have come and gone between the check and the lock
-        _refuse_used_sweep_dir(sweep_dir, study_elsewhere)
-    except UserError:
-        release(sweep_dir)
-        raise
+    refuse = functools.partial(_refuse_used_sweep_dir, study_elsewhere=study_elsewhere)
+    _claim(Path(sweep_dir), refuse, "sweep directory", "hydra.sweep.dir")
 
 
 def claim_resolved_run_dir(directory: Path) -> None:

@@ -90,10 +90,5 @@ class DomainClassifier(nn.Module):
 
     def config(self) -> dict[str, int]:
         """Constructor arguments, to rebuild the network from a checkpoint."""
-        return {
-            "channels": self.channels,
-            "image_size": self.image_size,
-            "num_classes": self.num_classes,
-            "width": self.width,
-            "feature_dim": self.feature_dim,
-        }
+        names = ("channels", "image_size", "num_classes", "width", "feature_dim")
+        return {name: getattr(self, name) for name in names}

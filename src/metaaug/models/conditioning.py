@@ -100,23 +100,19 @@ class ImageConditioning(Conditioning):
 
 
 @dataclass(frozen=True)
-class SetConditioning(Conditioning):
+class SetConditioning(ImageConditioning):
     """c is the set of all the class's images in the step (its shots when sampling), one set
     per image [n, k, C, H, W]: the generator fuses them (`metaaug.models.fusion`)."""
 
     name: str = "set"
-    multi_class: bool = False
-    needs_shots: bool = True
-    own_class: bool = True
+    pairs: bool = False
+    one_shot_each: bool = False
 
     def picks(self, shape: tuple[int, ...], n: int, groups: int, rng: torch.Generator) -> Tensor:
         size = n // groups  # every image of its class block, the same for each step
         block = torch.arange(n) // size * size
         members = block.unsqueeze(1) + torch.arange(size)  # [n, size]
         return members.expand(*shape, n, size).clone()
-
-    def for_step(self, images: Tensor, labels: Tensor | None, pick: Tensor) -> Tensor:
-        return images[pick]
 
     def for_sampling(self, index: Tensor, shots: Tensor | None, device: torch.device) -> Tensor:
         if shots is None or shots.shape[0] == 0:

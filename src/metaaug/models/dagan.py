@@ -65,8 +65,13 @@ class ImageConditionedGenerator(nn.Module):
         for down in self.down:
             h = down(h)
             skips.append(h)
+        return self.decode(z, skips)
+
+    def decode(self, z: Tensor, skips: list[Tensor]) -> Tensor:
+        """The decoder on the encoder's feature maps `skips` (largest first), z joining the
+        deepest."""
         noise = self.project(z).view(z.shape[0], self.top, self.base, self.base)
-        h = torch.cat([h, torch.relu(self.project_norm(noise))], dim=1)
+        h = torch.cat([skips[-1], torch.relu(self.project_norm(noise))], dim=1)
         for up, skip in zip(self.up, reversed(skips[:-1]), strict=True):
             h = torch.cat([up(h), skip], dim=1)
         return self.out(h)

@@ -101,6 +101,8 @@ class FIGRGenerator(nn.Module):
 class FIGRDiscriminator(nn.Module):
     """Image -> one unbounded score: FIGR's critic (5x5 convolutions, LayerNorm, PReLU)."""
 
+    pair = "FIGR"  # the name a refused image size is reported with
+
     def __init__(
         self,
         channels: int = 1,
@@ -111,28 +113,32 @@ class FIGRDiscriminator(nn.Module):
         norm: str = "layer",
     ) -> None:
         super().__init__()
-        figr_side(image_size, blocks)
+        figr_side(image_size, blocks, self.pair)
         c, s = width, image_size
         # state size: channels x size x size -> width x size x size
-        layers: list[nn.Module] = [
-            Conv2d(channels, c, 5, padding=2),
-            layer_norm(norm, (c, s, s)),
-            nn.PReLU(c),
-        ]
+        layers = self.stem(channels, c, s, norm)
         for _ in range(blocks):
-            # state size: c x s x s -> 2c x s/2 x s/2 (convolution at s, then average pooling)
-            layers += [
-                Conv2d(c, 2 * c, 5, padding=2),
-                layer_norm(norm, (2 * c, s, s)),
-                nn.PReLU(2 * c),
-                nn.AvgPool2d(2),
-            ]
+            # state size: c x s x s -> 2c x s/2 x s/2 (the stage at s, then average pooling)
+            layers += [*self.stage(c, s, norm), nn.AvgPool2d(2)]
             c, s = 2 * c, s // 2
         # state size: (width * 2**blocks) x s x s -> 1
-        layers += [nn.Flatten(), nn.Linear(c * s * s, 1)]
-        self.net = nn.Sequential(*layers)
+        self.head(layers, c, s)
         if spectral_norm:
             apply_spectral_norm(self)
+
+    @staticmethod
+    def stem(channels: int, c: int, s: int, norm: str) -> list[nn.Module]:
+        """The layers at full size that take the image's channels to c."""
+        return [Conv2d(channels, c, 5, padding=2), layer_norm(norm, (c, s, s)), nn.PReLU(c)]
+
+    @staticmethod
+    def stage(c: int, s: int, norm: str) -> list[nn.Module]:
+        """One resolution's layers before the pooling, doubling the c channels at side s."""
+        return [Conv2d(c, 2 * c, 5, padding=2), layer_norm(norm, (2 * c, s, s)), nn.PReLU(2 * c)]
+
+    def head(self, layers: list[nn.Module], c: int, s: int) -> None:
+        """Registers `layers` and the score on their c x s x s output (the state dict's names)."""
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * s * s, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)

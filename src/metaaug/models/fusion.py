@@ -48,11 +48,7 @@ class FusionGenerator(ImageConditionedGenerator):
             h = down(h)
             per_shot = h.view(n, k, *h.shape[1:])
             fused.append(torch.einsum("nk,nk...->n...", alpha, per_shot))
-        noise = self.project(z).view(n, self.top, self.base, self.base)
-        h = torch.cat([fused[-1], torch.relu(self.project_norm(noise))], dim=1)
-        for up, skip in zip(self.up, reversed(fused[:-1]), strict=True):
-            h = torch.cat([up(h), skip], dim=1)
-        return self.out(h)
+        return self.decode(z, fused)
 
 
 class SetDiscriminator(PairDiscriminator):

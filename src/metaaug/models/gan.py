@@ -17,8 +17,6 @@ from torch import Tensor, nn
 from metaaug.errors import BadValue
 from metaaug.models.spectral import apply_spectral_norm
 
-SUPPORTED_SIZES_HINT = "16, 28, 32, 64 (4 or 7 times a power of two, at least 16)"
-
 
 def spatial_plan(image_size: int) -> tuple[int, int]:
     """(base, doublings): the image is `base` x `base` doubled `doublings` times.
@@ -31,7 +29,7 @@ def spatial_plan(image_size: int) -> tuple[int, int]:
             return base, int(math.log2(ratio))
     raise BadValue(
         f"{{image_size}}={image_size} is not supported by the DCGAN pair; "
-        f"use one of {SUPPORTED_SIZES_HINT}"
+        "use one of 16, 28, 32, 64 (4 or 7 times a power of two, at least 16)"
     )
 
 

@@ -22,8 +22,17 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from metaaug.models.conv import Conv2d
-from metaaug.models.figr import FIGRGenerator, figr_side, layer_norm
-from metaaug.models.spectral import apply_spectral_norm
+from metaaug.models.figr import FIGRDiscriminator, FIGRGenerator, layer_norm
+
+
+def _conv(c_in: int, c_out: int, s: int, norm: str, kernel: int = 3) -> list[nn.Module]:
+    """kernel x kernel conv -> PReLU -> LayerNorm at side s: every convolution of the pair but
+    G's last."""
+    return [
+        Conv2d(c_in, c_out, kernel, padding=kernel // 2),
+        nn.PReLU(c_out),
+        layer_norm(norm, (c_out, s, s)),
+    ]
 
 
 class Residual(nn.Module):
@@ -31,21 +40,10 @@ class Residual(nn.Module):
 
     def __init__(self, c: int, s: int, norm: str) -> None:
         super().__init__()
-        self.f = nn.Sequential(
-            Conv2d(c, c, 3, padding=1),
-            nn.PReLU(c),
-            layer_norm(norm, (c, s, s)),
-            Conv2d(c, c, 3, padding=1),
-            nn.PReLU(c),
-            layer_norm(norm, (c, s, s)),
-        )
+        self.f = nn.Sequential(*_conv(c, c, s, norm), *_conv(c, c, s, norm))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.f(x)
-
-
-def _transition(c_in: int, c_out: int, s: int, norm: str) -> list[nn.Module]:
-    return [Conv2d(c_in, c_out, 3, padding=1), nn.PReLU(c_out), layer_norm(norm, (c_out, s, s))]
 
 
 class ResNetGenerator(FIGRGenerator):
@@ -56,41 +54,27 @@ class ResNetGenerator(FIGRGenerator):
 
     @staticmethod
     def stage(c: int, s: int, norm: str) -> list[nn.Module]:
-        return [Residual(c, s, norm), Residual(c, s, norm), *_transition(c, c // 2, s, norm)]
+        return [Residual(c, s, norm), Residual(c, s, norm), *_conv(c, c // 2, s, norm)]
 
 
-class ResNetDiscriminator(nn.Module):
-    """Image -> one unbounded score: FIGR's residual critic."""
+class ResNetDiscriminator(FIGRDiscriminator):
+    """Image -> one unbounded score: FIGR's residual critic (its critic with two residual units
+    before each 3x3 transition, a 7x7 first layer and a global average pool)."""
 
-    def __init__(
-        self,
-        channels: int = 1,
-        image_size: int = 32,
-        width: int = 64,
-        blocks: int = 4,
-        spectral_norm: bool = False,
-        norm: str = "layer",
-    ) -> None:
-        super().__init__()
-        figr_side(image_size, blocks, "ResNet")
-        c, s = width, image_size
-        # state size: channels x size x size -> width x size x size
-        layers: list[nn.Module] = [
-            Conv2d(channels, c, 7, padding=3),
-            nn.PReLU(c),
-            layer_norm(norm, (c, s, s)),
-        ]
-        for _ in range(blocks):
-            # state size: c x s x s -> 2c x s/2 x s/2
-            layers += [Residual(c, s, norm), Residual(c, s, norm)]
-            layers += _transition(c, 2 * c, s, norm)
-            layers += [nn.AvgPool2d(2)]
-            c, s = 2 * c, s // 2
+    pair = "ResNet"
+
+    @staticmethod
+    def stem(channels: int, c: int, s: int, norm: str) -> list[nn.Module]:
+        return _conv(channels, c, s, norm, kernel=7)
+
+    @staticmethod
+    def stage(c: int, s: int, norm: str) -> list[nn.Module]:
+        return [Residual(c, s, norm), Residual(c, s, norm), *_conv(c, 2 * c, s, norm)]
+
+    def head(self, layers: list[nn.Module], c: int, s: int) -> None:
         self.features = nn.Sequential(*layers)
         # state size: (width * 2**blocks) x s x s -> (global average) -> 1
         self.linear = nn.Linear(c, 1)
-        if spectral_norm:
-            apply_spectral_norm(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear(self.features(x).mean(dim=(2, 3))).squeeze(1)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-DEFAULT_ITERATIONS = 8
+LANCZOS_STEPS = 8  # products with W W^T per estimate (see above)
 _SQUARINGS = 10  # the Ritz vector as the column of T^(2^10): mixing error below 2e-4 of sigma
 _EPS = 1e-12
 NORMALIZED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
@@ -86,47 +86,34 @@ class SpectralNorm(nn.Module):
     ConvTranspose2d); the weight is viewed as a matrix [weight.shape[dim], -1].
     """
 
-    def __init__(
-        self, weight: Tensor, dim: int = 0, n_power_iterations: int = DEFAULT_ITERATIONS
-    ) -> None:
+    def __init__(self, weight: Tensor, dim: int = 0) -> None:
         super().__init__()
-        if n_power_iterations < 1:
-            raise ValueError(f"n_power_iterations must be at least 1, got {n_power_iterations}")
         self.dim = dim
-        self.n_power_iterations = n_power_iterations
         start = torch.randn(weight.shape[dim], dtype=weight.dtype, device=weight.device)
         self.register_buffer("start", F.normalize(start, dim=0))
 
     def sigma(self, weight: Tensor) -> Tensor:
         mat = weight.movedim(self.dim, 0).flatten(1)
-        u = top_left_singular_vector(mat, self.start, self.n_power_iterations)
+        u = top_left_singular_vector(mat, self.start, LANCZOS_STEPS)
         return torch.linalg.vector_norm(mat.mT @ u)
 
     def forward(self, weight: Tensor) -> Tensor:
         return weight / self.sigma(weight).clamp_min(_EPS)
 
 
-def spectral_norm(layer: nn.Module, n_power_iterations: int = DEFAULT_ITERATIONS) -> nn.Module:
-    """Spectrally normalize one layer's `weight` in place; returns the layer."""
-    if parametrize.is_parametrized(layer, "weight") and any(
-        isinstance(p, SpectralNorm) for p in layer.parametrizations.weight
-    ):
-        return layer
-    dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
-    sn = SpectralNorm(layer.weight, dim, n_power_iterations)
-    parametrize.register_parametrization(layer, "weight", sn)
-    return layer
-
-
-def apply_spectral_norm(
-    module: nn.Module, n_power_iterations: int = DEFAULT_ITERATIONS
-) -> nn.Module:
-    """Spectrally normalize every Conv2d, ConvTranspose2d and Linear in `module`, in place.
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectrally normalize every Conv2d, ConvTranspose2d and Linear in `module`, in place
+    (a layer already normalized is left as it is).
 
     Parameter names change as with any torch parametrization: a layer's weight is stored as
     `<layer>.parametrizations.weight.original`, which is the key `functional_call` expects.
     Normalization layers and PReLU slopes are left as they are.
     """
     for layer in [m for m in module.modules() if isinstance(m, NORMALIZED)]:
-        spectral_norm(layer, n_power_iterations)
+        if parametrize.is_parametrized(layer, "weight") and any(
+            isinstance(p, SpectralNorm) for p in layer.parametrizations.weight
+        ):
+            continue
+        dim = 1 if isinstance(layer, nn.ConvTranspose2d) else 0
+        parametrize.register_parametrization(layer, "weight", SpectralNorm(layer.weight, dim))
     return module

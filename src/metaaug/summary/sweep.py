@@ -45,10 +45,6 @@ class Sweep:
         return pick(done, key=lambda t: t.value)
 
 
-def _job_dirs(root: Path) -> dict[int, Path]:
-    return {int(p.name): p for p in root.iterdir() if p.is_dir() and p.name.isdigit()}
-
-
 def _overrides(job_dir: Path) -> list[str]:
     path = job_dir / ".hydra" / "overrides.yaml"
     return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else []
@@ -105,7 +101,7 @@ def collect(root: Path) -> Sweep:
         raise UserError(
             f"'{root}' is not a folder; pass a multirun directory (outputs/multirun/...)"
         )
-    jobs = _job_dirs(root)
+    jobs = {int(p.name): p for p in root.iterdir() if p.is_dir() and p.name.isdigit()}
     config_path = root / "multirun.yaml"
     config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
     if not jobs and not (root / "optuna.db").is_file():

@@ -74,13 +74,6 @@ def write_markdown(sweep: Sweep, path: Path) -> Path:
     return write_text(path, "\n".join(lines) + "\n")
 
 
-def _key_param(sweep: Sweep) -> str | None:
-    if sweep.importance:
-        return next(iter(sweep.importance))
-    params, _ = _columns(sweep)
-    return params[0] if params else None
-
-
 def plot(sweep: Sweep, path: Path) -> Path:
     """The objective per trial with the best so far, and against the parameter that mattered
     most (Optuna's importance; the first swept parameter without a study)."""
@@ -106,7 +99,7 @@ def plot(sweep: Sweep, path: Path) -> Path:
                      label="failed")  # fmt: skip
     left.set(xlabel="trial (job)", ylabel=sweep.objective, title=f"{sweep.objective} per trial")
     left.legend()
-    key = _key_param(sweep)
+    key = next(iter(sweep.importance or _columns(sweep)[0]), None)  # by importance, else first
     if key is not None and ok:
         xs = [t.params.get(key) for t in ok]
         if all(isinstance(x, int | float) for x in xs):
