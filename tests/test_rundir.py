@@ -196,7 +196,7 @@ def test_a_sweep_directory_with_an_optuna_study_is_resumable(tmp_path: Path) -> 
     assert rundir.sweep_jobs(study) == []  # the sweeper resumes it in new job folders
     with pytest.raises(UserError, match="already holds the jobs of another sweep"):
         rundir.claim_sweep_dir(used)
-    for sweep, kwargs in ((study, {}), (used, {"study_elsewhere": True})):
+    for sweep, kwargs in ((study, {}), (used, {"storage": "sqlite:////studies/optuna.db"})):
         rundir.claim_sweep_dir(sweep, **kwargs)
         rundir.release(sweep)
 

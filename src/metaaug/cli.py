@@ -58,7 +58,7 @@ def _claim_output_dir(argv: list[str]) -> None:
         sweep_dir = _override(argv, "hydra.sweep.dir")
         if sweep_dir:
             storage = _override(argv, "hydra.sweeper.storage")  # an Optuna study elsewhere
-            rundir.claim_sweep_dir(sweep_dir, study_elsewhere=storage not in (None, "", "null"))
+            rundir.claim_sweep_dir(sweep_dir, storage=storage)
         return
     run_dir = _override(argv, "hydra.run.dir")
     if run_dir:

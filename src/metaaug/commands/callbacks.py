@@ -32,8 +32,7 @@ class ClaimRunDir(Callback):
         # file; cli.py claims a literal one), is refused in one line
         storage = OmegaConf.select(config, "hydra.sweeper.storage", default=None)
         try:
-            claim_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(),
-                            study_elsewhere=storage not in (None, "", "null"))  # fmt: skip
+            claim_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(), storage=storage)
         except UserError as err:
             _refuse(err)
 

@@ -172,13 +172,7 @@ def adapt_saved(
 
     run = copy.deepcopy(saved.config)
     steps = run.finetune.steps if steps is None else int(steps)
-    need = saved.conditioning.min_shots(adapting=steps > 0)
-    if shots.shape[0] < need:
-        raise UserError(
-            f"the {run.gan.name} GAN adapts on pairs of shots but {shots.shape[0]} shot image "
-            f"was given; give at least {need} images, or steps=0 to sample from the "
-            "initialization as it is"
-        )
+    _refuse_too_few_shots(saved, shots.shape[0], steps, "the shots tensor")
     size, channels = run.dataset.image_size, run.dataset.channels
     if tuple(shots.shape[1:]) != (channels, size, size):
         raise UserError(
@@ -236,12 +230,16 @@ def read_shots(saved: Saved, folder: str, class_name: Any, steps: int) -> dict[s
     GAN adapts on in `steps` fine-tune steps."""
     classes = read_classes(folder, "shots", **build.image_format(saved.config.dataset),
                            class_name=None if class_name is None else str(class_name))  # fmt: skip
-    need = saved.conditioning.min_shots(adapting=steps > 0)
     for name, images in classes.items():
-        if images.shape[0] < need:
-            raise UserError(
-                f"shots class '{name}' holds {images.shape[0]} image but gan="
-                f"{saved.config.gan.name} adapts on pairs of shots; give at least {need} "
-                "images, or steps=0 to sample the initialization as it is"
-            )
+        _refuse_too_few_shots(saved, images.shape[0], steps, f"shots class '{name}'")
     return classes
+
+
+def _refuse_too_few_shots(saved: Saved, count: int, steps: int, what: str) -> None:
+    """Refuse `count` shots (`what` names them) where the GAN adapts on more in `steps` steps."""
+    need = saved.conditioning.min_shots(adapting=steps > 0)
+    if count < need:
+        raise UserError(
+            f"{what} holds {count} image but gan={saved.config.gan.name} adapts on pairs of "
+            f"shots; give at least {need} images, or steps=0 to sample the initialization as it is"
+        )

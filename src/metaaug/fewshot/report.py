@@ -97,7 +97,9 @@ def per_episode(acc: dict[str, dict[str, np.ndarray]], kept: dict[str, np.ndarra
     }
 
 
-def write(run_dir: Path, rows: list[dict], text: str, report: dict[str, Any], hparams: Any) -> None:
+def write(
+    run_dir: Path, rows: list[dict], text: str, report: dict[str, Any], hparams: dict[str, Any]
+) -> None:
     """`fewshot.md` (`text`), `fewshot.csv` and `fewshot.json` (`report`) under `run_dir`, and
     each row's accuracy and difference to `none` in TensorBoard beside the config (`hparams`)."""
     writer = SummaryWriter(str(run_dir / "tensorboard"))

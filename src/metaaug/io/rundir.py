@@ -219,11 +219,12 @@ def _refuse_used_sweep_dir(sweep_dir: Path, study_elsewhere: bool) -> None:
         )
 
 
-def claim_sweep_dir(sweep_dir: Path | str, *, study_elsewhere: bool = False) -> None:
+def claim_sweep_dir(sweep_dir: Path | str, *, storage: str | None = None) -> None:
     """For an explicit hydra.sweep.dir, before Hydra writes there: refuse one that holds
-    another sweep's jobs (see `sweep_jobs`; not checked when the Optuna study is stored
-    elsewhere, `study_elsewhere`), else hold its lock for the rest of this process."""
-    refuse = functools.partial(_refuse_used_sweep_dir, study_elsewhere=study_elsewhere)
+    another sweep's jobs (see `sweep_jobs`; not checked when `storage`, the Optuna sweeper's
+    study storage, is elsewhere), else hold its lock for the rest of this process."""
+    elsewhere = storage not in (None, "", "null")  # unset: the study is in the sweep dir
+    refuse = functools.partial(_refuse_used_sweep_dir, study_elsewhere=elsewhere)
     _claim(Path(sweep_dir), refuse, "sweep directory", "hydra.sweep.dir")
 
 
