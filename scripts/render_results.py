@@ -712,6 +712,27 @@ def _generation(designs: dict[str, Any]) -> list[str]:
     return lines
 
 
+def generate_filter(data: dict[str, Any]) -> str:
+    """generate_filter.py: the share of a target's images `generate filter=true` keeps, and the
+    share the fidelity classifier calls the class among all, the kept and the dropped."""
+    lines = [
+        f"{data['cpu']}, {data['threads']} thread(s), torch {data['torch']}; "
+        f"{data['num_images']} images per target. Shares: mean [95% interval over seeds] of each "
+        "seed's mean over its targets; `kept - all` (fidelity of the kept images less that of "
+        "all) is paired per target.",
+        "",
+        "| design | seeds (targets) | kept | fidelity: all | kept | dropped | kept - all |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, d in [*data["designs"].items(), ("all designs", data["pooled"])]:
+        seeds = ", ".join(f"{s} ({n})" for s, n in zip(d["seeds"], d["targets"], strict=True))
+        cells = [_cell(d[k], "{:.2f}") for k in
+                 ("kept", "fidelity_all", "fidelity_kept", "fidelity_dropped")]  # fmt: skip
+        lines.append(f"| {name} | {seeds} | {' | '.join(cells)} | "
+                     f"{_cell(d['kept_minus_all'], '{:+.2f}')} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ablation": ablation,
     "ablation_runs": ablation_runs,
@@ -721,6 +742,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "train": train,
     "meta": meta,
     "classifiers": classifiers,
+    "generate_filter": generate_filter,
     "speed": speed,
     "precision": precision,
     "quality": quality,

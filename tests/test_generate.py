@@ -93,6 +93,34 @@ def test_meta_init_adapted_to_shots_is_seeded(
     assert sorted(_pngs(tmp_path / "d")) == [f"stroke/{i:06d}.png" for i in range(3)]
 
 
+def test_filter_writes_the_images_the_judge_keeps_in_order(
+    metaaug: Runner, run_dir: Path, tmp_path: Path
+) -> None:
+    """filter=true writes the very images filter=false does, less those the run's backbone puts
+    nearer another class, and records what it drew and kept per class."""
+    shots = tmp_path / "shots"
+    _shots(shots / "stroke", 4)
+    _shots(shots / "other", 3, seed=1)
+    args = [f"checkpoint={run_dir / 'checkpoints' / 'meta_init.pt'}", f"shots={shots}",
+            "num_images=40", "steps=2"]  # fmt: skip
+    every = metaaug("generate", *args, f"out={tmp_path / 'all'}")
+    assert every.returncode == 0, every.stderr[-3000:]
+    kept = metaaug("generate", *args, "filter=true", f"out={tmp_path / 'kept'}")
+    assert kept.returncode == 0, kept.stderr[-3000:]
+    manifest = json.loads((tmp_path / "kept" / "manifest.json").read_text())
+    record = manifest["filter"]
+    assert record["drawn"] == {"other": 40, "stroke": 40}
+    written = _pngs(tmp_path / "kept")
+    assert manifest["count"] == len(written) < 80  # the judge dropped some
+    for name in ("other", "stroke"):
+        all_of = [b for f, b in _pngs(tmp_path / "all").items() if f.startswith(f"{name}/")]
+        mine = [b for f, b in written.items() if f.startswith(f"{name}/")]
+        assert record["kept"][name] == len(mine) / 40
+        rest = iter(all_of)  # in the order drawn: each written image is a later one of all_of
+        assert all(any(image == b for b in rest) for image in mine)
+    assert json.loads((tmp_path / "all" / "manifest.json").read_text())["filter"] is None
+
+
 def test_a_path_with_a_space_and_a_non_ascii_letter_works_quoted_as_the_error_says(
     metaaug: Runner, refused: Runner, run_dir: Path, tmp_path: Path
 ) -> None:
@@ -157,3 +185,7 @@ def test_an_image_conditioned_gan_needs_two_shots(metaaug: Runner, tmp_path: Pat
                    "num_images=4", f"out={tmp_path / 'out'}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(_pngs(tmp_path / "out")) == 4
+    # the checkpoint says it learned classes 0 and 2; the dataset splits others: no judge
+    assert_one_line_error(metaaug("generate", f"checkpoint={ckpt}", f"shots={shot}", "steps=0",
+                                  "filter=true", f"out={tmp_path / 'kept'}"),
+                          "filter=true", "no longer gives the same classes")  # fmt: skip

@@ -878,3 +878,30 @@ def test_the_diversity_weight_is_the_largest_that_keeps_the_class() -> None:
     assert chosen(as_read, 0.05) == 0.1
     assert chosen({**as_read, 0.1: {"novel_fidelity": 0.2}}, 0.05) == 0.03
     assert chosen({0.0: {"novel_fidelity": 0.35}, 0.3: {"novel_fidelity": 0.1}}, 0.05) is None
+
+
+def test_generate_s_filter_is_read_per_seed_and_paired_per_target() -> None:
+    """scripts/generate_filter.py: a seed's mean over its targets, then over seeds; kept - all
+    paired per target, a target with nothing kept left out of it."""
+    from generate_filter import summary
+    from render_results import generate_filter
+
+    def row(seed: int, kept: float, all_: float, kept_fid: float, dropped: float) -> dict:
+        return {"seed": seed, "kept": kept, "fidelity_all": all_, "fidelity_kept": kept_fid,
+                "fidelity_dropped": dropped}  # fmt: skip
+
+    nan = float("nan")
+    rows = [row(0, 0.5, 0.5, 0.7, 0.3), row(0, 0.0, 0.2, nan, 0.2),
+            row(1, 0.5, 0.4, 0.6, 0.2), row(2, 0.5, 0.3, 0.4, 0.2)]  # fmt: skip
+    got = summary(rows)
+    assert got["seeds"] == [0, 1, 2] and got["targets"] == [2, 1, 1]
+    diff = [0.2, 0.2, 0.1]  # seed 0: only its first target kept anything
+    assert got["kept_minus_all"]["per_seed"] == pytest.approx(diff)
+    half = stats.t.ppf(0.975, 2) * stats.sem(diff)
+    mean = sum(diff) / 3
+    assert got["kept_minus_all"]["ci95"] == pytest.approx([mean - half, mean + half])
+    assert got["fidelity_all"]["per_seed"] == pytest.approx([0.35, 0.4, 0.3])
+    table = generate_filter({"cpu": "CPU", "threads": 1, "torch": "2", "num_images": 300,
+                             "designs": {"fusion": got}, "pooled": got})  # fmt: skip
+    assert "| fusion | 0 (2), 1 (1), 2 (1) | 0.42 [" in table  # kept: (0.25 + 0.5 + 0.5) / 3
+    assert f"| {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] |" in table

@@ -12,7 +12,7 @@ from metaaug.fewshot.episodes import Episode
 from metaaug.fewshot.learners import Prototypes, soft_cross_entropy
 from metaaug.fewshot.report import markdown, summarize
 from metaaug.fewshot.scoring import Schedule, score
-from metaaug.fewshot.trust import PrototypeJudge, Trusted, View
+from metaaug.fewshot.trust import ClassJudge, PrototypeJudge, Trusted, View
 
 
 class Pixels:
@@ -54,6 +54,29 @@ def test_the_filter_keeps_what_the_support_prototypes_assign_to_its_class() -> N
     # are [0, 1, 1, 0], so rows 0 and 2 are kept
     torch.testing.assert_close(images[4:], torch.stack([episode.support[0], episode.support[2]]))
     assert targets[4:].argmax(1).tolist() == [0, 1]
+
+
+def test_generate_s_judge_keeps_what_lies_nearest_its_own_shots() -> None:
+    """`generate filter=true`: a class's images against its shots, the other classes drawn
+    and the run's meta-train classes (cosine to the direction of each set's mean)."""
+
+    def image(x: float, y: float) -> torch.Tensor:
+        return torch.tensor([[[x, y]]])  # [1, 1, 2]: a 2-d feature under Pixels
+
+    known = [torch.stack([image(-1, 0.1), image(-1, -0.1)])]  # a meta-train class: left
+    judge = ClassJudge(Pixels(), known)  # type: ignore[arg-type]
+    shots = {"mine": torch.stack([image(1, 0.2), image(1, -0.2)]),  # right
+             "theirs": torch.stack([image(0.1, 1), image(-0.1, 1)])}  # up  # fmt: skip
+    drawn = torch.stack([image(2, 0.5), image(0.2, 1), image(-1, 0.3), image(1, 0.9)])
+    # by hand: cosines of (1, 0.9) with right 0.74, up 0.67 -> mine; the 2nd is up, the 3rd left
+    assert judge.keeps(drawn, shots, "mine").tolist() == [True, False, False, True]
+    assert judge.keeps(drawn, shots, "theirs").tolist() == [False, True, False, False]
+    sets = {"mine": drawn, "theirs": drawn[2:3]}
+    record = judge.cut(sets, shots)
+    assert record["drawn"] == {"mine": 4, "theirs": 1}
+    assert record["kept"] == {"mine": 0.5, "theirs": 0.0}
+    assert list(sets) == ["mine"]  # a class with nothing kept is dropped
+    torch.testing.assert_close(sets["mine"], drawn[[0, 3]])
 
 
 def test_weight_scales_the_generated_rows_only() -> None:

@@ -18,7 +18,14 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from metaaug.config import build, keys, validate
-from metaaug.config.saved import Saved, adapt_saved, load_saved, read_shots, sample_saved
+from metaaug.config.saved import (
+    Saved,
+    adapt_saved,
+    class_judge,
+    load_saved,
+    read_shots,
+    sample_saved,
+)
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.rundir import run_dir_lock
 from metaaug.io.synthetic import ensure_empty_dir, write_synthetic
@@ -29,8 +36,9 @@ log = logging.getLogger("metaaug.generate")
 
 def _generate(
     cfg: DictConfig, saved: Saved, steps: int
-) -> tuple[dict[str, Tensor], dict[str, dict]]:
-    """class -> images, and class -> its manifest entry (a meta_init adapted `steps` steps)."""
+) -> tuple[dict[str, Tensor], dict[str, dict], dict[str, Tensor]]:
+    """class -> images, class -> its manifest entry, and class -> the shots its images were
+    drawn for (a meta_init adapted `steps` steps to them)."""
     n, seed = cfg.num_images, cfg.seed
     if saved.kind == "finetuned":
         if cfg.shots is not None or cfg.steps is not None:
@@ -44,7 +52,7 @@ def _generate(
         entry = {"source_checkpoint": saved.path, "target": saved.class_name}
         if saved.shot_rows is not None:
             entry["shot_rows"] = list(saved.shot_rows)
-        return {name: images}, {name: entry}
+        return {name: images}, {name: entry}, {name: saved.shots}
     if cfg.shots is None:
         raise UserError(
             f"checkpoint='{saved.path}' is a meta-learned initialization: give it shots=DIR, a "
@@ -52,7 +60,8 @@ def _generate(
             "checkpoint at a run's checkpoints/finetuned/<class>.pt"
         )
     sets, entries = {}, {}
-    for name, shots in read_shots(saved, str(cfg.shots), cfg.class_name, steps).items():
+    given = read_shots(saved, str(cfg.shots), cfg.class_name, steps)
+    for name, shots in given.items():
         t0 = time.perf_counter()
         adapted = adapt_saved(saved, shots, steps=cfg.steps, seed=seed,
                               hardware_cfg=cfg.hardware, class_name=name)  # fmt: skip
@@ -61,7 +70,7 @@ def _generate(
                  time.perf_counter() - t0)  # fmt: skip
         entries[name] = {"source_checkpoint": saved.path, "shots": shots.shape[0],
                          "shot_rows": []}  # fmt: skip
-    return sets, entries
+    return sets, entries, given
 
 
 def run(cfg: DictConfig) -> dict:
@@ -77,12 +86,14 @@ def run(cfg: DictConfig) -> dict:
     log.info("%s checkpoint %s: gan=%s, dataset=%s, %dx%d", saved.kind, saved.path,
              run_cfg.gan.name, run_cfg.dataset.name, run_cfg.dataset.image_size,
              run_cfg.dataset.image_size)  # fmt: skip
-    sets, entries = _generate(cfg, saved, steps)
+    judge = class_judge(saved, device) if cfg.filter else None  # refused before any work
+    sets, entries, shots = _generate(cfg, saved, steps)
+    kept = judge.cut(sets, shots) if judge is not None else None
     meta_train = saved.meta_train_classes
     manifest = write_synthetic(
         sets, out,
         {"checkpoint": saved.path, "checkpoint_kind": saved.kind, "seed": cfg.seed,
-         "noise_seed": noise_seed(cfg.seed), "steps": steps,
+         "noise_seed": noise_seed(cfg.seed), "steps": steps, "filter": kept,
          "adapted_here": saved.kind == "meta_init" and steps > 0,
          "config_hash": saved.config_hash, "meta_algo": run_cfg.meta_algo.name,
          "gan": run_cfg.gan.name, "dataset": run_cfg.dataset.name,
@@ -90,7 +101,7 @@ def run(cfg: DictConfig) -> dict:
          # (from_path) are never used as a dataset class's
          "from_path": saved.kind == "meta_init" or run_cfg.target.path is not None,
          **({"meta_train_classes": list(meta_train)} if meta_train is not None else {})},
-        entries,
+        {name: entries[name] for name in sets},
     )  # fmt: skip
     log.info("wrote %d images of %d class(es) to %s", manifest["count"], len(sets), out)
     return manifest

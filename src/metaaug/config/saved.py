@@ -19,9 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from metaaug import hardware
-from metaaug.config import build
+from metaaug.config import build, evaluator
 from metaaug.data.folders import read_classes
 from metaaug.errors import UserError
+from metaaug.fewshot.trust import ClassJudge
 from metaaug.gan.class_loss import ClassLoss
 from metaaug.io.checkpoint import load, load_checked
 from metaaug.meta.adapt import sample as sample_gan
@@ -243,3 +244,19 @@ def _refuse_too_few_shots(saved: Saved, count: int, steps: int, what: str) -> No
             f"{what} holds {count} image but gan={saved.config.gan.name} adapts on pairs of "
             f"shots; give at least {need} images, or steps=0 to sample the initialization as it is"
         )
+
+
+def class_judge(saved: Saved, device: torch.device) -> ClassJudge:
+    """`generate filter=true`'s judge for the images of `saved`: the protonet backbone of its
+    run (the domain classifier of its meta-train classes, cached by the run) and the
+    prototypes of those classes, read again from the run's dataset."""
+    run = saved.config
+    classes, split = build.classes_and_split(run)
+    if saved.meta_train_classes is not None and set(saved.meta_train_classes) != set(split.train):
+        raise UserError(
+            f"filter=true compares the images with the meta-train classes of the run behind "
+            f"checkpoint='{saved.path}', but its dataset.root='{run.dataset.root}' no longer "
+            "gives the same classes; restore the run's dataset, or drop filter=true"
+        )
+    features, _ = evaluator.domain_features(run, classes, split, device)
+    return ClassJudge(features, [classes[name] for name in split.train])

@@ -254,6 +254,7 @@ class GenerateCommand:
     steps: int | None = key(integer(0, note="null = the run's finetune.steps", null=True))
     seed: int = key(integer(0, MAX_SEED))
     batch_size: int | None = key(integer(1, note="null = the run's generate.batch_size", null=True))
+    filter: bool = key(BOOLEAN)
     hardware: Any = group(Hardware)
 
 

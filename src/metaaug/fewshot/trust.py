@@ -17,6 +17,10 @@ learner takes both under the class's label. Two remedies, each with its price:
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -24,6 +28,9 @@ from torch import Tensor
 from metaaug.fewshot.arms import Arm
 from metaaug.fewshot.episodes import Episode
 from metaaug.fewshot.learners import Prototypes
+from metaaug.metrics.domain import DomainFeatures
+
+log = logging.getLogger(__name__)
 
 
 class PrototypeJudge(Prototypes):
@@ -36,6 +43,43 @@ class PrototypeJudge(Prototypes):
         one_hot = F.one_hot(episode.support_labels, episode.ways).float()
         prototypes = F.normalize(one_hot.T @ support, dim=1)  # [ways, D]
         return (self.embed(images) @ prototypes.T).argmax(1) == labels.cpu()
+
+
+class ClassJudge(Prototypes):
+    """`metaaug generate filter=true`'s judge: with no episode to compare against, an image of
+    a new class is kept when it lies nearer its own shots' prototype than the prototype of
+    any other class generated with it or of any `known` class (image sets: the run's
+    meta-train classes, whose drawings are what its GAN draws by mistake)."""
+
+    def __init__(self, features: DomainFeatures, known: Sequence[Tensor]) -> None:
+        super().__init__(features)
+        self.known = torch.stack([self.prototype(images) for images in known])  # [R, D]
+
+    def prototype(self, images: Tensor) -> Tensor:
+        """[D]: the direction of the mean embedding of `images`."""
+        return F.normalize(self.embed(images).mean(0), dim=0)
+
+    def keeps(self, images: Tensor, shots: dict[str, Tensor], class_name: str) -> Tensor:
+        """Which of `images`, drawn for `class_name`, lie nearest that class's `shots`."""
+        others = [self.prototype(s) for name, s in shots.items() if name != class_name]
+        prototypes = torch.stack([self.prototype(shots[class_name]), *others])
+        return (self.embed(images) @ torch.cat([prototypes, self.known]).T).argmax(1) == 0
+
+    def cut(self, sets: dict[str, Tensor], shots: dict[str, Tensor]) -> dict[str, Any]:
+        """Each class's images in `sets` cut, in place, to those the judge keeps (a class it
+        keeps none of is dropped), judged against the `shots` each was drawn for; returns
+        the share kept per class and how many were drawn."""
+        kept, drawn = {}, {name: len(images) for name, images in sets.items()}
+        for name, images in list(sets.items()):
+            keep = self.keeps(images, shots, name)
+            kept[name] = int(keep.sum()) / len(keep)
+            log.info("%s: the judge kept %d of %d images", name, int(keep.sum()), len(images))
+            sets[name] = images[keep]
+            if not keep.any():
+                log.warning("%s: the judge kept none of its images; none are written", name)
+                del sets[name]
+        judge = "nearest prototype: the classes drawn and the meta-train classes, on the backbone"
+        return {"judge": judge, "drawn": drawn, "kept": kept}
 
 
 class Trusted:
