@@ -137,7 +137,9 @@ MANIFEST_KEYS = ("classes", "dataset", "image_size", "channels", "from_path",
 CLASS_KEYS = ("class_name", "folder", "shot_rows")
 
 
-def synthetic_folders(cfg: DictConfig, split) -> tuple[dict[str, Tensor], dict[str, list[int]]]:
+def synthetic_folders(
+    cfg: DictConfig, split: ClassSplit
+) -> tuple[dict[str, Tensor], dict[str, list[int]]]:
     """The synthetic folders under `fewshot.synthetic_path` (each with the manifest.json that
     `metaaug train` writes) of meta-test classes: their images, and the rows of the shots each
     was generated from (those become the class's support in every episode)."""
