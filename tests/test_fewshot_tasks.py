@@ -8,10 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from scipy import stats
 from sklearn.datasets import load_digits
 
+from metaaug.config import build
+from metaaug.config.fewshot_inputs import episode_sources
+from metaaug.config.overrides import composed
 from metaaug.fewshot.tasks import pooled
 from tests.conftest import Runner, assert_one_line_error
 
@@ -142,3 +146,38 @@ def test_a_view_arm_from_the_command_line(metaaug: Runner, refused: Runner, tmp_
     # a view needs its arm listed
     proc = refused("fewshot", *QUICK, view, "fewshot.arms=[none,classic_light]")
     assert_one_line_error(proc, "arms.classic_light.of=classic", "a view needs an arm listed")
+
+
+def test_a_task_cut_from_an_episode_scores_as_that_episode(
+    metaaug: Runner, omniglot_root: Path, tmp_path: Path
+) -> None:
+    """Omniglot's first meta-test episode written out as a task folder: `task=DIR` reads its
+    images as the dataset does and gives repeat 0 the seeds of episode 0, so each learner and
+    arm scores on repeat 0 exactly what the episodes path scores on episode 0 (the user's
+    problem is measured as the benchmark's episodes are)."""
+    settings = ["dataset=omniglot", f"dataset.root={omniglot_root}", "fewshot.ways=3",
+                "fewshot.shots=2", "fewshot.queries=4", *QUICK[1:], "fewshot.episodes=2",
+                "fewshot.learners=[protonet,plain]", "fewshot.arms=[none,classic]"]  # fmt: skip
+    cfg = composed("fewshot", settings)
+    classes, split = build.classes_and_split(cfg)
+    cut = episode_sources(cfg, classes, split, {})["episodes"].episode(0)  # what the command draws
+    task = tmp_path / "cut"
+    for part, images, labels in (("support", cut.support, cut.support_labels),
+                                 ("query", cut.query, cut.query_labels)):  # fmt: skip
+        for slot, name in enumerate(cut.class_names):
+            folder = task / part / f"{slot}_{name.replace('/', '-')}"  # in slot order
+            folder.mkdir(parents=True)
+            for i, image in enumerate(images[labels == slot]):
+                level = torch.round((image[0] + 1) * 127.5).to(torch.uint8).numpy()
+                Image.fromarray(255 - level).save(folder / f"{i:02d}.png")  # Omniglot: inverted
+
+    scored = {}
+    for mode, extra in (("episodes", []), ("task", [f"task={task}"])):
+        run_dir = tmp_path / f"run_{mode}"
+        proc = metaaug("fewshot", *settings, *extra, f"hydra.run.dir={run_dir}")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        report = json.loads((run_dir / "fewshot.json").read_text())
+        per_episode = report["tasks"]["cut"]["per_episode"] if extra else report["per_episode"]
+        scored[mode] = {(learner, arm): accuracies[0] for learner, arms in per_episode.items()
+                        for arm, accuracies in arms.items()}  # fmt: skip
+    assert len(scored["task"]) == 4 and scored["task"] == scored["episodes"]
