@@ -627,7 +627,7 @@ def ablation_runs(data: dict[str, Any]) -> str:
         return "\n".join(images).strip() or "(no run kept yet)"
     where = "meta-val" if data["stage"] == "val" else "meta-test"
     lines = [
-        f"The {data['stage']} stage's runs kept so far ({where} episodes), one seed per row: "
+        f"The {data['stage']} stage's runs ({where} episodes), one seed per row: "
         "the interval is over that seed's episodes (one GAN, one backbone), not over seeds, so "
         "a row is one split's reading, not a result. Paired differences in points, mean +- "
         "95% half-width; `kept`: the share of the gan arm's images its filter kept.",
