@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, grad, vmap
 
 from metaaug.errors import UserError
-from metaaug.gan.losses import gp_of_grads, penalty, scores_and_input_grads
+from metaaug.gan.losses import gp_of_grads, scores_and_input_grads
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from metaaug.models.conditioning import conditioning
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
@@ -28,6 +28,7 @@ from metaaug.models.gan import DCGANDiscriminator, DCGANGenerator
 from metaaug.models.mlp import MLPDiscriminator, MLPGenerator
 from metaaug.models.resnet import ResNetDiscriminator, ResNetGenerator
 from metaaug.models.spectral import SpectralNorm, apply_spectral_norm
+from tests.autograd_penalties import penalty
 
 CONF = Path(__file__).resolve().parents[1] / "src" / "metaaug" / "conf" / "gan"
 Z, WAYS, N, TASKS = 8, 3, 3, 2

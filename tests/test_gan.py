@@ -36,11 +36,11 @@ def test_unsupported_size_names_the_supported_ones(size: int) -> None:
 def test_one_fused_discriminator_pass_equals_separate_passes() -> None:
     """A round of the fine-tune scores real, fake and interpolates in one batch; with no batch
     statistics in D that must equal the textbook loss from three separate passes."""
-    from metaaug.gan.losses import interpolates, penalty
     from metaaug.meta.adapt import masters, module_round, module_state
     from metaaug.meta.functional import Pair
     from metaaug.meta.optimizers import InPlaceOptimizer
     from metaaug.meta.settings import Adversarial, OptimizerSpec
+    from tests.autograd_penalties import interpolates, penalty
 
     torch.manual_seed(0)
     gan = GAN(DCGANGenerator(8, 1, 16, width=4), DCGANDiscriminator(1, 16, width=4))

@@ -8,7 +8,7 @@ Losses (`LOSSES`):
   "Generative Adversarial Nets", NeurIPS 2014, section 3).
 - wgan_gp: the Wasserstein critic loss (Arjovsky et al., "Wasserstein GAN", ICML 2017); its
   gradient penalty (Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017,
-  eq. 3) is `penalty`/`gradient_penalty`, weighted by the caller.
+  eq. 3) is `gp_of_grads`, weighted by the caller.
 - hinge: the hinge loss (Lim & Ye, "Geometric GAN", 2017; Miyato et al., "Spectral
   Normalization for GANs", ICLR 2018, eq. 16-17).
 - lsgan: least squares with targets real 1, fake 0, and 1 for G (Mao et al., "Least Squares
@@ -18,13 +18,13 @@ Diversity: `mode_seeking` (`gan.diversity`; Mao et al., "Mode Seeking Generative
 Networks for Diverse Image Synthesis", CVPR 2019, eq. 3), G's term against a conditional
 generator that ignores z.
 
-Regularizers: the WGAN-GP penalty and R1 (`r1_penalty`; Mescheder et al., "Which Training
-Methods for GANs do actually Converge?", ICML 2018, eq. 9), each in two forms:
-- `penalty`, `r1_penalty` take the scores of inputs that require grad and differentiate with
-  `torch.autograd.grad(create_graph=True)`: for the ordinary stateful training loop.
-- `scores_and_input_grads` + `gp_of_grads`/`r1_of_grads` differentiate with `torch.func.vjp`,
-  which also works inside `torch.func.grad` and `vmap` (a functional inner loop), where
-  `torch.autograd.grad` does not.
+Regularizers: the WGAN-GP penalty (`gp_of_grads`) and R1 (`r1_of_grads`; Mescheder et al.,
+"Which Training Methods for GANs do actually Converge?", ICML 2018, eq. 9; the caller's weight
+`gan.r1_weight` plays the role of their gamma/2), both of the input gradients that
+`scores_and_input_grads` returns: built on `torch.func.vjp` under `torch.func.grad` and `vmap`
+(the functional inner loop), where `torch.autograd.grad` does not work. The gradient norm is
+taken over each sample's flattened pixels (FIGR's code took it over channels only, which
+penalizes every pixel position separately).
 """
 
 from __future__ import annotations
@@ -76,12 +76,6 @@ def g_loss(kind: str, fake: Tensor) -> Tensor:
     raise ValueError(kind)
 
 
-def interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """Random points on the lines between real and fake images, ready for a gradient."""
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real)
-    return (eps * real + (1 - eps) * fake).requires_grad_(True)
-
-
 def gp_of_grads(grads: Tensor) -> Tensor:
     """E[(||g||_2 - 1)^2], the norm over each sample's flattened gradient."""
     return ((grads.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
@@ -90,37 +84,6 @@ def gp_of_grads(grads: Tensor) -> Tensor:
 def r1_of_grads(grads: Tensor) -> Tensor:
     """E[||g||_2^2], the squared norm over each sample's flattened gradient."""
     return grads.flatten(1).pow(2).sum(dim=1).mean()
-
-
-def penalty(scores: Tensor, x_hat: Tensor) -> Tensor:
-    """E[(||grad_x D(x_hat)||_2 - 1)^2] from the critic's scores of the interpolates `x_hat`.
-
-    The gradient norm is taken over each sample's flattened pixels. (FIGR's code took it over
-    channels only, which penalizes every pixel position separately.)
-    """
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    return gp_of_grads(grad)
-
-
-def r1_penalty(scores_real: Tensor, x_real: Tensor) -> Tensor:
-    """R1 = E[||grad_x D(x)||_2^2] over real images, from D's scores of `x_real`.
-
-    `x_real` must require grad and `scores_real` be computed from it. Mescheder et al. weight
-    it by gamma/2; here the caller's weight (`gan.r1_weight`) plays that role.
-    """
-    (grad,) = torch.autograd.grad(scores_real.sum(), x_real, create_graph=True)
-    return r1_of_grads(grad)
-
-
-def gradient_penalty(
-    critic: Callable[[Tensor], Tensor],
-    real: Tensor,
-    fake: Tensor,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """WGAN-GP penalty (Gulrajani et al. 2017) of `critic` on random interpolates."""
-    x_hat = interpolates(real, fake, generator)
-    return penalty(critic(x_hat), x_hat)
 
 
 def scores_and_input_grads(critic: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:

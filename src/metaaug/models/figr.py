@@ -24,7 +24,7 @@ Deviations, and why:
 - Additions that default to FIGR's behaviour: `norm="none"` drops the LayerNorms (an
   ablation), `spectral_norm=True` normalizes D's convolutions and Linear.
 - FIGR's gradient penalty (norm over channels only) is not part of the modules; see
-  `metaaug.gan.losses.penalty`.
+  `metaaug.gan.losses.gp_of_grads`.
 """
 
 from __future__ import annotations
