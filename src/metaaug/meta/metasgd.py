@@ -49,45 +49,37 @@ class MetaSGD(MAML):
             )
         super().__init__(inner_steps, inner_optimizer, *args, **kwargs)
         self.name = "metasgd"
-        self._alpha: tuple[nn.ParameterDict, nn.ParameterDict] | None = None
+        self._alpha: tuple[Params, Params] | None = None  # keyed like named_parameters()
 
     def meta_step(self, init: GAN, tasks: Task, rng: torch.Generator) -> dict[str, float]:
         if self._alpha is None:  # every weight's rate starts at the inner learning rate
             lr = self.inner.spec.lr
-
-            def like(module: nn.Module) -> nn.ParameterDict:
-                return nn.ParameterDict(
-                    {k.replace(".", "/"): nn.Parameter(torch.full_like(v.detach(), lr))
-                     for k, v in module.named_parameters()}
-                )  # fmt: skip
-
-            self._alpha = (like(init.generator), like(init.discriminator))
+            self._alpha = tuple(
+                {k: nn.Parameter(torch.full_like(v.detach(), lr)) for k, v in m.named_parameters()}
+                for m in (init.generator, init.discriminator)
+            )  # type: ignore[assignment]
         logs = super().meta_step(init, tasks, rng)
         for net, alpha in zip("GD", self._alpha, strict=True):
             logs[f"lr_{net}_mean"] = torch.cat([v.flatten() for v in alpha.values()]).mean().item()
         return logs
 
     def learning_rates(self) -> tuple[Params, Params] | None:
-        if self._alpha is None:
-            return None
-        return tuple({k.replace("/", "."): v for k, v in part.items()} for part in self._alpha)  # type: ignore[return-value]
+        return self._alpha
 
     def extra_parameters(self) -> list[Tensor]:
-        if self._alpha is None:
-            return []
-        return [*self._alpha[0].values(), *self._alpha[1].values()]
+        return [] if self._alpha is None else [*self._alpha[0].values(), *self._alpha[1].values()]
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        if self._alpha is not None:
-            state["alpha_G"] = {k: v.detach() for k, v in self._alpha[0].items()}
-            state["alpha_D"] = {k: v.detach() for k, v in self._alpha[1].items()}
+        # saved with "/" for "." in the names, as the nn.ParameterDicts of earlier versions were
+        for key, alpha in zip(("alpha_G", "alpha_D"), self._alpha or (), strict=False):
+            state[key] = {k.replace(".", "/"): v.detach() for k, v in alpha.items()}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         if "alpha_G" in state:
             self._alpha = tuple(
-                nn.ParameterDict({k: nn.Parameter(v.clone()) for k, v in state[key].items()})
+                {k.replace("/", "."): nn.Parameter(v.clone()) for k, v in state[key].items()}
                 for key in ("alpha_G", "alpha_D")
             )  # type: ignore[assignment]
