@@ -27,7 +27,7 @@ Examples:
 
 
 def _usage() -> str:
-    lines = [f"  {name:<10} {help_line}" for name, (_, help_line) in COMMANDS.items()]
+    lines = [f"  {name:<10} {help_line}" for name, help_line in COMMANDS.items()]
     return USAGE.format(commands="\n".join(lines))
 
 
@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         if command not in COMMANDS:
             hint = ", ".join(nearest(command, COMMANDS))
             raise UserError(f"unknown command {command!r}; try one of: {hint} (metaaug --help)")
-        app = importlib.import_module(COMMANDS[command][0])  # (it may store configs of its own)
+        # (the module may store configs of its own)
+        app = importlib.import_module(f"metaaug.commands.{command}")
         # Hydra's other flags (--cfg, --config-dir, ...) are Hydra's to read: no check then
         if command in HYDRA_APPS and not any(a.startswith("-") for a in rest
                                              if a not in MULTIRUN_FLAGS):  # fmt: skip

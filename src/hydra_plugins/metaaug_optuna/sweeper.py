@@ -193,7 +193,7 @@ class OptunaSweeper(Sweeper):
             batch = []
             for i, trial in enumerate(trials):
                 trial.set_user_attr("job", job + i)
-                params = [f"{k}={_format(v)}" for k, v in trial.params.items()]
+                params = [f"{k}={v}" for k, v in trial.params.items()]  # str(float) is repr(float)
                 batch.append(tuple(fixed + params))
             returns = self.launcher.launch(batch, initial_job_idx=job)
             for trial, ret in zip(trials, returns, strict=True):
@@ -238,10 +238,3 @@ class OptunaSweeper(Sweeper):
             "best of %d completed trials (%d failed): #%d %s = %.4g %s", len(done), failed,
             best.number, self.objective, best.value, best.params,
         )  # fmt: skip
-
-
-def _format(value: Any) -> str:
-    """A sampled value as a command-line override value."""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)

@@ -13,26 +13,14 @@ NO_JOB_FLAGS = ("-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info", "
 HYDRA_APPS = ("train", "generate", "evaluate", "fewshot")
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
-COMMANDS: dict[str, tuple[str, str]] = {
-    "train": (
-        "metaaug.commands.train",
-        "meta-train a GAN initialization, fine-tune it on a few-shot target, write synthetic "
-        "images and metrics",
-    ),
-    "generate": (
-        "metaaug.commands.generate",
-        "sample a saved generator (finetuned, or meta_init adapted to your shots) into a folder",
-    ),
-    "evaluate": (
-        "metaaug.commands.evaluate",
-        "FID, KID, IS, precision/recall, memorization, fidelity between two image folders",
-    ),
-    "fewshot": (
-        "metaaug.commands.fewshot",
-        "N-way K-shot accuracy on held-out classes with each augmentation arm, paired against none",
-    ),
-    "summarize": (
-        "metaaug.commands.summarize",
-        "one row per trial of a sweep (metrics, parameters, status): summary.csv/.md/.png",
-    ),
+# name -> the one-line help; the command lives in metaaug.commands.<name>
+COMMANDS: dict[str, str] = {
+    "train": "meta-train a GAN initialization, fine-tune it on a few-shot target, write "
+    "synthetic images and metrics",
+    "generate": "sample a saved generator (finetuned, or meta_init adapted to your shots) into "
+    "a folder",
+    "evaluate": "FID, KID, IS, precision/recall, memorization, fidelity between two image folders",
+    "fewshot": "N-way K-shot accuracy on held-out classes with each augmentation arm, paired "
+    "against none",
+    "summarize": "one row per trial of a sweep (metrics, parameters, status): summary.csv/.md/.png",
 }
