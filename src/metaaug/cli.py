@@ -6,10 +6,10 @@ import importlib
 import sys
 
 from metaaug import __version__
-from metaaug.commands import COMMANDS, HYDRA_APPS, MULTIRUN_FLAGS, NO_JOB_FLAGS
+from metaaug.commands import COMMANDS, HYDRA_APPS, MULTIRUN_FLAGS
 from metaaug.config import keys
 from metaaug.errors import EXIT_USAGE, UserError, message, nearest
-from metaaug.io import rundir  # registers ${metaaug.run_id:} before Hydra reads a config
+from metaaug.io import rundir  # noqa: F401  (registers ${metaaug.run_id:} before Hydra reads a config)
 
 USAGE = """usage: metaaug <command> [key=value ...] [--multirun] [--cfg job] [--help]
 
@@ -29,40 +29,6 @@ Examples:
 def _usage() -> str:
     lines = [f"  {name:<10} {help_line}" for name, help_line in COMMANDS.items()]
     return USAGE.format(commands="\n".join(lines))
-
-
-def _override(argv: list[str], key: str) -> str | None:
-    """The value of `key=...` on the command line: the last one, unquoted; None when absent
-    or when it holds an interpolation (only Hydra can resolve that)."""
-    value = None
-    for arg in argv:
-        name, sep, rest = arg.partition("=")
-        if sep and name.lstrip("+") == key:
-            value = rest
-    if value is None or "${" in value:
-        return None
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        value = value[1:-1]
-    return value
-
-
-def _claim_output_dir(argv: list[str]) -> None:
-    """Hydra writes .hydra/ into the run (or sweep) directory before the command starts, so an
-    explicit one is checked and locked here, before anything is written: a run directory that
-    holds files, a sweep directory that holds another sweep's jobs (unless it holds the Optuna
-    study the sweep resumes) or a directory another process holds is refused. The lock lasts
-    as long as this process. Default directories are new by construction (rundir.RUN_ID)."""
-    if any(a.split("=", 1)[0] in NO_JOB_FLAGS for a in argv):
-        return
-    if any(a in MULTIRUN_FLAGS for a in argv):
-        sweep_dir = _override(argv, "hydra.sweep.dir")
-        if sweep_dir:
-            storage = _override(argv, "hydra.sweeper.storage")  # an Optuna study elsewhere
-            rundir.claim_sweep_dir(sweep_dir, storage=storage)
-        return
-    run_dir = _override(argv, "hydra.run.dir")
-    if run_dir:
-        rundir.claim_run_dir(run_dir)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,7 +56,6 @@ def main(argv: list[str] | None = None) -> None:
             from metaaug.commands import ranks  # (imports torch: not for --help or summarize)
 
             ranks.launch(rest)
-        _claim_output_dir(rest)
     except UserError as err:
         print(f"metaaug: error: {message(err, keys.BY_COMMAND.get(command))}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

@@ -4,8 +4,8 @@ plain argparse program).
 The registry holds the one-line help too, so `metaaug --help` answers without importing torch.
 """
 
-# Hydra's flags that print something and run no job: the CLI claims no run directory for them,
-# and every rank of a distributed run obeys them alone
+# Hydra's flags that print something and run no job: every rank of a distributed run obeys
+# them alone
 NO_JOB_FLAGS = ("-c", "--cfg", "-h", "--help", "--hydra-help", "-i", "--info", "-sc",
                 "--shell-completion")  # fmt: skip
 

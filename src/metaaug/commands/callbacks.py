@@ -16,9 +16,8 @@ from metaaug.io.rundir import claim_resolved_run_dir, claim_sweep_dir
 
 class ClaimRunDir(Callback):
     """Hydra callback (`hydra.callbacks.claim_run_dir`): claim the run (or sweep) directory
-    as Hydra resolved it, before Hydra writes `.hydra/` or the log there. cli.py can claim
-    only a literal `hydra.run.dir` from the command line; this also covers interpolations and
-    directories set in config files."""
+    as Hydra resolved it (a literal directory, an interpolation or one set in a config file
+    alike), before Hydra writes `.hydra/` or the log there."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -28,8 +27,7 @@ class ClaimRunDir(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # before the launcher creates the sweep directory and writes there: one it cannot
-        # create, or one holding another sweep's jobs (given by an interpolation or a config
-        # file; cli.py claims a literal one), is refused in one line
+        # create, or one holding another sweep's jobs, is refused in one line
         storage = OmegaConf.select(config, "hydra.sweeper.storage", default=None)
         try:
             claim_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(), storage=storage)
