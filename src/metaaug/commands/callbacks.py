@@ -11,7 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from metaaug.errors import EXIT_USAGE, UserError
-from metaaug.io.rundir import claim_resolved_run_dir, claim_sweep_dir
+from metaaug.io.rundir import claim_run_dir, claim_sweep_dir
 
 
 class ClaimRunDir(Callback):
@@ -21,7 +21,7 @@ class ClaimRunDir(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            claim_resolved_run_dir(Path(str(config.hydra.run.dir)).resolve())
+            claim_run_dir(Path(str(config.hydra.run.dir)).resolve())
         except UserError as err:
             _refuse(err)
 

@@ -193,12 +193,6 @@ def _claim(directory: Path, refuse: Callable[[Path], None], what: str, key: str)
         raise
 
 
-def claim_run_dir(directory: Path | str) -> None:
-    """For an explicit hydra.run.dir, before Hydra writes there: refuse one that holds files,
-    else hold its lock for the rest of this process."""
-    _claim(Path(directory), _refuse_used_run_dir, "run directory", "hydra.run.dir")
-
-
 def sweep_jobs(sweep_dir: Path | str) -> list[str]:
     """The job folders (those holding a .hydra/) already in a sweep directory, unless it
     holds an Optuna study: rerunning the sweep resumes the study in new job folders."""
@@ -219,19 +213,21 @@ def _refuse_used_sweep_dir(sweep_dir: Path, study_elsewhere: bool) -> None:
         )
 
 
-def claim_sweep_dir(sweep_dir: Path | str, *, storage: str | None = None) -> None:
-    """For an explicit hydra.sweep.dir, before Hydra writes there: refuse one that holds
-    another sweep's jobs (see `sweep_jobs`; not checked when `storage`, the Optuna sweeper's
-    study storage, is elsewhere), else hold its lock for the rest of this process."""
+def claim_sweep_dir(sweep_dir: Path, *, storage: str | None = None) -> None:
+    """For the sweep directory as Hydra resolved it (its callback), before Hydra writes there:
+    refuse one that holds another sweep's jobs (see `sweep_jobs`; not checked when `storage`,
+    the Optuna sweeper's study storage, is elsewhere), else hold its lock for the rest of this
+    process."""
     elsewhere = storage not in (None, "", "null")  # unset: the study is in the sweep dir
     refuse = functools.partial(_refuse_used_sweep_dir, study_elsewhere=elsewhere)
-    _claim(Path(sweep_dir), refuse, "sweep directory", "hydra.sweep.dir")
+    _claim(sweep_dir, refuse, "sweep directory", "hydra.sweep.dir")
 
 
-def claim_resolved_run_dir(directory: Path) -> None:
-    """`claim_run_dir` for the run directory as Hydra resolved it (its callback, before Hydra
-    writes there); one that was empty is removed again if the run leaves nothing in it."""
+def claim_run_dir(directory: Path) -> None:
+    """For the run directory as Hydra resolved it (its callback), before Hydra writes there:
+    refuse one that holds files, else hold its lock for the rest of this process; one that
+    was empty is removed again if the run leaves nothing in it."""
     empty = not directory.is_dir() or all(p.name == LOCK_FILE for p in directory.iterdir())
-    claim_run_dir(directory)
+    _claim(directory, _refuse_used_run_dir, "run directory", "hydra.run.dir")
     if empty:
         _claimed_empty.add(directory)
