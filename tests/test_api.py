@@ -98,6 +98,8 @@ def test_read_images_and_evaluate(run_dir: Path) -> None:
     assert 0 <= scores["fidelity"] <= 1 and scores["num_real"] == 30
     with pytest.raises(UserError, match="k=0"):
         metaaug.evaluate(real, fake, overrides=["k=0"])
+    with pytest.raises(UserError, match="metric=nope"):  # what Hydra refuses: one line too
+        metaaug.evaluate(real, fake, overrides=["metric=nope"])
 
 
 def test_evaluate_agrees_with_the_train_run(run_dir: Path) -> None:

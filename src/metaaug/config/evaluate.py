@@ -206,12 +206,11 @@ def check(cfg: DictConfig) -> None:
 
 def evaluate_images(sets: list[ClassImages], overrides: list[str]) -> dict:
     """`evaluate_sets` for image tensors (the Python API): the `metaaug evaluate` config
-    composed with `overrides` (dataset, metric, seed, ...), checked, on its device."""
-    from hydra import compose, initialize_config_module
-
+    composed with `overrides` (dataset, metric, seed, ...), checked, on its device; what Hydra
+    refuses in them is a UserError in one line, as on the command line."""
     from metaaug import hardware
+    from metaaug.config.overrides import composed
 
-    with initialize_config_module("metaaug.conf", version_base="1.3"):
-        cfg = compose("evaluate", overrides=["real=tensor", "fake=tensor", *overrides])
+    cfg = composed("evaluate", ["real=tensor", "fake=tensor", *overrides])
     check(cfg)
     return evaluate_sets(cfg, sets, hardware.resolve_device(cfg.hardware.device))
