@@ -18,6 +18,7 @@ from torch import Tensor
 
 from metaaug.commands import NO_JOB_FLAGS
 from metaaug.config import keys
+from metaaug.config.overrides import composed
 from metaaug.distributed import check_batch, from_environment, init, leave, ready, world
 from metaaug.errors import EXIT_DIVERGED, Diverged, Interrupted, UserError, exits_on_user_error
 
@@ -25,12 +26,9 @@ from metaaug.errors import EXIT_DIVERGED, Diverged, Interrupted, UserError, exit
 def _compose(overrides: list[str]) -> DictConfig | None:
     """The train config with these overrides, as Hydra composes it (None where it cannot: the
     Hydra app then says why on every rank)."""
-    from hydra import compose, initialize_config_module
-
     try:
-        with initialize_config_module("metaaug.conf", version_base="1.3"):
-            return compose("train", overrides=overrides)
-    except Exception:  # a bad override: Hydra reports it the usual way
+        return composed("train", overrides)
+    except UserError:  # a bad override: Hydra reports it the usual way
         return None
 
 
