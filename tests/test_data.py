@@ -84,6 +84,9 @@ def test_named_targets_are_held_out_before_the_split() -> None:
     assert set(many.test) == set(NAMES[:8]) and len(many.val) == 4
     with pytest.raises(UserError, match="leave fewer than 2"):
         split_classes(NAMES, 0.2, 0.25, seed=0, held_out=NAMES[:19])
+    for by, names in (("class", NAMES), ("group", GROUPED)):
+        with pytest.raises(UserError, match=r"held-out classes \['nope'\] are not classes of"):
+            split_classes(names, 0.2, 0.25, seed=0, held_out=[names[0], "nope"], by=by)
 
 
 def test_split_gives_every_requested_part_a_class_and_needs_three() -> None:

@@ -79,6 +79,11 @@ def split_classes(
         )
     if by not in ("class", "group"):
         raise UserError(f"dataset.split_by={by!r} is not known; use class or group")
+    unknown = sorted(set(held_out) - set(names))
+    if unknown:
+        raise UserError(
+            f"held-out classes {unknown} are not classes of the dataset; name existing classes"
+        )
     if by == "group":
         return split_groups(names, val_fraction, test_fraction, seed, held_out)
     ordered = sorted(set(names))
@@ -91,11 +96,6 @@ def split_classes(
     if test_fraction == 0:
         raise UserError("split test_fraction=0 leaves no meta-test class; set it to e.g. 0.2")
     forced = sorted(set(held_out))
-    unknown = [name for name in forced if name not in ordered]
-    if unknown:
-        raise UserError(
-            f"held-out classes {unknown} are not classes of the dataset; name existing classes"
-        )
     if len(forced) > n - 2:
         raise UserError(
             f"{len(forced)} named target classes leave fewer than 2 of the dataset's {n} classes "
@@ -148,11 +148,6 @@ def split_groups(
         raise UserError(
             f"the dataset has {len(groups)} group(s) but a split by group needs at least 3 "
             "(one per meta-train/val/test part); add groups or set dataset.split_by=class"
-        )
-    unknown = sorted(set(held_out) - set(ordered))
-    if unknown:
-        raise UserError(
-            f"held-out classes {unknown} are not classes of the dataset; name existing classes"
         )
     held_groups = sorted({group_of(name) for name in held_out})
     try:
