@@ -36,7 +36,7 @@ from metaaug.meta.settings import Adversarial, OptimizerSpec
 from metaaug.models.conditional import ConditionalGenerator, ProjectionDiscriminator
 from metaaug.models.dagan import ImageConditionedGenerator, PairDiscriminator
 from metaaug.models.gan import GAN, DCGANDiscriminator, DCGANGenerator
-from tests.conftest import TINY, Runner
+from tests.conftest import TINY, Runner, assert_one_line_error
 
 
 def numbered_classes(n: int, per: int) -> dict[str, Tensor]:
@@ -706,6 +706,10 @@ def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
     (train_dir / "synthetic" / "manifest.json").write_text(json.dumps(manifest))
     proc = refused("fewshot", *synthetic, "fewshot.shots=3")
     assert proc.returncode == 2 and "meta-trained on 1 of the episode classes" in proc.stderr
+    for damaged in ('{"complete": tr', "[]"):  # cut short, or not an object: one line
+        (train_dir / "synthetic" / "manifest.json").write_text(damaged)
+        proc = refused("fewshot", *synthetic, "fewshot.shots=3")
+        assert_one_line_error(proc, "is damaged or not a metaaug manifest", "metaaug train")
 
 
 @pytest.mark.parametrize(

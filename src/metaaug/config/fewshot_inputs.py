@@ -17,6 +17,7 @@ from torch import Tensor
 from metaaug.config import build
 from metaaug.config.saved import load_saved
 from metaaug.data.folders import read_classes
+from metaaug.data.images import describe
 from metaaug.data.sources import image_folder_flat
 from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError
@@ -158,7 +159,15 @@ def synthetic_folders(
     images: dict[str, Tensor] = {}
     fixed: dict[str, list[int]] = {}
     for path in manifests:
-        info = json.loads(path.read_text())
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            info = describe(err)
+        if not isinstance(info, dict):
+            raise UserError(
+                f"'{path}' is damaged or not a metaaug manifest ({str(info)[:80]}); generate "
+                "the images again with `metaaug train`"
+            )
         check_complete(path, info)
         missing = [k for k in MANIFEST_KEYS if k not in info]
         if missing:
