@@ -569,6 +569,26 @@ def test_fewshot_writes_its_table_csv_and_report(metaaug: Runner, tmp_path: Path
     assert any(p.name.startswith("events") for p in (run_dir / "tensorboard").iterdir())
 
 
+def test_the_report_is_strict_json_with_what_could_not_be_measured_as_null(
+    tmp_path: Path,
+) -> None:
+    """A figure that could not be measured (a p-value of fewer than 2 pairs) is NaN in a row:
+    fewshot.json holds null there (strict JSON a reader of any language parses), written
+    atomically like metrics.json."""
+    from metaaug.fewshot.report import write
+
+    row = {"learner": "plain", "arm": "classic", "accuracy": 0.5, "diff": 0.0,
+           "p_value": float("nan")}  # fmt: skip
+    write(tmp_path, [row], "table\n", {"rows": [row], "objective": {"accuracy": 0.5},
+                                       "seconds": 1.0}, {"seed": 0})  # fmt: skip
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} in fewshot.json")
+
+    report = json.loads((tmp_path / "fewshot.json").read_text(), parse_constant=refuse)
+    assert report["rows"][0]["p_value"] is None and report["rows"][0]["accuracy"] == 0.5
+
+
 def test_a_stopped_fewshot_run_says_how_to_go_on_and_is_taken_up(
     metaaug: Runner, refused: Runner, metric_cache: Path, tmp_path: Path
 ) -> None:

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from metaaug.config import build, keys
 from metaaug.config.evaluate import check, evaluate_sets, read_sets
 from metaaug.errors import exits_on_user_error
+from metaaug.io.atomic import write_json
 from metaaug.io.rundir import run_dir_lock
 from metaaug.io.synthetic import ensure_outputs_free
 from metaaug.metrics.names import EVALUATED
@@ -61,9 +62,7 @@ def run(cfg: DictConfig) -> dict:
     report = evaluate_sets(cfg, sets, device)
     report |= {"real": str(cfg.real), "fake": str(cfg.fake),
                "shots": None if cfg.shots is None else str(cfg.shots)}  # fmt: skip
-    from metaaug.pipeline.report import write
-
-    write(run_dir / OUTPUT, report)
+    write_json(run_dir / OUTPUT, report)
     for c in report["classes"]:
         for key, reason in c["unavailable"].items():
             log.info("%s: %s unavailable: %s", c["class_name"], key, reason)

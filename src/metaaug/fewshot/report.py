@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 
 from metaaug.fewshot.stats import mean_ci, paired_comparison
+from metaaug.io.atomic import write_json
 from metaaug.io.tensorboard import log_hparams
 
 log = logging.getLogger("metaaug.fewshot")
@@ -111,7 +111,7 @@ def write(
     writer.close()
     (run_dir / "fewshot.md").write_text(text)
     (run_dir / "fewshot.csv").write_text(to_csv(rows))
-    (run_dir / "fewshot.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_json(run_dir / "fewshot.json", report)  # strict: an unmeasurable figure is null
     for r in rows:
         log.info("%s / %s: %.2f%%", r["learner"], r["arm"], 100 * r["accuracy"])
     log.info("wrote %s (%.0f s)", run_dir / "fewshot.md", report["seconds"])

@@ -5,12 +5,15 @@ end in one line."""
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from metaaug.errors import UserError
 
@@ -58,6 +61,25 @@ def disk_errors(what: str, path: Path) -> Iterator[None]:
 def write_text(path: Path, text: str) -> Path:
     """Write `text` to `path` atomically (temporary file, fsync, rename)."""
     return write_bytes(path, text.encode())
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities (a figure that could not be measured) as null: strict JSON."""
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (int, float)):  # numpy, torch scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, report: Mapping[str, Any]) -> None:
+    """`report` as strict JSON (non-finite numbers as null), written atomically."""
+    text = json.dumps(_json_safe(report), indent=2, default=float, allow_nan=False)
+    write_text(path, text + "\n")
 
 
 def write_bytes(

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
 
-from metaaug.io.atomic import write_text
+from metaaug.io.atomic import write_json
 from metaaug.io.synthetic import folder_name
 from metaaug.io.tensorboard import log_hparams
 from metaaug.metrics.names import IF_MEASURED, REPORTED
@@ -42,26 +39,6 @@ def _keys(metrics: Mapping[str, float]) -> tuple[str, ...]:
     return REPORTED + tuple(k for k in IF_MEASURED if k in metrics)
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities (a metric that could not be measured) as null: strict JSON, and
-    the reason sits beside it under `unavailable`."""
-    if isinstance(value, Mapping):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (int, float)):  # numpy, torch scalars
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write(path: Path, report: Mapping[str, Any]) -> None:
-    """`report` as strict JSON (non-finite numbers as null), written atomically."""
-    text = json.dumps(_json_safe(report), indent=2, default=float, allow_nan=False)
-    write_text(path, text + "\n")
-
-
 def conclude(
     ctx: RunContext, inits: Initializations, outcomes: list[Outcome], timing: dict[str, float],
     manifest: Mapping[str, Any],
@@ -80,7 +57,7 @@ def conclude(
     value, over = _objective(ctx, inits, mean, many)
     curve_mean = {arm: across([o.curves[arm] for o in outcomes])[0] for arm in inits.arms}
     r = ctx.record
-    write(ctx.paths.run / "metrics.json", {
+    write_json(ctx.paths.run / "metrics.json", {
         "objective": {"name": ctx.objective.name, "value": value, "arm": inits.main,
                       "over": over},
         **{k: r[k] for k in ("seed", "config_hash", "dataset", "image_size", "channels",
