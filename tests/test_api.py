@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import metaaug
 from metaaug import api
@@ -79,6 +81,17 @@ def test_adapt_returns_a_new_gan_and_leaves_the_loaded_one(run_dir: Path) -> Non
     assert not torch.equal(metaaug.sample(adapted, 8), metaaug.sample(init, 8))
     with pytest.raises(UserError, match=r"do not fit the GAN.*\[1, 16, 16\]"):
         metaaug.adapt(init, torch.zeros(4, 3, 16, 16))
+
+
+def test_read_images_reads_as_the_gan_s_dataset_does(run_dir: Path, tmp_path: Path) -> None:
+    """Transparent pixels show the dataset's `alpha_background`, as in generate's shots."""
+    gan = metaaug.load(run_dir / "checkpoints" / "meta_init.pt")
+    pixels = np.zeros((16, 16, 4), np.uint8)  # black and fully transparent
+    pixels[4:12, 4:12] = (0, 0, 0, 255)  # an opaque black square
+    Image.fromarray(pixels, "RGBA").save(tmp_path / "a.png")
+    assert metaaug.read_images(tmp_path, gan)[0, 0, 0, 0] == 1.0  # digits: a white ground
+    gan.config.dataset.alpha_background = "black"
+    assert torch.all(metaaug.read_images(tmp_path, gan) == -1.0)
 
 
 def test_read_images_and_evaluate(run_dir: Path) -> None:

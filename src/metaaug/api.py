@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from metaaug.config import build
 from metaaug.config.saved import Saved, adapt_saved, load_saved, sample_saved
 from metaaug.data.sources import image_folder_flat
 
@@ -46,7 +47,7 @@ def read_images(
     channels: int | None = None,
 ) -> Tensor:
     """The images directly in `folder` (sorted by name), at `gan`'s image size and channels
-    (or the ones given) and the polarity of its dataset's files."""
+    (or the ones given), read as its dataset's files are (polarity, `alpha_background`)."""
     if gan is not None and not isinstance(gan, Saved):
         raise TypeError(
             f"gan is a {type(gan).__name__}: give a GAN from metaaug.api.load, or the sizes as "
@@ -55,10 +56,14 @@ def read_images(
     ds = gan.config.dataset if gan is not None else None
     if (image_size is None or channels is None) and ds is None:
         raise ValueError("give a loaded gan, or image_size and channels")
-    size = int(image_size if image_size is not None else ds.image_size)  # type: ignore[union-attr]
-    chans = int(channels if channels is not None else ds.channels)  # type: ignore[union-attr]
-    invert = bool(ds.source.get("invert", False)) if ds is not None else False
-    return image_folder_flat(str(folder), size, chans, invert, key="folder")
+    # the dataset's way of reading its files (polarity, transparent pixels), as generate's
+    fmt = build.image_format(ds) if ds is not None else {}
+    size = int(image_size if image_size is not None else fmt["image_size"])
+    chans = int(channels if channels is not None else fmt["channels"])
+    return image_folder_flat(
+        str(folder), size, chans, fmt.get("invert", False), key="folder",
+        alpha_background=fmt.get("alpha_background", "white"),
+    )  # fmt: skip
 
 
 def sample(gan: Saved, n: int, shots: Tensor | None = None, seed: int = 0) -> Tensor:
