@@ -22,6 +22,7 @@ from metaaug.data.split import ClassSplit
 from metaaug.errors import UserError
 from metaaug.fewshot import journal
 from metaaug.io.checkpoint import load_checked
+from metaaug.io.tensorboard import dotted
 
 # the config that defines meta-training; the listed leaves may change between the runs
 DEFINING = ("seed", "dataset", "gan", "meta_algo", "augment")
@@ -35,15 +36,6 @@ MAIN = "meta_algo"  # the main arm's node
 FIX = "point resume at a run's checkpoints/last.pt"
 
 
-def _flat(node: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            out |= _flat(value, f"{prefix}.{key}" if prefix else str(key))
-        return out
-    return {prefix: node}
-
-
 def defining(cfg: DictConfig, arm: str = MAIN) -> dict[str, Any]:
     """The dotted keys and resolved values of `cfg` that define the meta-training of `arm`
     (a baseline's node joins the run's)."""
@@ -52,7 +44,7 @@ def defining(cfg: DictConfig, arm: str = MAIN) -> dict[str, Any]:
     for key in DEFINING if arm == MAIN else (*DEFINING, arm):
         node = OmegaConf.select(cfg, key)
         value = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-        flat |= _flat(value, key)
+        flat |= dotted(value, key)
     return {
         k: v for k, v in flat.items()
         if k not in free and not any(part in DERIVED for part in k.split(".")[1:])
@@ -159,7 +151,7 @@ HELD = ("arms.gan.checkpoint", "fewshot.synthetic_path", "metric.cache_dir")
 def fewshot_defining(cfg: DictConfig) -> dict[str, Any]:
     """The dotted keys and resolved values of a fewshot config that define its episodes'
     figures."""
-    flat = _flat(OmegaConf.to_container(cfg, resolve=True), "")
+    flat = dotted(OmegaConf.to_container(cfg, resolve=True))
     return {k: v for k, v in flat.items() if k not in FEWSHOT_FREE}
 
 
