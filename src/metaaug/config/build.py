@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -16,6 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor
 
 from metaaug import hardware
+from metaaug.config import validate
 from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Data, class_target, select_targets
 from metaaug.errors import UserError, nearest
@@ -76,20 +77,18 @@ def split_by(ds: DictConfig) -> str:
     return str(ds.get("split_by", "class"))
 
 
-def classes_and_split(cfg: DictConfig) -> tuple[dict[str, Tensor], ClassSplit]:
+def classes_and_split(
+    cfg: DictConfig, held: Sequence[str] = ()
+) -> tuple[dict[str, Tensor], ClassSplit]:
     """The dataset's classes and their seeded meta-train / meta-val / meta-test split; the
-    classes named as targets are held out (meta-test) before the split is drawn."""
+    classes named as targets, and those of `held` that are dataset classes (the classes
+    `evaluate` measures), are held out (meta-test) before the split is drawn."""
     ds = cfg.dataset
-    if ds.get("root") is not None and not Path(str(ds.root)).expanduser().exists():
-        raise UserError(
-            f"dataset.root '{ds.root}' does not exist; point dataset.root at the folder "
-            f"holding the {ds.name} data"
-        )
+    validate.check_dataset_root(cfg)
     classes = instantiate(ds.source)
-    split = split_classes(
-        sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed,
-        named_targets(cfg, classes), by=split_by(ds),
-    )  # fmt: skip
+    held_out = [*named_targets(cfg, classes), *(name for name in held if name in classes)]
+    split = split_classes(sorted(classes), ds.val_fraction, ds.test_fraction, cfg.seed,
+                          held_out, by=split_by(ds))  # fmt: skip
     return classes, split
 
 

@@ -24,7 +24,7 @@ from torch import Tensor
 from metaaug.config import build, evaluator, validate
 from metaaug.config.groups import InceptionMetric
 from metaaug.data.folders import read_classes
-from metaaug.data.split import ClassSplit, split_classes
+from metaaug.data.split import ClassSplit
 from metaaug.data.target import Target
 from metaaug.errors import UserError
 from metaaug.io.synthetic import refuse_incomplete
@@ -99,15 +99,6 @@ def read_sets(cfg: DictConfig) -> list[ClassImages]:
     return [ClassImages(n, real[n], fake[n], shots.get(n)) for n in sorted(fake)]
 
 
-def _split(cfg: DictConfig, classes: dict[str, Tensor], names: list[str]) -> ClassSplit:
-    """The dataset's split as `metaaug train` drew it for these targets: the evaluated
-    classes that are dataset classes are held out first."""
-    ds = cfg.dataset
-    held = sorted(set(names) & set(classes))
-    return split_classes(sorted(classes), ds.val_fraction, ds.test_fraction,
-                         cfg.seed, held, by=build.split_by(ds))  # fmt: skip
-
-
 def _fidelity(
     cfg: DictConfig,
     classes: dict[str, Tensor],
@@ -138,9 +129,7 @@ def scorers(
         reason = ("metric=inception reads no dataset of related classes to train a fidelity "
                   "classifier on; use metric=domain with dataset=<those classes>")  # fmt: skip
         return extract, {"name": "inception", "weights_path": str(path)}, None, reason
-    validate.check_paths(cfg, "evaluate")
-    classes = build.instantiate(cfg.dataset.source)
-    split = _split(cfg, classes, [s.name for s in sets])
+    classes, split = build.classes_and_split(cfg, [s.name for s in sets])  # as train drew it
     extract, info = evaluator.domain_features(cfg, classes, split, device)
     described = {"name": "domain", "classifier_path": str(info["path"]),
                  "classifier_accuracy": info["accuracy"],

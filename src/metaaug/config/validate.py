@@ -264,10 +264,15 @@ def _check_folder(key: str, value: str | None, what: str) -> None:
         ) from None
 
 
-def check_paths(cfg: DictConfig, command: str) -> None:
-    """The folders the config names exist, are folders and can be listed."""
+def check_dataset_root(cfg: DictConfig) -> None:
+    """`dataset.root`, where one is set, exists, is a folder and can be listed."""
     _check_folder("dataset.root", cfg.dataset.get("root"), f"the folder holding the "
                   f"{cfg.dataset.name} data")  # fmt: skip
+
+
+def check_paths(cfg: DictConfig, command: str) -> None:
+    """The folders the config names exist, are folders and can be listed."""
+    check_dataset_root(cfg)
     if command == "train":
         _check_folder("target.path", cfg.target.get("path"), "a folder of images or of class "
                       "folders")  # fmt: skip
