@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from metaaug.data.images import image_files
-from metaaug.data.sources import image_folder_flat
+from metaaug.data.folders import class_folders, read_classes
 from metaaug.data.split import ClassSplit
 from metaaug.errors import BadValue, UserError, nearest
 
@@ -95,28 +93,20 @@ def path_targets(
     `class_name` or after the folder), or else one target per subfolder holding images (a
     user with 5 images of each of 20 new classes gets 20 targets)."""
     _check_shots(shots)
-
-    def read(folder: str | Path) -> torch.Tensor:
-        return image_folder_flat(
-            str(folder), image_size, channels, invert, alpha_background=alpha_background
+    many = class_folders(path, "target.path")
+    if many and class_name is not None:
+        raise BadValue(
+            f"{{path}} '{path}' holds class folders, each named after its folder, "
+            f"so {{class_name}}={class_name} has nothing to name; drop it"
         )
-
-    folder = Path(path).expanduser()
-    if folder.is_dir() and not image_files(folder):
-        subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and image_files(p))
-        if subfolders:
-            if class_name is not None:
-                raise BadValue(
-                    f"{{path}} '{path}' holds class folders, each named after its folder, "
-                    f"so {{class_name}}={class_name} has nothing to name; drop it"
-                )
-            return [
-                _folder_target(sub.name, read(sub), shots, seed, f"{{path}} class folder '{sub}'")
-                for sub in subfolders
-            ]
-    images = read(path)
-    name = str(class_name) if class_name is not None else folder.resolve().name
-    return [_folder_target(name, images, shots, seed, f"{{path}} '{path}'")]
+    classes = read_classes(path, "target.path", image_size=image_size, channels=channels,
+                           invert=invert, alpha_background=alpha_background,
+                           class_name=None if class_name is None else str(class_name))  # fmt: skip
+    return [
+        _folder_target(name, images, shots, seed,
+                       f"{{path}} class folder '{many[name]}'" if many else f"{{path}} '{path}'")
+        for name, images in classes.items()
+    ]  # fmt: skip
 
 
 def sample_names(names: Sequence[str], n: int, seed: int) -> list[str]:
