@@ -121,6 +121,28 @@ def test_filter_writes_the_images_the_judge_keeps_in_order(
     assert json.loads((tmp_path / "all" / "manifest.json").read_text())["filter"] is None
 
 
+def test_filter_that_keeps_nothing_writes_nothing_and_says_so(
+    refused: Runner, run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A judge that keeps none of any class's images (a run's backbone can put every image of
+    a class unlike its meta-train classes nearer one of them): one line, no output folder."""
+    from metaaug.commands import generate
+
+    class KeepsNothing:
+        def cut(self, sets: dict, shots: dict) -> dict:
+            drawn = {name: len(images) for name, images in sets.items()}
+            sets.clear()
+            return {"judge": "none", "drawn": drawn, "kept": dict.fromkeys(drawn, 0.0)}
+
+    monkeypatch.setattr(generate, "class_judge", lambda saved, device: KeepsNothing())
+    shots = _shots(tmp_path / "shots" / "stroke", 4).parent
+    proc = refused("generate", f"checkpoint={run_dir / 'checkpoints' / 'meta_init.pt'}",
+                   f"shots={shots}", "num_images=8", "steps=2", "filter=true",
+                   f"out={tmp_path / 'kept'}")  # fmt: skip
+    assert_one_line_error(proc, "filter=true kept none of the 8 images drawn", "filter=false")
+    assert not (tmp_path / "kept").exists()
+
+
 def test_a_path_with_a_space_and_a_non_ascii_letter_works_quoted_as_the_error_says(
     metaaug: Runner, refused: Runner, run_dir: Path, tmp_path: Path
 ) -> None:

@@ -89,6 +89,12 @@ def run(cfg: DictConfig) -> dict:
     judge = class_judge(saved, device) if cfg.filter else None  # refused before any work
     sets, entries, shots = _generate(cfg, saved, steps)
     kept = judge.cut(sets, shots) if judge is not None else None
+    if not sets:  # the judge kept no image of any class: nothing to write
+        raise UserError(
+            f"filter=true kept none of the {sum(kept['drawn'].values())} images drawn (the run's "
+            "backbone put each nearer another class than its own shots); draw more with "
+            "num_images or set filter=false"
+        )
     meta_train = saved.meta_train_classes
     manifest = write_synthetic(
         sets, out,
