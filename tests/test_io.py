@@ -52,7 +52,11 @@ def test_synthetic_writer_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
-@pytest.mark.parametrize(("name", "folder"), [("T-shirt/top", "T-shirt_top"), ("3", "3")])
+@pytest.mark.parametrize(
+    ("name", "folder"),
+    [("T-shirt/top", "T-shirt_top"), ("3", "3"), (".", "class"), ("..", "class"),
+     ("../../x", "x"), ("a.b", "a.b"), (".hidden", "hidden")],
+)  # fmt: skip
 def test_folder_names_have_no_slashes(name: str, folder: str) -> None:
     assert folder_name(name) == folder
 

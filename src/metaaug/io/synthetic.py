@@ -21,9 +21,10 @@ from metaaug.io.atomic import staged_dir, unwritable, write_text
 def folder_name(class_name: str) -> str:
     """A class name as one folder name (Omniglot's `Korean/character07` -> `Korean_character07`).
 
-    ImageFolder takes only the first level under its root as classes, so no slashes.
+    ImageFolder takes only the first level under its root as classes, so no slashes; no
+    leading or trailing dots either (`.` and `..` are no folders, `.x` a hidden one).
     """
-    return re.sub(r"[^\w.\-]+", "_", class_name).strip("_") or "class"
+    return re.sub(r"[^\w.\-]+", "_", class_name).strip("_.") or "class"
 
 
 def ensure_outputs_free(run_dir: Path, names: tuple[str, ...]) -> None:
