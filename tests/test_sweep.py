@@ -15,7 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra_plugins.metaaug_optuna import sweeper
 from hydra_plugins.metaaug_optuna.sweeper import direction_of, distribution, search_space
 from metaaug.hardware import usable_cpus
-from tests.conftest import TINY, Runner
+from tests.conftest import TINY, Runner, assert_one_line_error
 
 
 def _dist(line: str) -> optuna.distributions.BaseDistribution:
@@ -173,6 +173,41 @@ def test_summarize_a_damaged_study_or_trial_is_one_line(refused: Runner, tmp_pat
     with (sweep / "summary.csv").open() as f:
         (row,) = list(csv.DictReader(f))
     assert (row["status"], row["error"]) == ("failed", "metrics.json is damaged (not JSON)")
+
+
+def test_summarize_reads_a_sweep_without_writing_to_it_or_a_traceback(
+    refused: Runner, tmp_path: Path
+) -> None:
+    """An empty or foreign optuna.db is refused before Optuna could create its tables in it
+    (summarize only reads); a damaged multirun.yaml is one line; a metrics.json that is JSON
+    but no train report is a failed row."""
+    import sqlite3
+
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "metrics.json").write_text("[1, 2, 3]")
+    db = sweep / "optuna.db"
+    db.write_bytes(b"")  # a sweep stopped before Optuna wrote its tables
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as con:
+        con.execute("CREATE TABLE x (a INTEGER)")
+    for content in (b"", foreign.read_bytes()):
+        db.write_bytes(content)
+        proc = refused("summarize", str(sweep))
+        assert_one_line_error(proc, f"'{db}' is not a readable Optuna study (it holds no study)")
+        assert db.read_bytes() == content  # not written to
+    db.unlink()
+    for damaged in ("", ": : :[", "[1, 2]"):
+        (sweep / "multirun.yaml").write_text(damaged)
+        proc = refused("summarize", str(sweep))
+        assert_one_line_error(proc, "multirun.yaml' is damaged", "move it aside")
+    (sweep / "multirun.yaml").unlink()
+    proc = refused("summarize", str(sweep))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with (sweep / "summary.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["status"] == "failed"
+    assert row["error"] == "metrics.json is damaged (not a train report)"
 
 
 def test_trials_share_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,8 +4,10 @@ status (`collect`); `write` writes them out."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sqlite3
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +69,9 @@ def _study(root: Path, name: str | None) -> tuple[Any, list[Any]]:
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
+    fix = "move it aside to summarize the job folders alone, or restore it from a copy"
+    if "studies" not in _tables(db):  # else Optuna would create its tables in the file
+        raise UserError(f"'{db}' is not a readable Optuna study (it holds no study); {fix}")
     storage = f"sqlite:///{db.resolve()}"
     try:
         names = optuna.study.get_all_study_names(storage)
@@ -76,10 +81,17 @@ def _study(root: Path, name: str | None) -> tuple[Any, list[Any]]:
         return study, study.trials
     except SQLAlchemyError as error:
         reason = str(error.orig) if getattr(error, "orig", None) else type(error).__name__
-        raise UserError(
-            f"'{db}' is not a readable Optuna study ({reason}); move it aside to summarize the "
-            "job folders alone, or restore it from a copy"
-        ) from None
+        raise UserError(f"'{db}' is not a readable Optuna study ({reason}); {fix}") from None
+
+
+def _tables(db: Path) -> set[str]:
+    """The tables of the SQLite file `db`, read without writing to it (none when it is not one)."""
+    query = "SELECT name FROM sqlite_master WHERE type='table'"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as c:
+            return {row[0] for row in c.execute(query)}
+    except sqlite3.Error:
+        return set()
 
 
 def _importance(study: Any) -> dict[str, float]:
@@ -103,7 +115,15 @@ def collect(root: Path) -> Sweep:
         )
     jobs = {int(p.name): p for p in root.iterdir() if p.is_dir() and p.name.isdigit()}
     config_path = root / "multirun.yaml"
-    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    try:
+        config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        config = None
+    if not isinstance(config, dict):
+        raise UserError(
+            f"'{config_path}' is damaged (not the YAML mapping Hydra writes); restore it, or move "
+            "it aside to summarize the job folders without the sweep's settings"
+        )
     if not jobs and not (root / "optuna.db").is_file():
         raise UserError(
             f"'{root}' holds no job folders (0/, 1/, ...) of a `metaaug train -m` sweep; pass "
@@ -137,15 +157,18 @@ def collect(root: Path) -> Sweep:
             continue
         try:
             report = json.loads(metrics_path.read_text())
+            metrics, value = _figures(report), number(report["objective"]["value"])
+            wall = float(report.get("timing", {}).get("total_s", trial.wall_s))
         except (json.JSONDecodeError, UnicodeDecodeError):
             trial.status, trial.error = "failed", "metrics.json is damaged (not JSON)"
             continue
-        trial.metrics = _figures(report)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            trial.status, trial.error = "failed", "metrics.json is damaged (not a train report)"
+            continue
+        trial.metrics, trial.value, trial.wall_s = metrics, value, wall
         places.add("meta-val classes" if _validated(report) else "meta-test targets")
         if study is None:
             trial.status = "completed"
-        trial.value = number(report["objective"]["value"])
-        trial.wall_s = float(report.get("timing", {}).get("total_s", trial.wall_s))
     measured_on = " and ".join(sorted(places)) or "meta-val classes"
     return Sweep(root, objective, direction, [trials[j] for j in sorted(trials)],
                  _importance(study), measured_on)  # fmt: skip
