@@ -84,6 +84,8 @@ def test_a_fixed_support_is_the_support_and_never_a_query() -> None:
         assert support == [1006.0, 1002.0] and not {1006.0, 1002.0} & set(query)
     with pytest.raises(UserError, match=r"generated from 2 shots; set shots=2"):
         EpisodeSampler(classes, list(classes), 4, 3, 2, seed=0, fixed_support=fixed)
+    with pytest.raises(UserError, match=r"shot rows \[6, 8\] outside its 8 images"):
+        EpisodeSampler(classes, list(classes), 4, 2, 5, seed=0, fixed_support={"c1": [6, 8]})
 
 
 def test_episode_sampler_rejects_impossible_settings() -> None:
@@ -730,6 +732,9 @@ def test_synthetic_arm_uses_train_s_folder_with_its_shots_as_the_support(
         (train_dir / "synthetic" / "manifest.json").write_text(damaged)
         proc = refused("fewshot", *synthetic, "fewshot.shots=3")
         assert_one_line_error(proc, "is damaged or not a metaaug manifest", "metaaug train")
+    (train_dir / "synthetic" / "manifest.json").write_text(json.dumps(manifest | {"classes": None}))
+    proc = refused("fewshot", *synthetic, "fewshot.shots=3")
+    assert_one_line_error(proc, "lacks a list under classes", "metaaug train")
 
 
 @pytest.mark.parametrize(

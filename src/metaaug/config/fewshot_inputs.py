@@ -170,6 +170,8 @@ def synthetic_folders(
             )
         check_complete(path, info)
         missing = [k for k in MANIFEST_KEYS if k not in info]
+        if "classes" in info and not isinstance(info["classes"], list):
+            missing.append("a list under classes")
         if missing:
             raise UserError(
                 f"'{path}' lacks {', '.join(missing)} (written by an older metaaug or another "

@@ -71,6 +71,12 @@ class EpisodeSampler:
                     f"the synthetic images of '{name}' were generated from {len(rows)} shots; "
                     f"set {{shots}}={len(rows)} so that those shots are its support"
                 )
+            if any(not 0 <= row < classes[name].shape[0] for row in rows):
+                raise BadValue(
+                    f"the synthetic images of '{name}' name shot rows {list(rows)} outside its "
+                    f"{classes[name].shape[0]} images (a damaged manifest.json, or another "
+                    "dataset); generate them again with `metaaug train`"
+                )
         self.classes = classes
         self.names = tuple(names)
         self.ways, self.shots, self.queries, self.seed = ways, shots, queries, seed
