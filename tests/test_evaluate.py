@@ -168,6 +168,11 @@ def test_bad_folders_are_refused_in_one_line(refused: Runner, tmp_path: Path) ->
     )
     assert_one_line_error(refused("evaluate", f"real={real}", f"fake={fake}", "k=0"), "k=0")
     assert_one_line_error(refused("evaluate", f"fake={fake}"), "real is not set")
+    shots = _digits(tmp_path / "shots", (1,), 3, start=4)  # two of them are real's too
+    assert_one_line_error(
+        refused("evaluate", f"real={real / '1'}", f"fake={fake / '1'}", f"shots={shots / '1'}"),
+        "real holds 2 of the 3 shots of class '1'", "take the shots out of real",
+    )  # fmt: skip
 
 
 def test_inception_without_weights_says_how_to_supply_them(metaaug: Runner, tmp_path: Path) -> None:

@@ -86,7 +86,8 @@ def read_sets(cfg: DictConfig) -> list[ClassImages]:
                 "one class; give the shots of that class (or class_name=NAME to pick it)"
             )
         one = next(iter(shots.values())) if shots else None
-        return [ClassImages(name, next(iter(real.values())), next(iter(fake.values())), one)]
+        return _shots_apart([ClassImages(name, *(next(iter(d.values())) for d in (real, fake)),
+                                         one)])  # fmt: skip
     missing = sorted(set(fake) - set(real))
     if missing:
         raise UserError(
@@ -96,7 +97,21 @@ def read_sets(cfg: DictConfig) -> list[ClassImages]:
     unmatched = sorted(set(real) - set(fake))
     if unmatched:
         log.info("real classes without fake images (not evaluated): %s", ", ".join(unmatched))
-    return [ClassImages(n, real[n], fake[n], shots.get(n)) for n in sorted(fake)]
+    return _shots_apart([ClassImages(n, real[n], fake[n], shots.get(n)) for n in sorted(fake)])
+
+
+def _shots_apart(sets: list[ClassImages]) -> list[ClassImages]:
+    """`sets`, refused where `real` holds one of the shots: memorization and copies compare
+    the fakes with new real drawings of the class, and a shot among them reads as infinity."""
+    for s in sets:
+        held = {row.numpy().tobytes() for row in s.real} if s.shots is not None else set()
+        among = sum(row.numpy().tobytes() in held for row in s.shots) if held else 0
+        if among:
+            raise UserError(
+                f"real holds {among} of the {len(s.shots)} shots of class '{s.name}'; take the "
+                "shots out of real (memorization compares the fakes with new real images)"
+            )
+    return sets
 
 
 def _fidelity(
@@ -202,4 +217,4 @@ def evaluate_images(sets: list[ClassImages], overrides: list[str]) -> dict:
 
     cfg = composed("evaluate", ["real=tensor", "fake=tensor", *overrides])
     check(cfg)
-    return evaluate_sets(cfg, sets, hardware.resolve_device(cfg.hardware.device))
+    return evaluate_sets(cfg, _shots_apart(sets), hardware.resolve_device(cfg.hardware.device))
