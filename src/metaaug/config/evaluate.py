@@ -103,13 +103,17 @@ def read_sets(cfg: DictConfig) -> list[ClassImages]:
 def _shots_apart(sets: list[ClassImages]) -> list[ClassImages]:
     """`sets`, refused where `real` holds one of the shots: memorization and copies compare
     the fakes with new real drawings of the class, and a shot among them reads as infinity."""
+
+    def key(image: Tensor) -> bytes:
+        return image.detach().cpu().contiguous().numpy().tobytes()
+
     for s in sets:
-        held = {row.numpy().tobytes() for row in s.real} if s.shots is not None else set()
-        among = sum(row.numpy().tobytes() in held for row in s.shots) if held else 0
+        shots = {key(row) for row in s.shots} if s.shots is not None else set()
+        among = {k for row in s.real if (k := key(row)) in shots} if shots else set()
         if among:
             raise UserError(
-                f"real holds {among} of the {len(s.shots)} shots of class '{s.name}'; take the "
-                "shots out of real (memorization compares the fakes with new real images)"
+                f"real holds {len(among)} of the {len(s.shots)} shots of class '{s.name}'; take "
+                "the shots out of real (memorization compares the fakes with new real images)"
             )
     return sets
 
