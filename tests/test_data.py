@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 
@@ -466,3 +467,21 @@ def test_uniform_images_keep_exact_values(tmp_path: Path) -> None:
     value = image_folder_flat(str(tmp_path), 28)[0, 0]
     assert value.min().item() == pytest.approx(128 / 127.5 - 1, abs=1e-6)
     assert value.max().item() == pytest.approx(128 / 127.5 - 1, abs=1e-6)
+
+
+def test_a_folder_of_images_with_class_folders_beside_them_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stray image beside class folders makes the folder one class: said, not silent."""
+    from metaaug.data.folders import class_folders
+
+    for place in ("stray.png", "dent/0.png", "crack/0.png"):
+        (tmp_path / place).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", (8, 8)).save(tmp_path / place)
+    with caplog.at_level(logging.WARNING, logger="metaaug.data.folders"):
+        assert class_folders(tmp_path, "shots") is None
+    assert "is read as one class; its folders of images are not read (crack, dent)" in caplog.text
+    (tmp_path / "stray.png").unlink()
+    caplog.clear()
+    assert sorted(class_folders(tmp_path, "shots") or {}) == ["crack", "dent"]
+    assert not caplog.text

@@ -3,6 +3,7 @@ class each), the layout `metaaug train` writes to synthetic/ and reads from targ
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from torch import Tensor
@@ -10,6 +11,8 @@ from torch import Tensor
 from metaaug.data.images import image_files
 from metaaug.data.sources import image_folder_flat
 from metaaug.errors import UserError, nearest
+
+log = logging.getLogger(__name__)
 
 
 def class_folders(path: str | Path, key: str) -> dict[str, Path] | None:
@@ -21,9 +24,14 @@ def class_folders(path: str | Path, key: str) -> dict[str, Path] | None:
         raise UserError(f"{key}='{path}' does not exist; point {key} at a folder of images")
     if not folder.is_dir():
         raise UserError(f"{key}='{path}' is a file, not a folder; point {key} at a folder")
-    if image_files(folder):
-        return None
     subfolders = {p.name: p for p in sorted(folder.iterdir()) if p.is_dir() and image_files(p)}
+    if image_files(folder):
+        if subfolders:  # a stray image beside class folders makes the folder one class
+            log.warning(
+                "%s='%s' holds images itself, so it is read as one class; its folders of "
+                "images are not read (%s)", key, path, ", ".join(subfolders),
+            )  # fmt: skip
+        return None
     if not subfolders:
         raise UserError(
             f"{key}='{path}' holds no png/jpg/jpeg/bmp images, neither directly nor in class "
