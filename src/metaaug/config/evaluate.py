@@ -86,8 +86,8 @@ def read_sets(cfg: DictConfig) -> list[ClassImages]:
                 "one class; give the shots of that class (or class_name=NAME to pick it)"
             )
         one = next(iter(shots.values())) if shots else None
-        return _shots_apart([ClassImages(name, *(next(iter(d.values())) for d in (real, fake)),
-                                         one)])  # fmt: skip
+        sets = [ClassImages(name, next(iter(real.values())), next(iter(fake.values())), one)]
+        return _shots_apart(sets)
     missing = sorted(set(fake) - set(real))
     if missing:
         raise UserError(

@@ -161,12 +161,13 @@ def synthetic_folders(
     for path in manifests:
         try:
             info = json.loads(path.read_text())
+            damage = "" if isinstance(info, dict) else f"a JSON {type(info).__name__}"
         except (OSError, ValueError) as err:
-            info = describe(err)
-        if not isinstance(info, dict):
+            damage = describe(err)
+        if damage:
             raise UserError(
-                f"'{path}' is damaged or not a metaaug manifest ({str(info)[:80]}); generate "
-                "the images again with `metaaug train`"
+                f"'{path}' is damaged or not a metaaug manifest ({damage}); generate the images "
+                "again with `metaaug train`"
             )
         check_complete(path, info)
         missing = [k for k in MANIFEST_KEYS if k not in info]
