@@ -192,6 +192,28 @@ def test_bad_requests_are_refused_in_one_line(
                           "num_images=0", "integer >= 1")  # fmt: skip
 
 
+def test_checkpoints_edited_by_hand_are_refused_in_one_line(
+    refused: Runner, run_dir: Path, tmp_path: Path
+) -> None:
+    """A finetuned checkpoint without its shots, and an initialization whose stored run config
+    lost a key the GAN is rebuilt with: one line naming what is missing, no output folder."""
+    finetuned = torch.load(_finetuned(run_dir), weights_only=True)
+    no_shots = save_atomic({k: v for k, v in finetuned.items() if k != "shots"},
+                           tmp_path / "no_shots.pt")  # fmt: skip
+    out = tmp_path / "out"
+    assert_one_line_error(refused("generate", f"checkpoint={no_shots}", f"out={out}"),
+                          "has no usable shots", "finetuned checkpoint")  # fmt: skip
+    init = torch.load(run_dir / "checkpoints" / "meta_init.pt", weights_only=True)
+    del init["config"]["dataset"]["image_size"]
+    edited = save_atomic(init, tmp_path / "meta_init.pt")
+    shots = _shots(tmp_path / "shots", 3)
+    assert_one_line_error(
+        refused("generate", f"checkpoint={edited}", f"shots={shots}", f"out={out}"),
+        "holds a run config without dataset.image_size",
+    )  # fmt: skip
+    assert not out.exists()
+
+
 def test_an_image_conditioned_gan_needs_two_shots(metaaug: Runner, tmp_path: Path) -> None:
     """DAGAN adapts on pairs of shots: one shot is too few (steps=0 samples it as it is)."""
     with initialize_config_module("metaaug.conf", version_base="1.3"):

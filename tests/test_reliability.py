@@ -127,6 +127,24 @@ def test_damaged_resume_checkpoints_get_one_line(
     _one_line(proc, 2, "error", "damaged or not a metaaug checkpoint", "checkpoints/last.pt")
 
 
+@pytest.mark.parametrize(
+    ("edit", "entry"),
+    [({"rng": None}, "rng"), ({"rng": torch.zeros(100, dtype=torch.uint8)}, "rng"),
+     ({"sampler_rng": "state"}, "sampler_rng"), ({"iteration": -5}, "iteration")],
+)  # fmt: skip
+def test_an_edited_training_state_is_refused_by_its_entry(
+    refused: Runner, tiny_run: Path, tmp_path: Path, edit: dict, entry: str
+) -> None:
+    """A last.pt whose random states or iteration were edited: one line naming the entry,
+    before the run starts (not a RuntimeError or KeyError where the entry is read)."""
+    state = torch.load(tiny_run / "checkpoints" / "last.pt", weights_only=True)
+    edited = tmp_path / "last.pt"
+    save_atomic({**state, **edit} if edit[entry] is not None else
+                {k: v for k, v in state.items() if k != entry}, edited)  # fmt: skip
+    proc = refused("train", *TINY, "compare_baselines=false", f"resume={edited}")
+    _one_line(proc, 2, "error", f"has no usable {entry}", "checkpoints/last.pt")
+
+
 def test_load_checked_refuses_non_finite_and_foreign_states(tmp_path: Path) -> None:
     path = tmp_path / "nan.pt"
     save_atomic({"kind": "meta_init", "gan": {"g.w": torch.tensor([1.0, float("nan")])}}, path)

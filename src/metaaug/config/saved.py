@@ -20,6 +20,8 @@ from torch import Tensor
 
 from metaaug import hardware
 from metaaug.config import build, evaluator
+from metaaug.config.rules import table_of
+from metaaug.config.schema import TrainCommand
 from metaaug.data.folders import read_classes
 from metaaug.errors import UserError
 from metaaug.fewshot.trust import ClassJudge
@@ -38,6 +40,8 @@ FIX = ("point it at a run's checkpoints/finetuned/<class>.pt (sampled as is) or 
 # what a run config written before these keys existed fine-tunes with (train.yaml's defaults)
 RUN_DEFAULTS = {"guard": {"on_divergence": "stop", "lr_factor": 0.5, "max_rollbacks": 3},
                 "generate": {"batch_size": 256}}  # fmt: skip
+# the nodes of a run config that rebuilding, adapting and sampling its GAN read
+READ = ("seed", "target", "dataset", "gan", "finetune", "generate", "augment")
 
 
 @dataclass(frozen=True)
@@ -84,16 +88,32 @@ def _run_config(state: dict[str, Any], path: Path, key: str) -> DictConfig:
     """The run config of a checkpoint: its own, else (a finetuned checkpoint written before
     they held one) the one in the run's meta_init.pt beside checkpoints/finetuned/."""
     if "config" in state:
-        return OmegaConf.merge(RUN_DEFAULTS, state["config"])
+        return _complete(OmegaConf.merge(RUN_DEFAULTS, state["config"]), path, key)
     sibling = path.parent.parent / "meta_init.pt"
     if state.get("kind") == "finetuned" and sibling.is_file():
         init = load_checked(sibling, key, "meta_init", FIX)
         if "config" in init:
-            return OmegaConf.merge(RUN_DEFAULTS, init["config"])
+            return _complete(OmegaConf.merge(RUN_DEFAULTS, init["config"]), path, key)
     raise UserError(
         f"{key}='{path}' holds no run config to rebuild its GAN from (written by an older "
         f"metaaug), and no meta_init.pt with one is beside it; {FIX}"
     )
+
+
+def _complete(run: DictConfig, path: Path, key: str) -> DictConfig:
+    """`run`, refused in one line when it lacks a key the GAN is rebuilt, adapted or sampled
+    with (a config edited by hand: `metaaug train` stores every one)."""
+    needed = [k for k, rule in table_of(TrainCommand).items()
+              if k.split(".")[0] in READ and not rule.optional]  # fmt: skip
+    absent = object()
+    lacking = [k for k in (*needed, "meta_algo.name")
+               if OmegaConf.select(run, k, default=absent) is absent]  # fmt: skip
+    if lacking:
+        raise UserError(
+            f"{key}='{path}' holds a run config without {', '.join(lacking[:3])} (was it "
+            f"edited?); {FIX}"
+        )
+    return run
 
 
 def load_saved(

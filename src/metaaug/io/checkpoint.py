@@ -33,6 +33,27 @@ def non_finite(tensors: dict[str, Any]) -> str | None:
     return None
 
 
+def _generator_state(value: Any) -> bool:
+    """Whether `value` restores a CPU generator (a resumed run's noise and task draws)."""
+    try:
+        torch.Generator().set_state(value.cpu() if isinstance(value, Tensor) else value)
+    except (RuntimeError, TypeError):
+        return False
+    return True
+
+
+# what each kind holds beside its GAN weights, as its readers index it: a file edited by hand
+# is refused here in one line, not by a KeyError or TypeError where the entry is read
+ENTRIES = {
+    "finetuned": {"shots": lambda v: isinstance(v, Tensor) and v.dim() == 4},
+    "training_state": {
+        "iteration": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "rng": _generator_state,
+        "sampler_rng": _generator_state,
+    },
+}
+
+
 def save_atomic(obj: dict[str, Any], path: str | Path, keep_previous: bool = False) -> Path:
     """Write `obj` to `path` through a temporary file in the same folder, fsync and os.replace.
 
@@ -82,6 +103,12 @@ def load_checked(
     found = state.get("kind", "training_state" if "iteration" in state else "meta_init")
     if found != kind:
         raise UserError(f"{where} is a {found} checkpoint, not a {kind} one; {fix}")
+    unusable = [name for name, ok in ENTRIES.get(kind, {}).items() if not ok(state.get(name))]
+    if unusable:
+        raise UserError(
+            f"{where} has no usable {', '.join(unusable)}, which a {kind} checkpoint holds "
+            f"(was it edited?); {fix}"
+        )
     bad = non_finite(state["gan"])
     if bad is not None:
         raise UserError(f"{where} holds non-finite weights ({bad}: the run diverged); {fix}")

@@ -105,8 +105,9 @@ def _run_once(
             ) from None
         if "algorithm" in restore:
             algo.load_state_dict(restore["algorithm"])
-        rng.set_state(restore["rng"])
-        sampler.generator.set_state(restore["sampler_rng"])
+        # the random states are CPU generators': on the CPU whatever device the file is read to
+        rng.set_state(restore["rng"].cpu())
+        sampler.generator.set_state(restore["sampler_rng"].cpu())
         start = int(restore["iteration"])
     return meta_train(
         init,
