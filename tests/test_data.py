@@ -485,3 +485,17 @@ def test_a_folder_of_images_with_class_folders_beside_them_warns(
     caplog.clear()
     assert sorted(class_folders(tmp_path, "shots") or {}) == ["crack", "dent"]
     assert not caplog.text
+
+
+def test_links_to_missing_images_are_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dataset of links that lost some of their images: the rest are read, the loss said."""
+    from metaaug.data.images import image_files
+
+    Image.new("L", (8, 8)).save(tmp_path / "kept.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "alive.png").symlink_to(tmp_path / "kept.png")
+    with caplog.at_level(logging.WARNING, logger="metaaug.data.images"):
+        assert [p.name for p in image_files(tmp_path)] == ["alive.png", "kept.png"]
+    assert "1 link(s) to a missing image skipped (gone.png)" in caplog.text

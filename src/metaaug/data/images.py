@@ -8,6 +8,7 @@ Models, metrics and the synthetic writer rely on it, so it is enforced here and 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from metaaug.errors import BadValue, UserError
+
+log = logging.getLogger(__name__)
 
 # Where the loaders look for a dataset, and download to, when dataset.root is not set.
 DEFAULT_ROOT = Path("~/.cache/metaaug/data")
@@ -43,10 +46,15 @@ def check_shape_args(image_size: int, channels: int) -> None:
 
 def image_files(folder: Path) -> list[Path]:
     """The images directly inside `folder` (by extension, any case; hidden files such as macOS
-    '._x.png' skipped), sorted by file name for determinism."""
-    visible = (p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    images = [p for p in visible if p.name.lower().endswith(IMAGE_EXTENSIONS)]
-    return sorted(images, key=lambda p: p.name)
+    '._x.png' skipped), sorted by file name for determinism. A link named like an image whose
+    target is gone is skipped with a warning: a dataset of links that lost some images."""
+    named = [p for p in folder.iterdir() if p.name.lower().endswith(IMAGE_EXTENSIONS)]
+    named = [p for p in named if not p.name.startswith(".")]
+    broken = sorted(p.name for p in named if p.is_symlink() and not p.exists())
+    if broken:
+        log.warning("%s: %d link(s) to a missing image skipped (%s)", folder, len(broken),
+                    ", ".join(broken[:3]) + (", ..." if len(broken) > 3 else ""))  # fmt: skip
+    return sorted((p for p in named if p.is_file()), key=lambda p: p.name)
 
 
 def alpha_level(value: object, key: str = "dataset.alpha_background") -> int:
