@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -145,3 +147,39 @@ def test_objective_on_validation_needs_validation(
     refused: Runner, overrides: list[str], fragments: list[str]
 ) -> None:
     assert_one_line_error(refused("train", *overrides), *fragments)
+
+
+def _noise_classes(root: Path, names: list[str], n: int) -> Path:
+    """Class folders of `n` 16x16 PNGs of noise each, no two images alike."""
+    gen = np.random.default_rng(0)
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            pixels = gen.integers(0, 256, (16, 16), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_target_path_classes_that_would_share_a_folder(refused: Runner, tmp_path: Path) -> None:
+    """'a b' and 'a_b' are both written as a_b/: refused before any work, not after
+    meta-training with one target's checkpoint written over the other's."""
+    mine = _noise_classes(tmp_path / "mine", ["a b", "a_b"], 6)
+    run_dir = tmp_path / "run"
+    proc = refused("train", f"target.path={mine}", f"hydra.run.dir={run_dir}")
+    assert_one_line_error(proc, "['a b', 'a_b'] would share the output folder name 'a_b'")
+    assert not (run_dir / "checkpoints").exists()
+
+
+def test_target_path_copy_of_a_dataset_class_is_refused(refused: Runner, tmp_path: Path) -> None:
+    """A target folder holding a dataset class's images under another name: the run may
+    meta-train on the very images it then calls new (a leak), so it is refused."""
+    names = [str(i) for i in range(10)]
+    root = _noise_classes(tmp_path / "data", names, 8)
+    mine = tmp_path / "mine" / "three"
+    shutil.copytree(root / "3", mine)
+    data = ["dataset=imagefolder", f"dataset.root={root}", "dataset.image_size=16"]
+    proc = refused("train", *data, f"target.path={mine}")
+    assert_one_line_error(proc, "target.path class 'three' holds 8 image(s) of dataset class '3'")
+    Image.fromarray(np.full((16, 16), 7, np.uint8)).save(mine / "0.png")  # 7 copies: a leak still
+    proc = refused("train", *data, f"target.path={mine}")
+    assert_one_line_error(proc, "holds 7 image(s) of dataset class '3'")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +18,12 @@ from torch import Tensor
 
 from metaaug import hardware
 from metaaug.config import validate
+from metaaug.data.images import image_key
 from metaaug.data.split import ClassSplit, split_classes
-from metaaug.data.target import Data, class_target, select_targets
+from metaaug.data.target import Data, Target, class_target, select_targets
 from metaaug.errors import UserError, nearest
 from metaaug.gan.class_loss import ClassLoss
+from metaaug.io.synthetic import folder_name
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
@@ -113,6 +116,8 @@ def data(cfg: DictConfig) -> Data:
         seed=cfg.seed,
         **image_format(cfg.dataset),
     )
+    if cfg.target.path is not None:
+        _check_path_targets(targets, classes)
     shots = cfg.target.shots
     references = {
         # a small class keeps at least one held-out image to measure
@@ -120,6 +125,32 @@ def data(cfg: DictConfig) -> Data:
         for name in split.val + split.test
     }
     return Data(classes, split, targets, references)
+
+
+def _check_path_targets(targets: list[Target], classes: dict[str, Tensor]) -> None:
+    """target.path's classes, before any work: two whose outputs would share one folder
+    (checkpoints/finetuned/<folder>.pt, samples/, synthetic/), or one holding images of a
+    dataset class under another name (meta-training may learn it: a leak)."""
+    by_folder: dict[str, list[str]] = {}
+    for t in targets:
+        by_folder.setdefault(folder_name(t.class_name), []).append(t.class_name)
+    for folder, names in by_folder.items():
+        if len(names) > 1:
+            raise UserError(
+                f"target.path classes {names} would share the output folder name '{folder}'; "
+                "rename their folders so they differ in letters or digits"
+            )
+    seen = {image_key(image): name for name, images in classes.items() for image in images}
+    for t in targets:
+        keys = (image_key(image) for image in (*t.shots, *t.heldout))
+        copied = Counter(seen[k] for k in keys if k in seen)
+        if copied:
+            (name, count), *_ = copied.most_common()
+            raise UserError(
+                f"target.path class '{t.class_name}' holds {count} image(s) of dataset class "
+                f"'{name}', which the run may meta-train on; take the copies out of target.path "
+                "(a dataset class is a target by target.class_name)"
+            )
 
 
 def device(cfg: DictConfig) -> torch.device:

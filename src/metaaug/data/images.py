@@ -7,6 +7,7 @@ Models, metrics and the synthetic writer rely on it, so it is enforced here and 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from collections.abc import Iterable
@@ -55,6 +56,12 @@ def image_files(folder: Path) -> list[Path]:
         log.warning("%s: %d link(s) to a missing image skipped (%s)", folder, len(broken),
                     ", ".join(broken[:3]) + (", ..." if len(broken) > 3 else ""))  # fmt: skip
     return sorted((p for p in named if p.is_file()), key=lambda p: p.name)
+
+
+def image_key(image: torch.Tensor) -> bytes:
+    """An image's exact values as a short key: equal keys, one image (a copy of it)."""
+    values = image.detach().cpu().contiguous().numpy().tobytes()
+    return hashlib.blake2b(values, digest_size=16).digest()
 
 
 def alpha_level(value: object, key: str = "dataset.alpha_background") -> int:
