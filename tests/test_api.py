@@ -102,7 +102,9 @@ def test_read_images_and_evaluate(run_dir: Path) -> None:
     assert fake.shape == (24, 1, 16, 16)
     shots = finetuned.shots
     real = metaaug.sample(finetuned, 30, seed=5)  # a stand-in for held-out images
-    same = metaaug.evaluate(fake, fake, class_name=path.stem, overrides=METRIC)
+    with pytest.raises(UserError, match="is one of its real images"):  # a perfect generator
+        metaaug.evaluate(fake, fake.clone(), class_name=path.stem, overrides=METRIC)
+    same = metaaug.evaluate(fake, fake * 0.999, class_name=path.stem, overrides=METRIC)
     assert same["fid"] == pytest.approx(0.0, abs=1e-6)
     assert (same["precision"], same["recall"]) == (1.0, 1.0)
     assert math.isnan(same["memorization"])  # no shots given

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from metaaug.errors import UserError
 from metaaug.metrics.fid import frechet_distance, inception_score, kernel_inception_distance
 from tests.conftest import METRIC, Runner, assert_one_line_error
 
@@ -108,13 +109,26 @@ def _digits(root: Path, classes: tuple[int, ...], count: int, start: int = 0) ->
     return root
 
 
+def _nudged(real: Path, out: Path) -> Path:
+    """Copies of the PNGs under `real` in `out`, each with one corner pixel raised by 1 of 255:
+    not the real images (evaluate refuses those as fakes), yet as close as images get."""
+    for png in sorted(real.rglob("*.png")):
+        pixels = np.array(Image.open(png))
+        pixels[0, 0] = pixels[0, 0] + 1 if pixels[0, 0] < 255 else 254
+        target = out / png.relative_to(real)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(target)
+    return out
+
+
 def _report(run_dir: Path) -> dict:
     return json.loads((run_dir / "evaluation.json").read_text())
 
 
-def test_a_folder_against_itself_scores_fid_zero(metaaug: Runner, tmp_path: Path) -> None:
+def test_near_copies_of_the_real_images_score_fid_zero(metaaug: Runner, tmp_path: Path) -> None:
     real = _digits(tmp_path / "real", (1, 4), 30)
-    both = metaaug("evaluate", f"real={real}", f"fake={real}", *METRIC,
+    near = _nudged(real, tmp_path / "near")  # (the real images themselves are refused)
+    both = metaaug("evaluate", f"real={real}", f"fake={near}", *METRIC,
                    f"hydra.run.dir={tmp_path / 'same'}")  # fmt: skip
     assert both.returncode == 0, both.stderr[-3000:]
     same = _report(tmp_path / "same")
@@ -173,15 +187,68 @@ def test_bad_folders_are_refused_in_one_line(refused: Runner, tmp_path: Path) ->
         refused("evaluate", f"real={real / '1'}", f"fake={fake / '1'}", f"shots={shots / '1'}"),
         "real holds 2 of the 3 shots of class '1'", "take the shots out of real",
     )  # fmt: skip
+    # shots whose classes match no real class: refused as such fakes are (was: dropped)
+    both = _digits(tmp_path / "both", (1, 2), 6)
+    flat = _digits(tmp_path / "flat", (7,), 3) / "7"
+    flat = flat.rename(tmp_path / "flat" / "shots7")  # a folder of images: one class, 'shots7'
+    other = _digits(tmp_path / "other", (3, 4), 3)
+    for given, names in ((flat, "['shots7']"), (other, "['3', '4']")):
+        assert_one_line_error(
+            refused("evaluate", f"real={both}", f"fake={fake}", f"shots={given}"),
+            f"shots class folder(s) {names} have no folder of the same name in real='{both}'",
+            "class folders named as real's",
+        )  # fmt: skip
+
+
+def test_the_real_images_as_fake_are_refused(refused: Runner, tmp_path: Path) -> None:
+    """fake= the real folder, or copies of real images only, scores a perfect generator:
+    refused (was: fid 0, precision and recall 1). Some copies among generated images are
+    what memorization and copies measure: those are evaluated."""
+    import shutil
+
+    real = _digits(tmp_path / "real", (1, 2), 6)
+    for fake in (real, tmp_path / "real" / ".." / "real"):
+        assert_one_line_error(
+            refused("evaluate", f"real={real}", f"fake={fake}"),
+            "real= and fake= are the same folder", "give the generated images as fake=",
+        )  # fmt: skip
+    copy = tmp_path / "copy"
+    shutil.copytree(real, copy)
+    (copy / "2" / "000.png").unlink()  # a part of real's images is no better
+    assert_one_line_error(
+        refused("evaluate", f"real={real}", f"fake={copy}"),
+        "each of the 6 fake images of class '1' is one of its real images",
+        "give the generated images as fake=",
+    )  # fmt: skip
+
+
+def test_some_copies_among_the_fakes_are_evaluated() -> None:
+    from metaaug.config.evaluate import ClassImages, refuse_real_as_fake
+
+    gen = torch.Generator().manual_seed(0)
+    real, other = torch.rand(6, 1, 4, 4, generator=gen), torch.rand(3, 1, 4, 4, generator=gen)
+    some = [ClassImages("a", real, torch.cat([real[:2], other]))]
+    assert refuse_real_as_fake(some) == some
+    with pytest.raises(UserError, match="each of the 2 fake images of class 'a'"):
+        refuse_real_as_fake([ClassImages("a", real, real[3:5].clone())])
+
+
+def test_the_api_refuses_the_real_images_as_fake() -> None:
+    import metaaug
+
+    held = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with pytest.raises(UserError, match="each of the 8 fake images of class 'images'"):
+        metaaug.evaluate(held, held, overrides=METRIC)
 
 
 def test_inception_without_weights_says_how_to_supply_them(metaaug: Runner, tmp_path: Path) -> None:
     real = _digits(tmp_path / "real", (1,), 6)
+    fake = _nudged(real, tmp_path / "fake")
     with mock.patch.dict(os.environ, {"TORCH_HOME": str(tmp_path / "torch")}):
         os.environ.pop(WEIGHTS_ENV, None)
-        proc = metaaug("evaluate", f"real={real}", f"fake={real}", "metric=inception")
+        proc = metaaug("evaluate", f"real={real}", f"fake={fake}", "metric=inception")
     assert_one_line_error(proc, "Inception-v3 weights", "metric.weights_path=", "metric=domain")
-    proc = metaaug("evaluate", f"real={real}", f"fake={real}", "metric=inception",
+    proc = metaaug("evaluate", f"real={real}", f"fake={fake}", "metric=inception",
                    f"metric.weights_path={tmp_path / 'missing.pth'}")  # fmt: skip
     assert_one_line_error(proc, "metric.weights_path=", "is not a file")
 
@@ -202,7 +269,8 @@ def _random_inception(path: Path) -> Path:
 def test_inception_from_a_weights_file(metaaug: Runner, tmp_path: Path) -> None:
     weights = _random_inception(tmp_path / "inception.pth")
     real = _digits(tmp_path / "real", (3,), 12)
-    proc = metaaug("evaluate", f"real={real}", f"fake={real}", "metric=inception",
+    fake = _nudged(real, tmp_path / "fake")
+    proc = metaaug("evaluate", f"real={real}", f"fake={fake}", "metric=inception",
                    f"metric.weights_path={weights}", "metric.kid_subset_size=10",
                    f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -4,18 +4,40 @@ and summary.png in that directory."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from metaaug.errors import UserError, exits_on_user_error
 from metaaug.io.atomic import unwritable
 from metaaug.summary import collect, plot, write_csv, write_markdown
 
 OUTPUTS = ("summary.csv", "summary.md", "summary.png")
+USAGE = "summarize takes one multirun folder: metaaug summarize [--force] DIR"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are a UserError: one `metaaug: error:` line, as every
+    other command's (argparse prints its usage and `metaaug summarize: error:` instead)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message}; {USAGE}")
+
+
+def _not_files(root: Path) -> list[str]:
+    """The summary paths in `root` that exist but are no file (a folder, say): --force
+    replaces files only, and renaming a file onto a folder fails after the work."""
+
+    def what(path: Path) -> str:
+        return "folder" if path.is_dir() else "broken link" if path.is_symlink() else "special file"
+
+    paths = [root / n for n in OUTPUTS]
+    return [f"'{p}' is a {what(p)}" for p in paths if os.path.lexists(p) and not p.is_file()]
 
 
 def run(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="metaaug summarize",
         description="Tabulate and plot the trials of a `metaaug train -m` sweep (Optuna or "
         "basic): writes summary.csv, summary.md and summary.png into the sweep directory.",
@@ -30,6 +52,10 @@ def run(argv: list[str]) -> None:
     if problem:
         raise UserError(f"cannot write the summary into '{root}': {problem}; summarize a copy "
                         "of the sweep directory in a writable place")  # fmt: skip
+    blocked = _not_files(root)
+    if blocked:
+        raise UserError(f"{' and '.join(blocked)}, not a summary file; move it aside (nothing "
+                        "is written over it, --force or not) and summarize again")  # fmt: skip
     existing = [name for name in OUTPUTS if (root / name).exists()]
     if existing and not args.force:
         raise UserError(

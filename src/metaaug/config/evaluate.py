@@ -24,6 +24,7 @@ from torch import Tensor
 from metaaug.config import build, evaluator, validate
 from metaaug.config.groups import InceptionMetric
 from metaaug.data.folders import read_classes
+from metaaug.data.images import image_key
 from metaaug.data.split import ClassSplit
 from metaaug.data.target import Target
 from metaaug.errors import UserError
@@ -74,6 +75,7 @@ def _foreground_bright(folder: str) -> bool:
 def read_sets(cfg: DictConfig) -> list[ClassImages]:
     """The classes of `real`, `fake` and `shots`: one class each (paired whatever their
     names), or class folders matched by name (every fake class needs a real one)."""
+    _refuse_same_folder(cfg)
     invert = bool(cfg.dataset.source.get("invert", False))  # the dataset's file polarity
     real = _read(cfg, "real", invert)
     fake = _read(cfg, "fake", invert and not _foreground_bright(cfg.fake))
@@ -87,33 +89,64 @@ def read_sets(cfg: DictConfig) -> list[ClassImages]:
             )
         one = next(iter(shots.values())) if shots else None
         sets = [ClassImages(name, next(iter(real.values())), next(iter(fake.values())), one)]
-        return _shots_apart(sets)
+        return refuse_real_as_fake(_shots_apart(sets))
     missing = sorted(set(fake) - set(real))
     if missing:
         raise UserError(
             f"fake class folder(s) {missing} have no folder of the same name in real='"
             f"{cfg.real}' (it holds {sorted(real)}); give real images of every fake class"
         )
+    stray = sorted(set(shots) - set(real))  # else memorization would go missing unsaid
+    if stray:
+        raise UserError(
+            f"shots class folder(s) {stray} have no folder of the same name in real='"
+            f"{cfg.real}' (it holds {sorted(real)}); give the shots in class folders named as "
+            "real's (a folder of images is one class, named after the folder)"
+        )
     unmatched = sorted(set(real) - set(fake))
     if unmatched:
         log.info("real classes without fake images (not evaluated): %s", ", ".join(unmatched))
-    return _shots_apart([ClassImages(n, real[n], fake[n], shots.get(n)) for n in sorted(fake)])
+    sets = [ClassImages(n, real[n], fake[n], shots.get(n)) for n in sorted(fake)]
+    return refuse_real_as_fake(_shots_apart(sets))
+
+
+def _refuse_same_folder(cfg: DictConfig) -> None:
+    """Refuse `real` and `fake` naming one folder (whatever the spelling or link), before any
+    image is read: the real images against themselves score a perfect generator."""
+    real, fake = (Path(str(cfg[k])).expanduser().resolve() for k in ("real", "fake"))
+    if real == fake:
+        raise UserError(
+            f"real= and fake= are the same folder '{real}' (the real images against themselves "
+            "score a perfect generator); give the generated images as fake="
+        )
 
 
 def _shots_apart(sets: list[ClassImages]) -> list[ClassImages]:
     """`sets`, refused where `real` holds one of the shots: memorization and copies compare
     the fakes with new real drawings of the class, and a shot among them reads as infinity."""
 
-    def key(image: Tensor) -> bytes:
-        return image.detach().cpu().contiguous().numpy().tobytes()
-
     for s in sets:
-        shots = {key(row) for row in s.shots} if s.shots is not None else set()
-        among = {k for row in s.real if (k := key(row)) in shots} if shots else set()
+        shots = {image_key(row) for row in s.shots} if s.shots is not None else set()
+        among = {k for row in s.real if (k := image_key(row)) in shots} if shots else set()
         if among:
             raise UserError(
                 f"real holds {len(among)} of the {len(s.shots)} shots of class '{s.name}'; take "
                 "the shots out of real (memorization compares the fakes with new real images)"
+            )
+    return sets
+
+
+def refuse_real_as_fake(sets: list[ClassImages]) -> list[ClassImages]:
+    """`sets`, refused where every fake of a class is one of its real images (fake= a copy
+    of real=, or of a part of it): every metric would report a perfect generator. Some copies
+    among generated images are evaluated: memorization and copies measure them."""
+    for s in sets:
+        real = {image_key(row) for row in s.real}
+        if len(s.fake) and all(image_key(row) in real for row in s.fake):
+            raise UserError(
+                f"each of the {len(s.fake)} fake images of class '{s.name}' is one of its real "
+                "images (a copy of real scores a perfect generator); give the generated images "
+                "as fake="
             )
     return sets
 
@@ -221,4 +254,5 @@ def evaluate_images(sets: list[ClassImages], overrides: list[str]) -> dict:
 
     cfg = composed("evaluate", ["real=tensor", "fake=tensor", *overrides])
     check(cfg)
-    return evaluate_sets(cfg, _shots_apart(sets), hardware.resolve_device(cfg.hardware.device))
+    sets = refuse_real_as_fake(_shots_apart(sets))
+    return evaluate_sets(cfg, sets, hardware.resolve_device(cfg.hardware.device))
