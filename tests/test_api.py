@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,97 @@ def test_evaluate_agrees_with_the_train_run(run_dir: Path) -> None:
     run = target["results"]["reptile"]
     for key in ("fid", "kid", "is", "memorization"):
         assert scores[key] == pytest.approx(run[key], rel=1e-6), key
+
+
+def refuses(kind: type[Exception], call: Callable[[], object], *fragments: str) -> None:
+    """`call()` raises `kind` with one line holding every fragment (the argument, the fix)."""
+    with pytest.raises(kind) as info:
+        call()
+    text = str(info.value)
+    assert "\n" not in text, text
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+def test_adapt_and_sample_refuse_bad_arguments_at_the_call(run_dir: Path) -> None:
+    """Wrong types and values are refused naming the argument (was: an AttributeError or a
+    KeyError deep inside, or silently used: a negative count, pixels in [0, 255])."""
+    init = metaaug.load(run_dir / "checkpoints" / "meta_init.pt")
+    (path,) = (run_dir / "checkpoints" / "finetuned").glob("*.pt")
+    finetuned = metaaug.load(path)
+    shots = finetuned.shots
+    assert shots is not None
+    for gan in (None, str(path)):
+        refuses(TypeError, lambda gan=gan: metaaug.adapt(gan, shots, steps=1), "gan is a", "load")
+        refuses(TypeError, lambda gan=gan: metaaug.sample(gan, 4), "gan is a", "metaaug.load(")
+    refuses(TypeError, lambda: metaaug.adapt(init, str(path.parent)), "shots is a str",
+            "metaaug.read_images(folder, gan)")  # fmt: skip
+    for wrong in (shots.numpy(), [shots]):
+        refuses(
+            TypeError, lambda wrong=wrong: metaaug.adapt(init, wrong), "shots is a", "float tensor"
+        )
+    refuses(UserError, lambda: metaaug.adapt(init, shots[0]), "shots has shape (1, 16, 16)")
+    refuses(UserError, lambda: metaaug.adapt(init, shots[:0]), "shots holds no images")
+    pixels = (shots + 1) * 127.5
+    refuses(UserError, lambda: metaaug.adapt(init, pixels.to(torch.uint8)), "torch.uint8",
+            "x.float() / 127.5 - 1")  # fmt: skip
+    refuses(UserError, lambda: metaaug.adapt(init, pixels), "shots ranges over [0, 255]",
+            "rescale them (x / 127.5 - 1)")  # fmt: skip
+    for bad in (float("nan"), float("inf")):
+        broken = shots.clone()
+        broken[0, 0, 0, 0] = bad
+        refuses(UserError, lambda broken=broken: metaaug.adapt(init, broken, steps=1),
+                "shots holds 1 NaN or infinite value(s)")  # fmt: skip
+    refuses(UserError, lambda: metaaug.adapt(init, shots, steps=-1), "steps=-1 is negative")
+    refuses(TypeError, lambda: metaaug.adapt(init, shots, steps=1.7), "steps=1.7 is a float")
+    refuses(UserError, lambda: metaaug.sample(finetuned, -3), "n=-3 is negative")
+    for n in (2.5, True, "4"):
+        refuses(TypeError, lambda n=n: metaaug.sample(finetuned, n), f"n={n!r} is a")
+    refuses(UserError, lambda: metaaug.sample(finetuned, 2, shots=pixels), "shots ranges over")
+    assert metaaug.sample(finetuned, np.int64(2)).shape == (2, 1, 16, 16)
+    assert metaaug.sample(finetuned, 0).shape == (0, 1, 16, 16)
+    assert metaaug.adapt(init, shots.double(), steps=np.int64(1)).steps == 1
+
+
+def test_evaluate_refuses_bad_arguments_at_the_call(run_dir: Path) -> None:
+    """Images that are not [N, C, H, W] floats in [-1, 1], finite and non-empty, and
+    overrides of what evaluate's own arguments set, are refused before any work (was: an
+    AttributeError, a LinAlgError, NaN results, an override silently dropped)."""
+    (path,) = (run_dir / "checkpoints" / "finetuned").glob("*.pt")
+    finetuned = metaaug.load(path)
+    real = metaaug.sample(finetuned, 30, seed=5)
+    refuses(TypeError, lambda: metaaug.evaluate(str(run_dir), real), "real is a str",
+            "metaaug.read_images(folder, gan)")  # fmt: skip
+    refuses(TypeError, lambda: metaaug.evaluate(real.numpy(), real), "real is a ndarray")
+    refuses(TypeError, lambda: metaaug.evaluate(real, [real]), "fake is a list")
+    refuses(TypeError, lambda: metaaug.evaluate(real, real, shots=str(run_dir)), "shots is a")
+    nan = real.clone()
+    nan[0] = float("nan")
+    refuses(UserError, lambda: metaaug.evaluate(real, nan), "fake holds 256 NaN")
+    refuses(UserError, lambda: metaaug.evaluate(nan, real), "real holds 256 NaN")
+    refuses(UserError, lambda: metaaug.evaluate(real, real[:0]), "fake holds no images")
+    refuses(UserError, lambda: metaaug.evaluate(real[:0], real), "real holds no images")
+    refuses(TypeError, lambda: metaaug.evaluate(real, real, class_name=[7]), "class_name is")
+    refuses(TypeError, lambda: metaaug.evaluate(real, real, overrides="k=1"), "give a list")
+    for item in ("real=/tmp", "+seed=3", "dataset=omniglot"):
+        key = item.lstrip("+").split("=")[0]
+        refuses(UserError, lambda item=item: metaaug.evaluate(real, real, overrides=[item]),
+                f"overrides holds {item!r}", f"give {key}=... to evaluate instead")  # fmt: skip
+    # an int class name is the class the command line's class_name=7 names
+    fake = metaaug.sample(finetuned, 30, seed=6)
+    by_int = metaaug.evaluate(real, fake, class_name=7, overrides=METRIC)
+    by_str = metaaug.evaluate(real, fake, class_name="7", overrides=METRIC)
+    assert by_int["fid"] == pytest.approx(by_str["fid"]) and by_int["is"] == by_str["is"]
+
+
+def test_load_and_read_images_refuse_bad_arguments(run_dir: Path) -> None:
+    """A device torch does not know or this machine lacks is named (was: a RuntimeError not
+    naming `device`); a tensor given as a folder is named (was: OSError 'File name too long')."""
+    path = run_dir / "checkpoints" / "meta_init.pt"
+    refuses(UserError, lambda: metaaug.load(path, device="tpu"), "device='tpu' is not known")
+    if not torch.cuda.is_available():
+        refuses(UserError, lambda: metaaug.load(path, device="cuda"), "no CUDA device")
+    gan = metaaug.load(path, device=torch.device("cpu"))
+    refuses(TypeError, lambda: metaaug.read_images(torch.zeros(2, 1, 16, 16), gan),
+            "folder is a Tensor (it already holds images")  # fmt: skip
+    refuses(TypeError, lambda: metaaug.load(None), "path is a NoneType")

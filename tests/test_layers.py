@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "metaaug"
 
 # top to bottom; a module's layer is that of its first path part (a file or a package)
 LAYERS = (
-    ("__init__", "cli", "api"),
+    ("__init__", "cli", "api", "api_checks"),
     ("commands",),
     ("config",),
     ("pipeline", "fewshot", "summary"),

@@ -9,7 +9,9 @@ Example:
     >>> metaaug.evaluate(real, fake, shots=shots)["fid"]
 
 Images are float tensors [N, C, H, W] in [-1, 1] (foreground bright), the format of every
-metaaug dataset; `read_images` reads a folder into one.
+metaaug dataset; `read_images` reads a folder into one. A wrong argument is refused at the
+call in one line naming it and the fix (`api_checks`): TypeError for a wrong type, UserError
+for a wrong value (a negative count, images in [0, 255], NaN pixels, an empty tensor).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from metaaug import api_checks as check
 from metaaug.config import build
 from metaaug.config.saved import Saved, adapt_saved, load_saved, sample_saved
 from metaaug.data.sources import image_folder_flat
@@ -36,7 +39,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Saved:
 
     `gan.gan` is the torch module pair, `gan.config` the run's config, `gan.kind` says which
     file it was."""
-    return load_saved(path, "path", device)
+    return load_saved(check.path(path, "path"), "path", check.device(device))
 
 
 def read_images(
@@ -48,11 +51,9 @@ def read_images(
 ) -> Tensor:
     """The images directly in `folder` (sorted by name), at `gan`'s image size and channels
     (or the ones given), read as its dataset's files are (polarity, `alpha_background`)."""
-    if gan is not None and not isinstance(gan, Saved):
-        raise TypeError(
-            f"gan is a {type(gan).__name__}: give a GAN from metaaug.api.load, or the sizes as "
-            "read_images(folder, image_size=..., channels=...)"
-        )
+    check.path(folder, "folder")
+    if gan is not None:
+        check.saved_gan(gan, ", or the sizes as read_images(folder, image_size=..., channels=...)")
     ds = gan.config.dataset if gan is not None else None
     if (image_size is None or channels is None) and ds is None:
         raise ValueError("give a loaded gan, or image_size and channels")
@@ -70,7 +71,9 @@ def sample(gan: Saved, n: int, shots: Tensor | None = None, seed: int = 0) -> Te
     """`n` images of `gan` on the CPU, drawn with noise seed `seed` + 2 (a finetuned checkpoint
     at its run's seed gives that run's synthetic images). An image-conditioned (DAGAN)
     generator transforms `shots`, by default the ones it was adapted to."""
-    return sample_saved(gan, n, seed=seed, shots=shots)
+    check.saved_gan(gan)
+    given = None if shots is None else check.images(shots, "shots")
+    return sample_saved(gan, check.count(n, "n"), seed=check.count(seed, "seed"), shots=given)
 
 
 def adapt(
@@ -83,7 +86,10 @@ def adapt(
     """A new GAN: a copy of `gan` adapted to `shots` [K, C, H, W] in [-1, 1] with its run's
     fine-tune (optimizer, loss, augmentation, batch size), for `steps` rounds (default: the
     run's finetune.steps) at learning rate `lr` (default: the run's). `gan` is unchanged."""
-    return adapt_saved(gan, shots.float(), steps=steps, lr=lr, seed=seed)
+    check.saved_gan(gan)
+    shots = check.images(shots, "shots").float()
+    steps = None if steps is None else check.count(steps, "steps")
+    return adapt_saved(gan, shots, steps=steps, lr=lr, seed=check.count(seed, "seed"))
 
 
 def evaluate(
@@ -93,7 +99,7 @@ def evaluate(
     dataset: str = "digits",
     *,
     metric: str = "domain",
-    class_name: str = "images",
+    class_name: str | int = "images",
     seed: int = 0,
     overrides: Sequence[str] = (),
 ) -> dict[str, float]:
@@ -102,12 +108,17 @@ def evaluate(
     reason is logged). `dataset` names the related classes behind metric=domain (their
     classifier is trained once, then cached); `class_name` a dataset class is held out of it,
     as `metaaug train target.class_name=...` holds it out. `overrides` are config overrides of
-    `metaaug evaluate`, e.g. ["metric.weights_path=/path/to/weights.pth"]."""
+    `metaaug evaluate`, e.g. ["metric.weights_path=/path/to/weights.pth"], other than the keys
+    set by the arguments (real, fake, shots, class_name, dataset, metric, seed)."""
     from metaaug.config.evaluate import ClassImages, evaluate_images
 
-    one = ClassImages(class_name, real.float().cpu(), fake.float().cpu(),
+    real, fake = check.images(real, "real"), check.images(fake, "fake")
+    shots = None if shots is None else check.images(shots, "shots")
+    name = check.class_name(class_name)  # 7 names the class '7', as class_name=7 does
+    extra = check.overrides(overrides)
+    one = ClassImages(name, real.float().cpu(), fake.float().cpu(),
                       None if shots is None else shots.float().cpu())  # fmt: skip
-    names = [f"dataset={dataset}", f"metric={metric}", f"seed={seed}", *overrides]
+    names = [f"dataset={dataset}", f"metric={metric}", f"seed={seed}", *extra]
     report = evaluate_images([one], names)
     (result,) = report["classes"]
     for key, reason in result["unavailable"].items():
