@@ -233,3 +233,86 @@ def test_an_image_conditioned_gan_needs_two_shots(metaaug: Runner, tmp_path: Pat
     assert_one_line_error(metaaug("generate", f"checkpoint={ckpt}", f"shots={shot}", "steps=0",
                                   "filter=true", f"out={tmp_path / 'kept'}"),
                           "filter=true", "no longer gives the same classes")  # fmt: skip
+
+
+# --- out= folders and names the images cannot be renamed into (hostile2 B12, B15, B16) --------
+
+
+def test_a_linked_or_too_long_out_is_refused_and_a_long_class_name_is_capped(
+    refused: Runner, run_dir: Path, tmp_path: Path
+) -> None:
+    """Refused before any work (was: a traceback after the images were drawn): out= a link to
+    an empty folder, whose rename fails, and a name too long to stage beside itself; a
+    300-character class_name is written under a shortened folder name (was: a traceback)."""
+    from metaaug.io.synthetic import folder_name
+
+    ckpt = f"checkpoint={_finetuned(run_dir)}"
+    target = tmp_path / "empty"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    assert_one_line_error(refused("generate", ckpt, "num_images=2", f"out={link}"),
+                          f"out '{link}' is a symbolic link to '{target}'",
+                          f"give the folder itself: '{target}'")  # fmt: skip
+    long = tmp_path / ("y" * 250)
+    assert_one_line_error(refused("generate", ckpt, "num_images=2", f"out={long}"),
+                          "its name is 250 bytes long", "at most 241 bytes")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name[0] != "i") == ["empty", "link"]
+    out, name = tmp_path / "out", "x" * 300
+    proc = refused("generate", ckpt, "num_images=2", f"class_name={name}", f"out={out}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (entry,) = json.loads((out / "manifest.json").read_text())["classes"]
+    assert entry["class_name"] == name and entry["folder"] == folder_name(name)
+    assert len(list((out / entry["folder"]).glob("*.png"))) == 2
+
+
+def test_an_out_another_generate_wrote_meanwhile_is_one_line(
+    refused: Runner, run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two generate commands with the same new out=: the one that renames second finds the
+    other's images there (made here between the staging and the rename) and says so in one
+    line; the other's images are kept and no staging folder is left (was: a traceback)."""
+    from contextlib import contextmanager
+
+    from metaaug.io import synthetic
+
+    out, staged = tmp_path / "race", synthetic.staged_dir
+
+    @contextmanager
+    def raced(final: Path, what: str):
+        with staged(final, what) as staging:
+            yield staging
+            final.mkdir()
+            (final / "theirs.png").write_bytes(b"theirs")
+
+    monkeypatch.setattr(synthetic, "staged_dir", raced)
+    proc = refused("generate", f"checkpoint={_finetuned(run_dir)}", "num_images=2", f"out={out}")
+    assert_one_line_error(proc, f"'{out}' was written by another process meanwhile",
+                          "choose another folder")  # fmt: skip
+    assert [p.name for p in out.iterdir()] == ["theirs.png"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".race")]
+
+
+def test_a_target_class_with_a_name_near_the_limit_trains_and_generates_again(
+    metaaug: Runner, tmp_path: Path
+) -> None:
+    """A legal 250-character class folder under target.path: its finetuned checkpoint and
+    synthetic folder get a name short enough to stage (was: a traceback after meta-training,
+    the run left without metrics.json)."""
+    from metaaug.io.synthetic import folder_name
+    from tests.conftest import TINY
+
+    name = "y" * 250
+    _shots(tmp_path / "target" / name, 8)
+    run = tmp_path / "run"
+    proc = metaaug("train", *TINY, "compare_baselines=false", f"target.path={tmp_path / 'target'}",
+                   "target.shots=5", f"hydra.run.dir={run}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (run / "metrics.json").is_file()
+    finetuned = run / "checkpoints" / "finetuned" / f"{folder_name(name)}.pt"
+    assert finetuned.is_file() and (run / "synthetic" / folder_name(name)).is_dir()
+    proc = metaaug("generate", f"checkpoint={finetuned}", "num_images=2",
+                   f"out={tmp_path / 'again'}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(_pngs(tmp_path / "again")) == [f"{folder_name(name)}/00000{i}.png"
+                                                 for i in range(2)]  # fmt: skip

@@ -112,3 +112,71 @@ def test_sample_grids_match_torchvision(tmp_path: Path, count: int, nrow: int) -
     save_image(reference, tmp_path / "torchvision.png")
     ours = read_image(str(save_grid(images, tmp_path / "ours.png", nrow)))
     assert torch.equal(ours, read_image(str(tmp_path / "torchvision.png")))
+
+
+# --- folders the images cannot be renamed into (hostile2 B12, B15, B16) -----------------------
+
+
+def test_long_class_names_get_a_folder_and_checkpoint_name_that_can_be_staged(
+    tmp_path: Path,
+) -> None:
+    """A class name near the 255-byte limit (a legal folder name of the user's) becomes a
+    folder and `finetuned/<folder>.pt` short enough to be staged as `.<name>.XXXXXXXX.tmp`;
+    distinct long names stay distinct, short ones are as they were."""
+    from types import SimpleNamespace
+
+    from metaaug.pipeline.outputs import RunPaths
+
+    long_a, long_b, wide = "y" * 250, "y" * 249 + "z", "é" * 150  # 300 bytes in UTF-8
+    names = [folder_name(n) for n in (long_a, long_b, wide, "x" * 300)]
+    assert len(set(names)) == 4 and all(len(n.encode()) <= 200 for n in names)
+    assert folder_name("y" * 200) == "y" * 200 and folder_name(long_a).startswith("y" * 150)
+    root = tmp_path / "synthetic"
+    manifest = write_synthetic({long_a: torch.zeros(1, 1, 8, 8), wide: torch.zeros(1, 1, 8, 8)},
+                               root, {})  # fmt: skip
+    assert sorted(p.name for p in root.iterdir()) == sorted([*names[::2][:2], "manifest.json"])
+    assert [c["folder"] for c in manifest["classes"]] == names[::2][:2]
+    target = SimpleNamespace(class_name=long_a)
+    path = RunPaths(tmp_path / "run", root).finetuned(target)  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True)
+    save_atomic({"w": torch.zeros(1)}, path)
+    assert path.name == names[0] + ".pt" and path.is_file()
+
+
+def test_an_output_folder_name_too_long_to_stage_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / ("y" * 250)
+    with pytest.raises(UserError, match=r"250 bytes long.*at most 241 bytes") as err:
+        write_synthetic({"a": torch.zeros(1, 1, 8, 8)}, out, {})
+    assert "\n" not in str(err.value) and list(tmp_path.iterdir()) == []
+    write_synthetic({"a": torch.zeros(1, 1, 8, 8)}, tmp_path / ("y" * 241), {})
+
+
+def test_a_symlinked_output_folder_is_refused_naming_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "empty"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    gone = tmp_path / "dangling"
+    gone.symlink_to(tmp_path / "nowhere")
+    for path, to in ((link, target), (gone, tmp_path / "nowhere")):
+        with pytest.raises(UserError, match="is a symbolic link") as err:
+            write_synthetic({"a": torch.zeros(1, 1, 8, 8)}, path, {})
+        assert f"to '{to}'" in str(err.value) and f"'{to}'" in str(err.value).split(";")[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "empty", "link"]
+    assert list(target.iterdir()) == []
+
+
+def test_an_output_folder_another_process_wrote_meanwhile_is_one_line(tmp_path: Path) -> None:
+    """Two `generate` runs with the same new out=: the second rename finds the first's images
+    there; they are kept, this run's staging folder is removed, one line says so."""
+    from metaaug.io.atomic import staged_dir
+
+    final = tmp_path / "race"
+    raced = pytest.raises(UserError, match="written by another process meanwhile")
+    with raced as err, staged_dir(final, "the synthetic images") as staging:
+        (staging / "mine.png").write_bytes(b"mine")
+        final.mkdir()
+        (final / "theirs.png").write_bytes(b"theirs")
+    assert str(final) in str(err.value) and "choose another folder" in str(err.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["race"]
+    assert [p.name for p in final.iterdir()] == ["theirs.png"]

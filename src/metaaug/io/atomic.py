@@ -108,6 +108,31 @@ def write_bytes(
     return path
 
 
+# what staging adds to a name: `.<name>.XXXXXXXX.tmp` (tempfile's 8 random characters)
+STAGING_EXTRA = len("..XXXXXXXX.tmp")
+# a rename onto `final` that another process made non-empty, a file or a link meanwhile
+RACED = {errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR}
+
+
+def too_long_to_stage(path: Path) -> str | None:
+    """Why `path` cannot be staged beside itself (its name plus the staging suffix is over
+    the file system's limit on one name, 255 bytes on most), or None."""
+    folder = Path(os.path.abspath(path)).parent
+    existing = next((p for p in (folder, *folder.parents) if p.is_dir()), folder)
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    size = len(os.fsencode(path.name))
+    if size + STAGING_EXTRA <= limit:
+        return None
+    return (
+        f"its name is {size} bytes long and may be at most {limit - STAGING_EXTRA} bytes (the "
+        f"file system allows {limit} bytes a name, and the images are first written beside it "
+        "as '.<name>.XXXXXXXX.tmp')"
+    )
+
+
 @contextmanager
 def staged_dir(final: Path, what: str) -> Iterator[Path]:
     """Yield a temporary folder beside `final`; when the block ends normally it becomes
@@ -118,7 +143,16 @@ def staged_dir(final: Path, what: str) -> Iterator[Path]:
         try:
             os.chmod(tmp, 0o777 & ~umask())
             yield tmp
-            os.replace(tmp, final)  # over an empty folder too (POSIX rename)
+            try:
+                os.replace(tmp, final)  # over an empty folder too (POSIX rename)
+            except OSError as err:  # another run (same out=) renamed its images there first
+                if err.errno not in RACED:
+                    raise
+                raise UserError(
+                    f"'{final}' was written by another process meanwhile, so {what} of this "
+                    "run were discarded and nothing there was touched; choose another folder "
+                    "and run again"
+                ) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

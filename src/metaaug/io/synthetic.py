@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -15,16 +16,26 @@ from PIL import Image
 from torch import Tensor
 
 from metaaug.errors import Diverged, UserError
-from metaaug.io.atomic import staged_dir, unwritable, write_text
+from metaaug.io.atomic import staged_dir, too_long_to_stage, unwritable, write_text
+
+MAX_NAME_BYTES = 200  # of a folder or checkpoint name made from a class name
 
 
 def folder_name(class_name: str) -> str:
     """A class name as one folder name (Omniglot's `Korean/character07` -> `Korean_character07`).
 
     ImageFolder takes only the first level under its root as classes, so no slashes; no
-    leading or trailing dots either (`.` and `..` are no folders, `.x` a hidden one).
+    leading or trailing dots either (`.` and `..` are no folders, `.x` a hidden one). At most
+    MAX_NAME_BYTES: a longer name keeps its start and ends in a hash of all of it (distinct
+    names stay distinct), so that `.<name>.pt.XXXXXXXX.tmp` fits the 255 bytes of one name.
     """
-    return re.sub(r"[^\w.\-]+", "_", class_name).strip("_.") or "class"
+    name = re.sub(r"[^\w.\-]+", "_", class_name).strip("_.") or "class"
+    encoded = name.encode()
+    if len(encoded) <= MAX_NAME_BYTES:
+        return name  # every name that fits is as it always was
+    digest = hashlib.sha256(encoded).hexdigest()[:16]
+    start = encoded[: MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore")  # whole letters
+    return f"{start}_{digest}"
 
 
 def ensure_outputs_free(run_dir: Path, names: tuple[str, ...]) -> None:
@@ -40,15 +51,25 @@ def ensure_outputs_free(run_dir: Path, names: tuple[str, ...]) -> None:
 
 def ensure_empty_dir(path: Path, what: str) -> None:
     """Refuse, before any work, a folder the images cannot go to: a non-empty one (existing
-    outputs are never overwritten), a file, or one under a place that cannot be written (the
-    images are staged beside the folder, in its parent)."""
+    outputs are never overwritten), a file, a symbolic link, a name too long to stage, or one
+    under a place that cannot be written (the images are staged beside the folder, in its
+    parent)."""
     if path.is_dir() and any(path.iterdir()):
         raise UserError(
             f"{what} '{path}' already exists and is not empty; choose another folder "
             f"or move the old one away (metaaug never overwrites outputs)"
         )
-    problem = unwritable(path.parent) or (
-        None if path.is_dir() or not os.path.lexists(path) else "it is a file, not a folder"
+    if path.is_symlink():  # the staged folder would be renamed onto the link, not into it
+        target = os.path.realpath(path)
+        raise UserError(
+            f"{what} '{path}' is a symbolic link to '{target}': metaaug writes the images "
+            f"beside it and renames them into place, which a link cannot take; give the folder "
+            f"itself: '{target}'"
+        )
+    problem = (
+        too_long_to_stage(path)
+        or unwritable(path.parent)
+        or (None if path.is_dir() or not os.path.lexists(path) else "it is a file, not a folder")
     )
     if problem:
         raise UserError(f"{what} '{path}' cannot hold the images: {problem}; choose another folder")
