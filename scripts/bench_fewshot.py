@@ -117,6 +117,7 @@ def main() -> None:
         gan_steps = args.gan_steps
 
     learners_arms = [f"fewshot.learners=[{args.learners}]", f"fewshot.arms=[{args.arms}]"]
+    uses_gan = args.recipe or "gan" in args.arms.split(",")  # fewshot refuses an unread checkpoint
     if args.recipe:
         if args.quick:
             sys.exit("--recipe is the Omniglot recipe: it has no --quick form")
@@ -161,12 +162,12 @@ def main() -> None:
                 print(f"reusing {run_dir}", flush=True)
             else:
                 scored = take_up(run_dir)  # the episodes an interrupted run scored
+                gan = [f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
+                       f"arms.gan.steps={steps}"]  # fmt: skip
                 metaaug(
                     "fewshot", *scored, *data, f"fewshot.shots={shots}", *fewshot_budget,
-                    *learners_arms,
-                    f"arms.gan.checkpoint={train_dir / 'checkpoints' / 'meta_init.pt'}",
-                    f"arms.gan.steps={steps}", *args.extra, f"seed={seed}", threads, workers,
-                    f"hydra.run.dir={run_dir}",
+                    *learners_arms, *(gan if uses_gan else []), *args.extra, f"seed={seed}",
+                    threads, workers, f"hydra.run.dir={run_dir}",
                 )  # fmt: skip
             print(f"\nseed {seed}\n" + (run_dir / "fewshot.md").read_text(), flush=True)
             if args.recipe:

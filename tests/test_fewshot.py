@@ -765,3 +765,23 @@ def test_an_arm_of_its_own_is_a_config_node(metaaug: Runner, tmp_path: Path) -> 
     rows = json.loads((run_dir / "fewshot.json").read_text())["rows"]
     assert [r["arm"] for r in rows] == ["none", "again"]
     assert rows[1]["diff"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("arms", "source", "arm"),
+    [(["fewshot.arms=[none,classic]"], "arms.gan.checkpoint=/nonexistent/meta_init.pt", "gan"),
+     ([], "arms.gan.checkpoint=/nonexistent/meta_init.pt", "gan"),  # the default arms
+     (["fewshot.arms=[none,classic]"], "fewshot.synthetic_path=/nonexistent/synthetic",
+      "synthetic")],
+)  # fmt: skip
+def test_a_gan_or_synthetic_source_without_its_arm_is_refused(
+    refused: Runner, arms: list[str], source: str, arm: str
+) -> None:
+    """hostile2 B14: set without its arm, the path was read by nothing (a missing one too) and
+    the report showed no GAN as if it had scored one."""
+    listed = "none,classic" if arms else "none,classic,mixup"
+    key = source.split("=")[0]
+    proc = refused("fewshot", *QUICK, *arms, source)
+    shown = listed.replace(",", ", ")
+    assert_one_line_error(proc, f"{key} is set but fewshot.arms=[{shown}] has no {arm} arm",
+                          f"add it: 'fewshot.arms=[{listed},{arm}]'")  # fmt: skip

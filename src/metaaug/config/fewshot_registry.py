@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from metaaug.config import build, evaluator
 from metaaug.config.fewshot_inputs import episode_classes, gan_arm
@@ -145,12 +145,29 @@ def check_names(cfg: DictConfig) -> tuple[list[str], list[str], tuple[str, str]]
             f"fewshot.objective={goal[0]}/{goal[1]} is not among the learners {learner_names} "
             f"and arms {arm_names}; set fewshot.objective.learner and .arm to ones that run"
         )
+    _check_sources(cfg, arm_names)
     if cfg.task is not None and "synthetic" in arm_names:
         raise UserError(
             "fewshot.arms has synthetic, whose images are of dataset classes, but task= gives "
             "classes of your own; drop the synthetic arm (the gan arm adapts to your shots)"
         )
     return arm_names, learner_names, goal
+
+
+# what only one arm reads (null by default): set without that arm, nothing would read it
+SOURCES = (("gan", "arms.gan.checkpoint"), ("synthetic", "fewshot.synthetic_path"))
+
+
+def _check_sources(cfg: DictConfig, arm_names: list[str]) -> None:
+    """Refuse a GAN checkpoint or synthetic folder given while its arm is not listed: the
+    run would score no GAN (and never look at the path) yet read as if it had."""
+    for arm, key in SOURCES:
+        if arm not in arm_names and OmegaConf.select(cfg, key, default=None) is not None:
+            raise UserError(
+                f"{key} is set but fewshot.arms=[{', '.join(arm_names)}] has no {arm} arm, "
+                f"so nothing would read it; add it: 'fewshot.arms=[{','.join(arm_names)},"
+                f"{arm}]' (or drop {key})"
+            )
 
 
 def _names(cfg: DictConfig, key: str, known: DictConfig) -> list[str]:
