@@ -4,11 +4,14 @@ lines with exit code 1."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from metaaug.config import overrides
 from metaaug.errors import UserError
-from tests.conftest import Runner, assert_one_line_error
+from tests.conftest import TINY, Runner, assert_one_line_error
 
 
 @pytest.mark.parametrize(
@@ -50,10 +53,43 @@ def test_each_command_checks_its_own_config(refused: Runner) -> None:
      ["hydra/launcher=joblib", "hydra.run.dir=somewhere"],
      ["meta_algo.meta_lr=tag(log,interval(1e-4,1e-2))", "seed=range(0,3)"],
      ["dataset=digits,omniglot", "gan=dcgan,dagan", "meta_algo.meta_lr=1e-3,3e-3"],
+     # a job's values are checked with the keys after them: 150 is within finetune.steps=200
+     ["-m", "finetune.eval_steps=[50],[150]", "finetune.steps=200"],
+     # cores (and memory) are the machine's that runs a job: a launcher may run it elsewhere
+     ["-m", "seed=0,1", "hardware.threads=4096"],
+     # an interval(...) has no value to check: its placeholder is not one of the job's
+     ["meta_algo.meta_lr=interval(0,1e-2)", "seed=0,1"],
      ["experiment=omniglot_cpu", "hparams_search=omniglot"]],
 )  # fmt: skip
 def test_what_hydra_composes_passes(args: list[str]) -> None:
-    overrides.check("train", args)
+    overrides.check("train", [a for a in args if a != "-m"])
+
+
+def test_a_bad_value_anywhere_in_a_sweep_is_refused_before_the_first_job(
+    refused: Runner, tmp_path: Path
+) -> None:
+    """hostile2 B6: the third value was refused when job 2 started, after jobs 0 and 1 ran to
+    the end, and their half sweep blocked the corrected command's sweep directory."""
+    sweep = tmp_path / "sweep"
+    proc = refused("train", "-m", *TINY, "meta_algo.meta_lr=1e-4,3e-4,-1",
+                   f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert_one_line_error(proc, "meta_algo.meta_lr=-1.0: use a number > 0")
+    assert not sweep.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "fragment"),
+    [("train", ["seed=0,1", "validation.every=2,-1"], "validation.every=-1"),
+     ("train", ["dataset.image_size=16,20"], "dataset.image_size=20 is not supported"),
+     ("fewshot", ["fewshot.shots=1,0"], "fewshot.shots=0: use an integer >= 1"),
+     ("generate", ["checkpoint=c.pt", "num_images=2,0"], "num_images=0: use an integer >= 1"),
+     ("evaluate", ["real=a", "fake=b", "k=3,-1"], "k=-1: use an integer >= 1")],
+)  # fmt: skip
+def test_each_command_checks_every_job_of_a_sweep(
+    command: str, args: list[str], fragment: str
+) -> None:
+    with pytest.raises(UserError, match=re.escape(fragment)):
+        overrides.check(command, args)
 
 
 def test_a_refusal_outside_the_command_line_is_still_one_line() -> None:

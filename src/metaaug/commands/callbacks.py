@@ -9,6 +9,7 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from metaaug.errors import EXIT_USAGE, UserError
 from metaaug.io.rundir import claim_run_dir, claim_sweep_dir
@@ -21,7 +22,9 @@ class ClaimRunDir(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            claim_run_dir(Path(str(config.hydra.run.dir)).resolve())
+            run_dir = Path(str(config.hydra.run.dir)).resolve()
+            _refuse_inside_dataset(config, run_dir, "run directory", "hydra.run.dir")
+            claim_run_dir(run_dir)
         except UserError as err:
             _refuse(err)
 
@@ -30,9 +33,28 @@ class ClaimRunDir(Callback):
         # create, or one holding another sweep's jobs, is refused in one line
         storage = OmegaConf.select(config, "hydra.sweeper.storage", default=None)
         try:
-            claim_sweep_dir(Path(str(config.hydra.sweep.dir)).resolve(), storage=storage)
+            sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+            _refuse_inside_dataset(config, sweep_dir, "sweep directory", "hydra.sweep.dir")
+            claim_sweep_dir(sweep_dir, storage=storage)
         except UserError as err:
             _refuse(err)
+
+
+def _refuse_inside_dataset(config: DictConfig, directory: Path, what: str, key: str) -> None:
+    """A run's outputs inside its own `dataset.root` become data of the next run that reads
+    it (a folder of images read as a class, silently): refused before Hydra writes there."""
+    try:
+        root = OmegaConf.select(config, "dataset.root", default=None)
+    except OmegaConfBaseException:  # a root that does not resolve: the command says so
+        return
+    if not isinstance(root, str) or not root:
+        return
+    root_dir = Path(root).expanduser().resolve()
+    if directory == root_dir or root_dir in directory.parents:
+        raise UserError(
+            f"{what} '{directory}' lies inside dataset.root '{root_dir}', where the next run "
+            f"would read its outputs as a class; choose a {key} outside dataset.root"
+        )
 
 
 def _refuse(err: UserError) -> None:

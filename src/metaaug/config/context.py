@@ -14,7 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from metaaug import distributed
 from metaaug.config import build, evaluator
-from metaaug.config.training import check_pairs
+from metaaug.config.training import check_pairs, check_tasks
 from metaaug.data.target import Data
 from metaaug.errors import UserError
 from metaaug.models.gan import GAN
@@ -30,6 +30,7 @@ def prepare(cfg: DictConfig, run_dir: Path) -> RunContext:
     paths = RunPaths.prepare(run_dir, cfg.generate.out)
     device = build.device(cfg)
     data = _data(cfg)
+    check_tasks(cfg, data)  # before the classifiers train and tensorboard/ is written
     init = build.gan(cfg, device)
     check_pairs(cfg, init, min((t.shots.shape[0] for t in data.targets),
                                default=cfg.target.shots))  # fmt: skip

@@ -5,13 +5,15 @@ exit code 1.
 
 A value OmegaConf refuses for its key's type (`seed=abc`: the typed schema,
 `metaaug.config.schema`) is refused in the words of the key's rule. A sweep (`-m seed=0,1`,
-`choice(...)`, `range(...)`) is composed with each of its values (up to 20);
-`interval(...)` has no values to list and is composed with a placeholder: only the key is
-checked.
+`choice(...)`, `range(...)`) is composed with each of its values (up to 20), each in a job
+with the other sweeps at their first values, and each job's values get the command's rules
+(ranges, choices, keys that must agree) before the first job runs; `interval(...)` has no
+values to list and is composed with a placeholder: only the key is checked.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from metaaug.config.schema import rule_for
@@ -29,26 +31,54 @@ SWEEP_VALUES_CHECKED = 20  # the values of one sweep composed one by one, at mos
 HYDRA_SYNTAX = "https://hydra.cc/docs/advanced/override_grammar/basic"
 
 
-def _compositions(overrides: list[str]) -> Iterator[list[str]]:
-    """Lists of plain overrides that together show every key and option `overrides` use."""
+def _compositions(overrides: list[str]) -> tuple[list[list[str]], list[str] | None]:
+    """The jobs of a sweep to compose, and the overrides that show the keys of `interval(...)`
+    sweeps (None without one). A job is the command line with each sweep at its first value
+    and one sweep at a later one (up to SWEEP_VALUES_CHECKED of each): every value is a job's,
+    with the other keys as Hydra's sweeper combines them. `interval(...)` has no values to
+    list: its key is composed with a placeholder, and left out of the jobs."""
     parsed = OverridesParser.create().parse_overrides(overrides)
-    plain: list[str] = []
-    sweeps: list[tuple[str, list[str]]] = []
+    plain: list[str | None] = []  # the first job; None: an interval(...) sweep's place
+    shown: list[str] = []  # the first job with a placeholder for each interval(...)
+    sweeps: list[tuple[int, str]] = []
     for override in parsed:
         if not override.is_sweep_override():
             plain.append(override.input_line)
+            shown.append(override.input_line)
             continue
         key = override.get_key_element()
         try:
             values = [str(v) for v in override.sweep_string_iterator()]
         except HydraException:  # interval(...): no values to list
-            values = ["0"]
+            plain.append(None)
+            shown.append(f"{key}=0")
+            continue
         plain.append(f"{key}={values[0]}")
-        # each option of a group must exist, each value of a key must fit its type
-        sweeps.extend((f"{key}={v}", plain[:-1]) for v in values[1:SWEEP_VALUES_CHECKED])
-    yield plain
-    for changed, before in sweeps:
-        yield [*before, changed]
+        shown.append(plain[-1])
+        # each option of a group must exist, each value of a key must fit its type and rule
+        sweeps.extend((len(plain) - 1, f"{key}={v}") for v in values[1:SWEEP_VALUES_CHECKED])
+    jobs = [[o for o in plain if o is not None]]
+    for i, changed in sweeps:
+        jobs.append([o for o in [*plain[:i], changed, *plain[i + 1 :]] if o is not None])
+    return jobs, (shown if None in plain else None)
+
+
+def _check_values(config_name: str, cfg: DictConfig) -> None:
+    """The checks of a job's values that read no file and hold on any machine
+    (`metaaug.config.validate`; not memory or cores: a launcher may run the jobs elsewhere),
+    as the command makes them first: a sweep's bad value is refused before its first job, not
+    when its own job starts after the others ran."""
+    from metaaug.config import validate  # (imports torch: not for a command line alone)
+
+    job = copy.deepcopy(cfg)
+    with open_dict(job):
+        del job["hydra"]  # what Hydra hands the command
+    if config_name in ("train", "fewshot") or (
+        config_name == "evaluate" and job.metric.name == "domain"  # as config.evaluate.check
+    ):
+        validate.check_config(job, config_name, machine=False)
+    else:
+        validate.check_keys(job, config_name)
 
 
 def _keys(cfg: object, prefix: str = "") -> Iterator[str]:
@@ -152,10 +182,15 @@ def composed(config_name: str, overrides: list[str], hydra: bool = False) -> Dic
 def check(config_name: str, overrides: list[str]) -> None:
     """Compose `config_name` with `overrides` (Hydra's flags already removed) as Hydra would,
     once per value of a sweep (up to SWEEP_VALUES_CHECKED); raise UserError in one line for
-    what Hydra would refuse."""
+    what Hydra would refuse, and, in a sweep, for what the command would refuse in a job's
+    values (its ranges and choices: `_check_values`)."""
     try:
-        compositions = list(_compositions(overrides))
+        jobs, shown = _compositions(overrides)
     except HydraException as err:  # an override the grammar cannot read
         raise UserError(_one_line(err, config_name, overrides)) from None
-    for composition in compositions:
-        composed(config_name, composition, hydra=True)
+    if shown is not None:  # the keys of interval(...) sweeps
+        composed(config_name, shown, hydra=True)
+    for job in jobs:
+        cfg = composed(config_name, job, hydra=True)
+        if len(jobs) > 1 or shown is not None:  # one job checks its values itself
+            _check_values(config_name, cfg)

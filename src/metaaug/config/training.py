@@ -34,6 +34,19 @@ def validates(cfg: DictConfig) -> bool:
     return trains(cfg.meta_algo) and v.every > 0 and v.classes > 0
 
 
+def check_tasks(cfg: DictConfig, data: Data) -> None:
+    """Each arm that meta-trains (as `arm_plans` picks them) draws its tasks' support + query
+    images from every meta-train class: a class with fewer is refused before the evaluator's
+    classifiers train and anything is written, not when the arm starts meta-training."""
+    metas = [cfg.meta_algo]
+    if cfg.compare_baselines and data.targets:
+        others = (cfg.get("baselines") or {}).values()
+        metas += [m for m in others if str(m.name) != str(cfg.meta_algo.name)]
+    for meta in metas:
+        if trains(meta):  # the sampler refuses (its ways are checked when the arm is planned)
+            TaskSampler(data.classes, data.split.train, meta.support, meta.query, seed=cfg.seed)
+
+
 def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
     """An image-conditioned GAN adapts on pairs of images of one class: 1 shot cannot do it."""
     if shots >= conditioning(init.generator).min_shots(adapting=True):

@@ -229,9 +229,10 @@ def check_keys(cfg: DictConfig, command: str) -> None:
         _check_rules(cfg, table_of(COMMANDS[command]).items())
 
 
-def check_config(cfg: DictConfig, command: str) -> None:
+def check_config(cfg: DictConfig, command: str, machine: bool = True) -> None:
     """The config of `command` ("train" or "fewshot") alone: every value in the table, the
-    pairs of keys that must agree, the image size, the memory estimate. Reads no file."""
+    pairs of keys that must agree, the image size, and with `machine` what this machine holds
+    (memory, cores: a sweep's launcher may run its jobs on others). Reads no file."""
     check_keys(cfg, command)
     with _naming_keys(command):
         if command == "train":
@@ -241,8 +242,9 @@ def check_config(cfg: DictConfig, command: str) -> None:
         _check_cross(cfg, command)
         if command == "train":
             _check_gan_size(cfg)
-        _check_memory(cfg, command)
-        _check_threads(cfg)
+        if machine:
+            _check_memory(cfg, command)
+            _check_threads(cfg)
 
 
 def _check_folder(key: str, value: str | None, what: str) -> None:
