@@ -21,6 +21,7 @@ from metaaug.config import build, keys, validate
 from metaaug.config.saved import (
     Saved,
     adapt_saved,
+    check_memory,
     class_judge,
     load_saved,
     read_shots,
@@ -32,24 +33,6 @@ from metaaug.io.synthetic import ensure_empty_dir, write_synthetic
 from metaaug.pipeline.generate import noise_seed
 
 log = logging.getLogger("metaaug.generate")
-
-
-def _check_memory(cfg: DictConfig, saved: Saved, classes: int = 1) -> None:
-    """The images of every class are held (float32) until they are written: refuse, before any
-    sampling, a num_images whose images alone exceed the machine's memory (was: an allocation
-    traceback or the OOM killer after minutes of sampling)."""
-    ram, ds = validate.ram_bytes(), saved.config.dataset
-    per_image = ds.channels * ds.image_size**2 * 4
-    need = cfg.num_images * classes * per_image
-    if ram is None or need <= ram:
-        return
-    each = f"{classes} classes x " if classes > 1 else ""
-    raise UserError(
-        f"num_images={cfg.num_images} needs at least {need / 2**30:.1f} GiB of memory ({each}"
-        f"{cfg.num_images} images x {ds.channels} x {ds.image_size}x{ds.image_size} x 4 bytes, "
-        f"held until written) but this machine has {ram / 2**30:.1f} GiB; use num_images <= "
-        f"{ram // (classes * per_image)}"
-    )
 
 
 def _generate(
@@ -79,7 +62,7 @@ def _generate(
         )
     sets, entries = {}, {}
     given = read_shots(saved, str(cfg.shots), cfg.class_name, steps)
-    _check_memory(cfg, saved, len(given))  # every class's images are held: before adapting
+    check_memory(saved, cfg.num_images, len(given))  # all classes are held: before adapting
     for name, shots in given.items():
         t0 = time.perf_counter()
         adapted = adapt_saved(saved, shots, steps=cfg.steps, seed=seed,
@@ -99,7 +82,7 @@ def run(cfg: DictConfig) -> dict:
     ensure_empty_dir(out, "out")
     device = build.device(cfg)
     saved = load_saved(str(cfg.checkpoint), "checkpoint", device)
-    _check_memory(cfg, saved)  # the image size is the checkpoint's run's
+    check_memory(saved, cfg.num_images)  # the image size is the checkpoint's run's
     run_cfg = saved.config
     steps = saved.steps if saved.kind == "finetuned" else (
         run_cfg.finetune.steps if cfg.steps is None else cfg.steps)  # fmt: skip

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from metaaug import hardware
-from metaaug.config import build, evaluator
+from metaaug.config import build, evaluator, validate
 from metaaug.config.rules import table_of
 from metaaug.config.schema import TrainCommand
 from metaaug.data.folders import read_classes
@@ -154,6 +154,23 @@ def load_saved(
         shots=state["shots"].float(), shot_rows=tuple(rows) if rows is not None else None,
         steps=run.finetune.steps, meta_train_classes=classes, config_hash=chash,
     )  # fmt: skip
+
+
+def check_memory(saved: Saved, num_images: int, classes: int = 1) -> None:
+    """Refuse, before any sampling, `num_images` a class whose images (float32, every class's
+    held until written) exceed the machine's memory."""
+    ram, ds = validate.ram_bytes(), saved.config.dataset
+    per_image = ds.channels * ds.image_size**2 * 4
+    need = num_images * classes * per_image
+    if ram is None or need <= ram:
+        return
+    each = f"{classes} classes x " if classes > 1 else ""
+    raise UserError(
+        f"num_images={num_images} needs at least {need / 2**30:.1f} GiB of memory ({each}"
+        f"{num_images} images x {ds.channels} x {ds.image_size}x{ds.image_size} x 4 bytes, "
+        f"held until written) but this machine has {ram / 2**30:.1f} GiB; use num_images <= "
+        f"{ram // (classes * per_image)}"
+    )
 
 
 def _peek_classes(path: Path) -> tuple[str, ...] | None:
