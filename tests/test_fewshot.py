@@ -777,7 +777,7 @@ def test_an_arm_of_its_own_is_a_config_node(metaaug: Runner, tmp_path: Path) -> 
 def test_a_gan_or_synthetic_source_without_its_arm_is_refused(
     refused: Runner, arms: list[str], source: str, arm: str
 ) -> None:
-    """hostile2 B14: set without its arm, the path was read by nothing (a missing one too) and
+    """Set without its arm, the path was read by nothing (a missing one too) and
     the report showed no GAN as if it had scored one."""
     listed = "none,classic" if arms else "none,classic,mixup"
     key = source.split("=")[0]

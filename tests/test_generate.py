@@ -235,7 +235,7 @@ def test_an_image_conditioned_gan_needs_two_shots(metaaug: Runner, tmp_path: Pat
                           "filter=true", "no longer gives the same classes")  # fmt: skip
 
 
-# --- out= folders and names the images cannot be renamed into (hostile2 B12, B15, B16) --------
+# --- out= folders and names the images cannot be renamed into --------------------------
 
 
 def test_a_linked_or_too_long_out_is_refused_and_a_long_class_name_is_capped(

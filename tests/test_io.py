@@ -114,7 +114,7 @@ def test_sample_grids_match_torchvision(tmp_path: Path, count: int, nrow: int) -
     assert torch.equal(ours, read_image(str(tmp_path / "torchvision.png")))
 
 
-# --- folders the images cannot be renamed into (hostile2 B12, B15, B16) -----------------------
+# --- folders the images cannot be renamed into -----------------------------------------
 
 
 def test_long_class_names_get_a_folder_and_checkpoint_name_that_can_be_staged(

@@ -68,7 +68,7 @@ def test_what_hydra_composes_passes(args: list[str]) -> None:
 def test_a_bad_value_anywhere_in_a_sweep_is_refused_before_the_first_job(
     refused: Runner, tmp_path: Path
 ) -> None:
-    """hostile2 B6: the third value was refused when job 2 started, after jobs 0 and 1 ran to
+    """The third value was refused when job 2 started, after jobs 0 and 1 ran to
     the end, and their half sweep blocked the corrected command's sweep directory."""
     sweep = tmp_path / "sweep"
     proc = refused("train", "-m", *TINY, "meta_algo.meta_lr=1e-4,3e-4,-1",

@@ -1,4 +1,4 @@
-"""Bad input that a command can know before its work is refused before it (hostile2): not
+"""Bad input that a command can know before its work is refused before it: not
 after hours of sampling or training, and without a run directory left to block the retry."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.conftest import TINY, Runner, assert_one_line_error
 def test_generate_refuses_more_images_than_memory_holds_before_sampling(
     refused: Runner, tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """hostile2 B3: num_images=2000000000 held every image in memory and ended in an
+    """num_images=2000000000 held every image in memory and ended in an
     allocation traceback (or the OOM killer) after minutes of sampling. On a 1 MiB machine,
     10000 16x16 grayscale images (10 MB) are refused naming the most that fit."""
     monkeypatch.setattr(validate, "ram_bytes", lambda: 2**20)
@@ -38,7 +38,7 @@ def test_generate_refuses_more_images_than_memory_holds_before_sampling(
 def test_a_run_directory_inside_the_dataset_is_refused_before_hydra_writes(
     refused: Runner, tmp_path: Path, args: list[str], fragments: list[str]
 ) -> None:
-    """hostile2 B2: a run directory inside dataset.root was accepted, and the next run read
+    """A run directory inside dataset.root was accepted, and the next run read
     its outputs (run/samples) as a meta-test class, silently."""
     ds = (tmp_path / "ds").resolve()
     (ds / "0").mkdir(parents=True)
@@ -53,7 +53,7 @@ def test_a_run_directory_inside_the_dataset_is_refused_before_hydra_writes(
 def test_tasks_larger_than_a_class_are_refused_before_the_classifiers_train(
     refused: Runner, tmp_path: Path, support: str
 ) -> None:
-    """hostile2 B7: support + query beyond a class's images was refused when meta-training
+    """Support + query beyond a class's images was refused when meta-training
     started (a baseline's: after the main arm had trained), after the domain classifiers
     trained, and the run directory it left (with tensorboard/) blocked the corrected command
     with the same hydra.run.dir."""
