@@ -51,6 +51,7 @@ def test_unknown_target_class_lists_nearest_names(refused: Runner) -> None:
     [(["target.classes=3"], ["target.classes=3", "2 meta-test classes", "dataset.test_fraction"]),
      (["target.classes=some"], ["target.classes='some'", "target.classes=all"]),
      (["target.classes=[0,0]"], ["each class once"]),
+     (["target.classes=[]"], ["target.classes=[] names no class", "target.classes=0"]),
      (["target.classes=[0,nosuch]"], ["target.classes 'nosuch' is not a class", "nearest"]),
      (["target.classes=2", "target.class_name=0"], ["both target.class_name=0", "keep one"])],
 )  # fmt: skip

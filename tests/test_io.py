@@ -55,10 +55,20 @@ def test_synthetic_writer_refuses_a_non_empty_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "folder"),
     [("T-shirt/top", "T-shirt_top"), ("3", "3"), (".", "class"), ("..", "class"),
-     ("../../x", "x"), ("a.b", "a.b"), (".hidden", "hidden")],
+     ("../../x", "x"), ("a.b", "a.b"), (".hidden", "hidden"),
+     ("manifest.json", "manifest.json_"), ("overview.png", "overview.png_")],
 )  # fmt: skip
 def test_folder_names_have_no_slashes(name: str, folder: str) -> None:
     assert folder_name(name) == folder
+
+
+def test_a_class_named_as_the_manifest_is_written_beside_it(tmp_path: Path) -> None:
+    """A class folder named manifest.json ended the write in IsADirectoryError."""
+    root = tmp_path / "synthetic"
+    manifest = write_synthetic({"manifest.json": torch.zeros(2, 1, 8, 8)}, root, {})
+    assert manifest["classes"][0]["folder"] == "manifest.json_"
+    assert json.loads((root / "manifest.json").read_text())["complete"] is True
+    assert len(list((root / "manifest.json_").glob("*.png"))) == 2
 
 
 def test_checkpoint_is_atomic_and_weights_only(tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ def _refusal(command: str, *args: str) -> str:
      ("finetune.optimizer.lr=-0.001", ["finetune.optimizer.lr=-0.001", "number > 0"]),
      ("gan.width=0", ["gan.width=0", "integer >= 1"]),
      ("hardware.threads=0", ["hardware.threads=0", "or null (null = torch's default)"]),
-     ("baselines.pretrain.iterations=-1", ["baselines.pretrain.iterations=-1"])],
+     ("baselines.pretrain.iterations=-1", ["baselines.pretrain.iterations=-1"]),
+     ("metric.cache_dir=''", ["metric.cache_dir=''", "a folder's path"])],
 )  # fmt: skip
 def test_bad_train_value_is_one_line(refused: Runner, override: str, fragments: list[str]) -> None:
     assert_one_line_error(refused("train", override), *fragments)

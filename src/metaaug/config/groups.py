@@ -12,6 +12,7 @@ from omegaconf import MISSING
 from metaaug.config.rules import (
     BETAS,
     BOOLEAN,
+    FOLDER,
     LR,
     OPTIMIZERS,
     PATH,
@@ -212,7 +213,7 @@ class Fidelity:
 @dataclass
 class DomainMetric(Metric):
     name: str = key(one_of("domain"))
-    cache_dir: str = key(TEXT)
+    cache_dir: str = key(FOLDER)
     epochs: int = key(integer(0))
     min_steps: int = key(integer(0))
     fidelity: Fidelity = node(Fidelity)

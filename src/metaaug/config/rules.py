@@ -101,6 +101,8 @@ BOOLEAN = Rule("true or false", lambda v: isinstance(v, bool), convert=as_boolea
 PROGRESS = one_of(True, False, "auto")  # off/no/... are converted (as_boolean)
 TEXT = Rule("a string", lambda v: isinstance(v, str))
 PATH = Rule("a path or null", lambda v: v is None or isinstance(v, str))
+# a folder written to: an empty string would be the working folder, unasked
+FOLDER = Rule("a folder's path", lambda v: isinstance(v, str) and v.strip() != "")
 NAME = Rule("a name or null", lambda v: v is None or isinstance(v, str))
 LR = number(0, lo_open=True)
 BETAS = Rule(

@@ -153,7 +153,9 @@ def target_names(
             )
         return sample_names(split.test, n, seed)  # 0: no target (a search on meta-val)
     names = [str(name) for name in many]
-    if not names or len(set(names)) != len(names):
+    if not names:
+        raise BadValue("{classes}=[] names no class; name some, or set {classes}=0 for none")
+    if len(set(names)) != len(names):
         raise BadValue(f"{{classes}}={names} must name each class once; fix the list")
     return names
 

@@ -19,17 +19,22 @@ from metaaug.errors import Diverged, UserError
 from metaaug.io.atomic import staged_dir, too_long_to_stage, unwritable, write_text
 
 MAX_NAME_BYTES = 200  # of a folder or checkpoint name made from a class name
+# the files written beside the class folders (synthetic/, samples/)
+BESIDE_CLASSES = ("manifest.json", "overview.png")
 
 
 def folder_name(class_name: str) -> str:
     """A class name as one folder name (Omniglot's `Korean/character07` -> `Korean_character07`).
 
     ImageFolder takes only the first level under its root as classes, so no slashes; no
-    leading or trailing dots either (`.` and `..` are no folders, `.x` a hidden one). At most
+    leading or trailing dots either (`.` and `..` are no folders, `.x` a hidden one), and not
+    the name of a file beside the classes (`manifest.json` -> `manifest.json_`). At most
     MAX_NAME_BYTES: a longer name keeps its start and ends in a hash of all of it (distinct
     names stay distinct), so that `.<name>.pt.XXXXXXXX.tmp` fits the 255 bytes of one name.
     """
     name = re.sub(r"[^\w.\-]+", "_", class_name).strip("_.") or "class"
+    if name in BESIDE_CLASSES:  # a class folder beside the file of that name: keep both
+        name += "_"
     encoded = name.encode()
     if len(encoded) <= MAX_NAME_BYTES:
         return name  # every name that fits is as it always was
