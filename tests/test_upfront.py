@@ -63,3 +63,21 @@ def test_tasks_larger_than_a_class_are_refused_before_the_classifiers_train(
                           "lower meta_algo.support/meta_algo.query")  # fmt: skip
     assert "domain classifier" not in proc.stderr + proc.stdout
     assert not run.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [(["gan=dagan", "baselines.pretrain.ways=3"],
+      ["image-conditioned GAN learns from one class per task, but ways=3"]),
+     (["gan=conditional", "gan.ways=50"], ["gan.ways=50: a task needs between 1 and"])],
+)  # fmt: skip
+def test_classes_per_task_the_run_cannot_draw_are_refused_before_the_classifiers_train(
+    refused: Runner, tmp_path: Path, args: list[str], fragments: list[str]
+) -> None:
+    """Were refused when the arm was planned, after the classifiers trained and tensorboard/
+    was written, which kept the run directory and blocked the corrected command."""
+    run = tmp_path / "run"
+    proc = refused("train", *TINY, *args, f"hydra.run.dir={run}")
+    assert_one_line_error(proc, *fragments)
+    assert "domain classifier" not in proc.stderr + proc.stdout
+    assert not run.exists()

@@ -30,8 +30,8 @@ def prepare(cfg: DictConfig, run_dir: Path) -> RunContext:
     paths = RunPaths.prepare(run_dir, cfg.generate.out)
     device = build.device(cfg)
     data = _data(cfg)
-    check_tasks(cfg, data)  # before the classifiers train and tensorboard/ is written
     init = build.gan(cfg, device)
+    check_tasks(cfg, data, init)  # before the classifiers train and tensorboard/ is written
     check_pairs(cfg, init, min((t.shots.shape[0] for t in data.targets),
                                default=cfg.target.shots))  # fmt: skip
     prec = _precision(cfg, device, init)

@@ -34,17 +34,29 @@ def validates(cfg: DictConfig) -> bool:
     return trains(cfg.meta_algo) and v.every > 0 and v.classes > 0
 
 
-def check_tasks(cfg: DictConfig, data: Data) -> None:
-    """Each arm that meta-trains (as `arm_plans` picks them) draws its tasks' support + query
-    images from every meta-train class: a class with fewer is refused before the evaluator's
-    classifiers train and anything is written, not when the arm starts meta-training."""
+def check_tasks(cfg: DictConfig, data: Data, init: GAN) -> None:
+    """The tasks of each arm that meta-trains (as `arm_plans` picks them), refused before the
+    evaluator's classifiers train and anything is written, not when the arm starts: classes
+    per task the GAN cannot learn from, or more than the meta-train split has, and a class
+    with fewer images than support + query."""
     metas = [cfg.meta_algo]
     if cfg.compare_baselines and data.targets:
         others = (cfg.get("baselines") or {}).values()
         metas += [m for m in others if str(m.name) != str(cfg.meta_algo.name)]
-    for meta in metas:
-        if trains(meta):  # the sampler refuses (its ways are checked when the arm is planned)
-            TaskSampler(data.classes, data.split.train, meta.support, meta.query, seed=cfg.seed)
+    for meta in (m for m in metas if trains(m)):
+        ways = _ways(cfg, meta)
+        if ways > 1 and not conditioning(init.generator).multi_class:
+            raise UserError(
+                f"an image-conditioned GAN learns from one class per task, but ways={ways}; "
+                "drop meta_algo.ways / gan.ways"
+            )
+        TaskSampler(data.classes, data.split.train, meta.support, meta.query, seed=cfg.seed,
+                    ways=ways)  # fmt: skip
+
+
+def _ways(cfg: DictConfig, meta: DictConfig) -> int:
+    """Classes per task: the class-conditional GAN's `gan.ways`, unless the algorithm sets it."""
+    return int(meta.get("ways", cfg.gan.get("ways", 1)))
 
 
 def check_pairs(cfg: DictConfig, init: GAN, shots: int) -> None:
@@ -99,16 +111,10 @@ def plan(cfg: DictConfig, arm: str, ctx: Parts, checkpoint_dir: Path) -> MetaTra
     checkpoint and a baseline from its own beside it, where there is one
     (`resume.checkpoint_of`). Its losses (and class term) are the fine-tune's."""
     meta = OmegaConf.select(cfg, arm)
-    data, init, prec = ctx.data, ctx.init, ctx.precision
+    data, prec = ctx.data, ctx.precision
     adv = ctx.finetune.adversarial
     guard = build.guard(cfg)
-    # classes per task: the class-conditional GAN's `gan.ways`, unless the algorithm sets it
-    ways = int(meta.get("ways", cfg.gan.get("ways", 1)))
-    if ways > 1 and not conditioning(init.generator).multi_class:
-        raise UserError(
-            f"an image-conditioned GAN learns from one class per task, but ways={ways}; "
-            "drop meta_algo.ways / gan.ways"
-        )
+    ways = _ways(cfg, meta)  # checked with the data (`check_tasks`)
 
     def algorithm(rollbacks: int) -> MetaAlgorithm:
         lowered = cfg
