@@ -96,3 +96,24 @@ def test_a_refusal_outside_the_command_line_is_still_one_line() -> None:
     with pytest.raises(UserError) as err:
         overrides.check("train", ["gan.loss_typo=x"])
     assert "\n" not in str(err.value) and "gan.loss_typo is not a key" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "refused_key"),
+    [("generate", ["checkpoint=c.pt", "seed=0,1", "out=/tmp/x"], "out"),
+     ("train", ["seed=0,1", "generate.out=/tmp/x"], "generate.out"),
+     ("generate", ["checkpoint=c.pt", "seed=0,1", "out=/tmp/x_${seed}"], None),
+     ("generate", ["checkpoint=c.pt", "seed=0,1", "out=/tmp/x/${hydra:job.num}"], None),
+     ("train", ["seed=0,1", "generate.out=${hydra:runtime.output_dir}/images"], None),
+     ("generate", ["checkpoint=c.pt", "out=/tmp/x"], None)],
+)  # fmt: skip
+def test_a_sweep_whose_jobs_share_one_out_folder_is_refused_before_the_first(
+    command: str, args: list[str], refused_key: str | None
+) -> None:
+    """Every job given one out= folder: job 0 wrote it and job 1 was refused after it ran. A
+    folder that differs per job (an interpolation, `${hydra:...}` too) is a sweep's to use."""
+    if refused_key is None:
+        overrides.check(command, args)
+        return
+    with pytest.raises(UserError, match=re.escape(f"{refused_key}=/tmp/x is the folder of every")):
+        overrides.check(command, args)

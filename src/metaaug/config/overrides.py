@@ -17,11 +17,13 @@ import copy
 import difflib
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from hydra import compose, initialize_config_module
+from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from metaaug.config.schema import rule_for
@@ -29,6 +31,8 @@ from metaaug.errors import UserError
 
 SWEEP_VALUES_CHECKED = 20  # the values of one sweep composed one by one, at most
 HYDRA_SYNTAX = "https://hydra.cc/docs/advanced/override_grammar/basic"
+# where a command writes its images when told a folder of their own
+OUT_KEYS = {"train": "generate.out", "generate": "out"}
 
 
 def _compositions(overrides: list[str]) -> tuple[list[list[str]], list[str] | None]:
@@ -70,6 +74,7 @@ def _check_values(config_name: str, cfg: DictConfig) -> None:
     when its own job starts after the others ran."""
     from metaaug.config import validate  # (imports torch: not for a command line alone)
 
+    HydraConfig.instance().set_config(cfg)  # `${hydra:...}` resolves as in the job
     job = copy.deepcopy(cfg)
     with open_dict(job):
         del job["hydra"]  # what Hydra hands the command
@@ -190,7 +195,29 @@ def check(config_name: str, overrides: list[str]) -> None:
         raise UserError(_one_line(err, config_name, overrides)) from None
     if shown is not None:  # the keys of interval(...) sweeps
         composed(config_name, shown, hydra=True)
+    outs = []
     for job in jobs:
         cfg = composed(config_name, job, hydra=True)
         if len(jobs) > 1 or shown is not None:  # one job checks its values itself
             _check_values(config_name, cfg)
+        if config_name in OUT_KEYS:
+            outs.append(_written(cfg, OUT_KEYS[config_name]))
+    _shared_out(config_name, outs)
+
+
+def _written(cfg: DictConfig, key: str) -> Any:
+    """`key`'s value as written (None for an interpolation, which may differ per job)."""
+    head, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, head) if head else cfg
+    return None if OmegaConf.is_interpolation(node, leaf) else node.get(leaf)
+
+
+def _shared_out(config_name: str, outs: list[Any]) -> None:
+    """Every job of a sweep given one out= folder: a folder is written once, so the second
+    job would be refused after the first ran; refused before the first."""
+    if len(outs) > 1 and outs[0] is not None and len(set(outs)) == 1:
+        key = OUT_KEYS[config_name]
+        raise UserError(
+            f"{key}={outs[0]} is the folder of every job of this sweep, and a folder is written "
+            f"once; drop {key} (each job then writes synthetic/ in its own job folder)"
+        )
