@@ -33,7 +33,10 @@ def test_generate_refuses_more_images_than_memory_holds_before_sampling(
     [(["hydra.run.dir={ds}/run"], ["run directory '{ds}/run' lies inside dataset.root '{ds}'",
                                     "choose a hydra.run.dir outside dataset.root"]),
      (["-m", "seed=0,1", "hydra.sweep.dir={ds}/sweep"],
-      ["sweep directory '{ds}/sweep' lies inside dataset.root '{ds}'", "hydra.sweep.dir"])],
+      ["sweep directory '{ds}/sweep' lies inside dataset.root '{ds}'", "hydra.sweep.dir"]),
+     (["generate.out={ds}/images"],
+      ["generate.out folder '{ds}/images' lies inside dataset.root '{ds}'",
+       "choose a generate.out outside dataset.root"])],
 )  # fmt: skip
 def test_a_run_directory_inside_the_dataset_is_refused_before_hydra_writes(
     refused: Runner, tmp_path: Path, args: list[str], fragments: list[str]

@@ -24,6 +24,10 @@ class ClaimRunDir(Callback):
         try:
             run_dir = Path(str(config.hydra.run.dir)).resolve()
             _refuse_inside_dataset(config, run_dir, "run directory", "hydra.run.dir")
+            out = _selected(config, "generate.out")  # train's images, outside the run dir
+            if isinstance(out, str) and out:
+                where = Path(out).expanduser().resolve()
+                _refuse_inside_dataset(config, where, "generate.out folder", "generate.out")
             claim_run_dir(run_dir)
         except UserError as err:
             _refuse(err)
@@ -43,10 +47,7 @@ class ClaimRunDir(Callback):
 def _refuse_inside_dataset(config: DictConfig, directory: Path, what: str, key: str) -> None:
     """A run's outputs inside its own `dataset.root` become data of the next run that reads
     it (a folder of images read as a class, silently): refused before Hydra writes there."""
-    try:
-        root = OmegaConf.select(config, "dataset.root", default=None)
-    except OmegaConfBaseException:  # a root that does not resolve: the command says so
-        return
+    root = _selected(config, "dataset.root")
     if not isinstance(root, str) or not root:
         return
     root_dir = Path(root).expanduser().resolve()
@@ -55,6 +56,14 @@ def _refuse_inside_dataset(config: DictConfig, directory: Path, what: str, key: 
             f"{what} '{directory}' lies inside dataset.root '{root_dir}', where the next run "
             f"would read its outputs as a class; choose a {key} outside dataset.root"
         )
+
+
+def _selected(config: DictConfig, key: str) -> Any:
+    """`key`'s value, None when absent or when it does not resolve (the command says so)."""
+    try:
+        return OmegaConf.select(config, key, default=None)
+    except OmegaConfBaseException:
+        return None
 
 
 def _refuse(err: UserError) -> None:
