@@ -167,7 +167,7 @@ def test_target_path_classes_that_would_share_a_folder(refused: Runner, tmp_path
     mine = _noise_classes(tmp_path / "mine", ["a b", "a_b"], 6)
     run_dir = tmp_path / "run"
     proc = refused("train", f"target.path={mine}", f"hydra.run.dir={run_dir}")
-    assert_one_line_error(proc, "['a b', 'a_b'] would share the output folder name 'a_b'")
+    assert_one_line_error(proc, "classes ['a b', 'a_b'] share the folder name 'a_b'")
     assert not (run_dir / "checkpoints").exists()
 
 

@@ -40,7 +40,7 @@ def test_synthetic_folder_round_trips_pixels(tmp_path: Path) -> None:
 
 def test_synthetic_writer_refuses_classes_that_share_a_folder(tmp_path: Path) -> None:
     sets = {"a/b": torch.zeros(1, 1, 8, 8), "a_b": torch.zeros(1, 1, 8, 8)}
-    with pytest.raises(UserError, match="share a folder name"):
+    with pytest.raises(UserError, match=r"classes \['a/b', 'a_b'\] share the folder name 'a_b'"):
         write_synthetic(sets, tmp_path / "synthetic", {})
     assert not (tmp_path / "synthetic").exists()
 

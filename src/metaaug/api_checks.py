@@ -17,11 +17,9 @@ import torch
 from torch import Tensor
 
 from metaaug.config.saved import Saved
+from metaaug.data.images import off_scale
 from metaaug.errors import UserError
 
-# how far outside [-1, 1] an image may range: the tolerance of the domain classifier's check
-# (metrics/domain.py), which refuses [0, 1] and [0, 255] images on the way into evaluate
-SLACK = 1.5
 # the keys of `metaaug evaluate` the API sets from its own arguments
 EVALUATE_ARGUMENTS = ("real", "fake", "shots", "class_name", "dataset", "metric", "seed")
 
@@ -76,11 +74,10 @@ def images(value: object, name: str) -> Tensor:
         raise UserError(
             f"{name} holds {bad} NaN or infinite value(s); give finite images in [-1, 1]"
         )
-    low, high = float(value.min()), float(value.max())
-    if low < -SLACK or high > SLACK:
+    if (scale := off_scale(value)) is not None:
         raise UserError(
-            f"{name} ranges over [{low:.3g}, {high:.3g}] but images are floats in [-1, 1]; "
-            "rescale them (x / 127.5 - 1)"
+            f"{name} ranges over {scale} but images are floats in [-1, 1]; rescale them "
+            "(x / 127.5 - 1)"
         )
     return value
 

@@ -23,7 +23,7 @@ from metaaug.data.split import ClassSplit, split_classes
 from metaaug.data.target import Data, Target, class_target, select_targets
 from metaaug.errors import UserError, nearest
 from metaaug.gan.class_loss import ClassLoss
-from metaaug.io.synthetic import folder_name
+from metaaug.io.synthetic import class_folders
 from metaaug.meta.base import MetaAlgorithm
 from metaaug.meta.settings import Adversarial, Augment, OptimizerSpec
 from metaaug.models.gan import GAN
@@ -131,15 +131,7 @@ def _check_path_targets(targets: list[Target], classes: dict[str, Tensor]) -> No
     """target.path's classes, before any work: two whose outputs would share one folder
     (checkpoints/finetuned/<folder>.pt, samples/, synthetic/), or one holding images of a
     dataset class under another name (meta-training may learn it: a leak)."""
-    by_folder: dict[str, list[str]] = {}
-    for t in targets:
-        by_folder.setdefault(folder_name(t.class_name), []).append(t.class_name)
-    for folder, names in by_folder.items():
-        if len(names) > 1:
-            raise UserError(
-                f"target.path classes {names} would share the output folder name '{folder}'; "
-                "rename their folders so they differ in letters or digits"
-            )
+    class_folders([t.class_name for t in targets])
     seen = {image_key(image): name for name, images in classes.items() for image in images}
     for t in targets:
         keys = (image_key(image) for image in (*t.shots, *t.heldout))

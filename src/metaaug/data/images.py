@@ -58,6 +58,19 @@ def image_files(folder: Path) -> list[Path]:
     return sorted((p for p in named if p.is_file()), key=lambda p: p.name)
 
 
+# how far past [-1, 1] images may range (interpolation overshoot) before they are taken for
+# another scale, such as [0, 255]
+RANGE_SLACK = 1.5
+
+
+def off_scale(images: torch.Tensor) -> str | None:
+    """`images`' range as "[lo, hi]" where it is not that of images in [-1, 1], else None."""
+    if not len(images):
+        return None
+    low, high = float(images.min()), float(images.max())
+    return f"[{low:.3g}, {high:.3g}]" if low < -RANGE_SLACK or high > RANGE_SLACK else None
+
+
 def image_key(image: torch.Tensor) -> bytes:
     """An image's exact values as a short key: equal keys, one image (a copy of it)."""
     values = image.detach().cpu().contiguous().numpy().tobytes()

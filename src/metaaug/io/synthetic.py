@@ -43,6 +43,22 @@ def folder_name(class_name: str) -> str:
     return f"{start}_{digest}"
 
 
+def class_folders(names: list[str]) -> dict[str, str]:
+    """class name -> its folder name (`folder_name`), refused (UserError) where two classes
+    would be written to one folder."""
+    folders = {name: folder_name(name) for name in names}
+    by_folder: dict[str, list[str]] = {}
+    for name, folder in folders.items():
+        by_folder.setdefault(folder, []).append(name)
+    for folder, same in by_folder.items():
+        if len(same) > 1:
+            raise UserError(
+                f"classes {same} share the folder name '{folder}' once written to disk; rename "
+                "them so they differ in letters or digits"
+            )
+    return folders
+
+
 def ensure_outputs_free(run_dir: Path, names: tuple[str, ...]) -> None:
     """Refuse a run directory that already holds one of a command's outputs (Hydra's own
     .hydra/ and log are expected there)."""
@@ -128,12 +144,7 @@ def write_synthetic(
     rename once the manifest is in it: a reader sees a complete set or none, and a failure
     (full disk, non-finite images) leaves nothing behind."""
     ensure_empty_dir(root, "synthetic output folder")
-    folders = {name: folder_name(name) for name in sets}
-    if len(set(folders.values())) < len(folders):
-        raise UserError(
-            f"target classes {sorted(folders)} share a folder name once written to disk; "
-            "rename the classes so they differ in letters or digits"
-        )
+    folders = class_folders(list(sets))
     for name, images in sets.items():
         if not bool(torch.isfinite(images).all()):
             raise Diverged(f"the generated images of {name} are not finite; nothing was written")

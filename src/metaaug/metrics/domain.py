@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from metaaug.data.images import off_scale
 from metaaug.errors import UserError, nearest
 from metaaug.models.classifier import DomainClassifier
 
@@ -183,10 +184,10 @@ class DomainFeatures:
                 f"expects [N, {', '.join(map(str, expected))}]; convert them to the dataset's "
                 "channels and image_size"
             )
-        if len(images) and (images.min() < -1.5 or images.max() > 1.5):
+        if (scale := off_scale(images)) is not None:
             raise UserError(
-                f"images range over [{float(images.min()):.3g}, {float(images.max()):.3g}] but "
-                "the domain classifier expects floats in [-1, 1]; rescale them (x / 127.5 - 1)"
+                f"images range over {scale} but the domain classifier expects floats in "
+                "[-1, 1]; rescale them (x / 127.5 - 1)"
             )
         m.eval()
         device = next(m.parameters()).device
